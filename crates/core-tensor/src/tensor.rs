@@ -341,6 +341,21 @@ impl Tensor {
         self.0.grad.lock().expect("grad lock poisoned").clone()
     }
 
+    /// Replaces the accumulated gradient (e.g. after clipping it). The gradient must have this
+    /// tensor's shape.
+    ///
+    /// # Errors
+    /// [`TensorError::ShapeMismatch`] when the shapes differ.
+    pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &g {
+            if g.shape() != self.shape() {
+                return Err(TensorError::shape("set_grad", self.shape(), g.shape()));
+            }
+        }
+        *self.0.grad.lock().expect("grad lock poisoned") = g;
+        Ok(())
+    }
+
     /// Clears the accumulated gradient (like `tensor.grad = None` in PyTorch).
     pub fn zero_grad(&self) {
         *self.0.grad.lock().expect("grad lock poisoned") = None;

@@ -1,10 +1,60 @@
-//! # optim (not yet built)
+//! # optim
 //!
-//! Will hold the optimizers of groundwork — SGD, heavy-ball and Nesterov momentum, Adam/AdamW
-//! (with AMSGrad), RMSProp, AdaGrad, learning-rate schedules and gradient clipping — each a
-//! fused single pass over a parameter's buffers; `optim::theory` with the predictions of
-//! optimisation theory on quadratics (stability limits, optimal rates, momentum overshoot); and
-//! `optim::hessian` (exact Hessian-vector products through core-tensor's double backward, power
-//! iteration, Lanczos, Hutchinson trace, stochastic Lanczos quadrature).
+//! Optimizers, the theory that predicts how they behave, and the Hessian tools that measure
+//! the curvature they face.
 //!
-//! Tracked by the issue "optim: optimizers, their theory, Hessian spectra".
+//! * Update rules ([`Sgd`] with heavy-ball or Nesterov momentum, [`Adam`]/AdamW/AMSGrad,
+//!   [`RmsProp`], [`AdaGrad`]), each a fused single pass over a parameter's buffers with
+//!   PyTorch's defaults and formulation, behind the [`Optimizer`] trait; saved and restored
+//!   through [`OptimizerState`]; [`clip_grad_norm`]; learning-rate [`Schedule`]s.
+//! * [`theory`] — stability limits, optimal steps and rates on quadratics, per-direction
+//!   momentum roots (overshoot vs monotone vs divergence), Adam's effective step.
+//! * [`hessian`] — exact Hessian-vector products (double backward), power iteration, Lanczos,
+//!   Hutchinson's trace, stochastic Lanczos quadrature.
+//! * [`problems`] — quadratics of chosen spectrum (axis-aligned or rotated), Rosenbrock,
+//!   Beale, logistic regression.
+//! * [`study`] — the ill-conditioning study: one run of an optimizer on a quadratic, with the
+//!   measurements and the theory's predictions side by side.
+//!
+//! ## Example: gradient descent at the optimal step contracts at the predicted rate
+//!
+//! ```
+//! use core_tensor::Rng;
+//! use optim::problems::{Quadratic, Spectrum};
+//! use optim::{theory, Optimizer, Sgd};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let q = Quadratic::new(16, 50.0, 1.0, Spectrum::Uniform, true, 7)?;
+//! let eta = theory::gd_optimal_step(q.mu(), q.l());
+//! let mut opt = Sgd::new(eta as f32).build()?;
+//! let x = Rng::seed(1).normal(&[16, 1], 0.0, 1.0).with_grad();
+//! let e0 = x.to_vec().iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+//! for _ in 0..100 {
+//!     q.loss(&x)?.backward()?;
+//!     opt.step(std::slice::from_ref(&x))?;
+//!     x.zero_grad();
+//! }
+//! let e = x.to_vec().iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+//! let bound = theory::gd_optimal_rate(50.0).powi(100); // (49/51)^100
+//! assert!(e / e0 <= bound * 1.01);
+//! # Ok(())
+//! # }
+//! ```
+
+mod adam;
+mod adaptive;
+mod error;
+pub mod hessian;
+mod optimizer;
+pub mod problems;
+mod schedule;
+mod sgd;
+pub mod study;
+pub mod theory;
+
+pub use adam::Adam;
+pub use adaptive::{AdaGrad, RmsProp};
+pub use error::{OptimError, Result};
+pub use optimizer::{clip_grad_norm, Optim, Optimizer, OptimizerState, UpdateRule};
+pub use schedule::Schedule;
+pub use sgd::Sgd;

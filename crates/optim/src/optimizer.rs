@@ -1,0 +1,227 @@
+//! The optimizer machinery shared by every update rule.
+//!
+//! An [`UpdateRule`] is the math of one optimizer as a pure function of (parameter, gradient,
+//! per-parameter buffers, step count), applied in **one fused pass** over each parameter's
+//! buffers — no temporary tensors per step. [`Optim`] wraps a rule with the bookkeeping: the
+//! step counter, lazily allocated buffers, and saving/restoring that state ([`OptimizerState`])
+//! so a run can resume exactly. [`Optimizer`] is the object-safe trait users hold.
+
+use core_tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{OptimError, Result};
+
+/// One optimizer's update, as a pure function on flat buffers.
+pub trait UpdateRule: Send {
+    /// Short name (`"adam"`), used in saved state and messages.
+    fn name(&self) -> &'static str;
+
+    /// Names of the per-parameter buffers this rule keeps (`["exp_avg", "exp_avg_sq"]`).
+    fn buffers(&self) -> &'static [&'static str];
+
+    /// The learning rate.
+    fn lr(&self) -> f32;
+
+    /// Sets the learning rate (used by schedules).
+    fn set_lr(&mut self, lr: f32);
+
+    /// Checks the hyper-parameters.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidParameter`] naming the first invalid one.
+    fn validate(&self) -> Result<()>;
+
+    /// Updates `param` in place given `grad`; `step` counts from 1; `buffers` holds one
+    /// zero-initialised vector per name in [`UpdateRule::buffers`], each of `param.len()`.
+    fn update(&self, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]);
+}
+
+/// An optimizer over a list of parameters.
+pub trait Optimizer: Send {
+    /// Short name of the rule.
+    fn name(&self) -> &'static str;
+
+    /// Applies one update to every parameter that has a gradient (parameters whose `grad()`
+    /// is `None` are skipped, as in PyTorch). Does not clear the gradients.
+    ///
+    /// # Errors
+    /// [`OptimError::StateMismatch`] when `params` differs in count or sizes from the
+    /// parameters this optimizer has state for.
+    fn step(&mut self, params: &[Tensor]) -> Result<()>;
+
+    /// The current learning rate.
+    fn lr(&self) -> f32;
+
+    /// Sets the learning rate.
+    fn set_lr(&mut self, lr: f32);
+
+    /// Number of steps taken.
+    fn steps(&self) -> u64;
+
+    /// A copy of the optimizer state (for checkpoints and resume).
+    fn state(&self) -> OptimizerState;
+
+    /// Restores a state saved by [`Optimizer::state`].
+    ///
+    /// # Errors
+    /// [`OptimError::StateMismatch`] when the state belongs to another rule or buffer layout.
+    fn load_state(&mut self, state: OptimizerState) -> Result<()>;
+}
+
+/// The saved state of an optimizer: enough to continue bit-identically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// The rule's name.
+    pub name: String,
+    /// Steps taken.
+    pub step: u64,
+    /// Learning rate at the time of saving.
+    pub lr: f32,
+    /// Buffer names, in order.
+    pub buffer_names: Vec<String>,
+    /// `buffers[param][buffer]`: the values (empty until the parameter's first update).
+    pub buffers: Vec<Vec<Vec<f32>>>,
+}
+
+/// An [`UpdateRule`] with its state: the type every optimizer constructor returns.
+pub struct Optim<R: UpdateRule> {
+    rule: R,
+    step: u64,
+    state: Vec<Vec<Vec<f32>>>,
+}
+
+impl<R: UpdateRule> Optim<R> {
+    /// Wraps a validated rule.
+    ///
+    /// # Errors
+    /// [`OptimError::InvalidParameter`] from the rule's validation.
+    pub fn new(rule: R) -> Result<Self> {
+        rule.validate()?;
+        Ok(Optim {
+            rule,
+            step: 0,
+            state: Vec::new(),
+        })
+    }
+
+    /// The rule (hyper-parameters).
+    pub fn rule(&self) -> &R {
+        &self.rule
+    }
+}
+
+impl<R: UpdateRule> Optimizer for Optim<R> {
+    fn name(&self) -> &'static str {
+        self.rule.name()
+    }
+
+    fn step(&mut self, params: &[Tensor]) -> Result<()> {
+        if self.state.is_empty() {
+            self.state = vec![Vec::new(); params.len()];
+        }
+        if self.state.len() != params.len() {
+            return Err(OptimError::StateMismatch(format!(
+                "{} has state for {} parameters, step() got {}",
+                self.rule.name(),
+                self.state.len(),
+                params.len()
+            )));
+        }
+        self.step += 1;
+        let nbuf = self.rule.buffers().len();
+        for (i, p) in params.iter().enumerate() {
+            let Some(g) = p.grad() else { continue };
+            let g = g.array();
+            let g = g.as_standard_layout();
+            let g = g.as_slice().expect("standard layout is contiguous");
+            let bufs = &mut self.state[i];
+            if bufs.is_empty() {
+                *bufs = vec![vec![0.0; g.len()]; nbuf];
+            }
+            if bufs.iter().any(|b| b.len() != g.len()) {
+                return Err(OptimError::StateMismatch(format!(
+                    "parameter {i} has {} elements but its saved buffers have {}",
+                    g.len(),
+                    bufs[0].len()
+                )));
+            }
+            let (rule, step) = (&self.rule, self.step);
+            p.update_data(|w| {
+                let w = w.as_slice_mut().expect("update_data gives standard layout");
+                rule.update(step, w, g, bufs);
+            })?;
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f32 {
+        self.rule.lr()
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.rule.set_lr(lr);
+    }
+
+    fn steps(&self) -> u64 {
+        self.step
+    }
+
+    fn state(&self) -> OptimizerState {
+        OptimizerState {
+            name: self.rule.name().to_string(),
+            step: self.step,
+            lr: self.rule.lr(),
+            buffer_names: self.rule.buffers().iter().map(|s| s.to_string()).collect(),
+            buffers: self.state.clone(),
+        }
+    }
+
+    fn load_state(&mut self, state: OptimizerState) -> Result<()> {
+        let names: Vec<String> = self.rule.buffers().iter().map(|s| s.to_string()).collect();
+        if state.name != self.rule.name() || state.buffer_names != names {
+            return Err(OptimError::StateMismatch(format!(
+                "state of `{}` with buffers {:?} cannot be loaded into `{}` with buffers {:?}",
+                state.name,
+                state.buffer_names,
+                self.rule.name(),
+                names
+            )));
+        }
+        self.step = state.step;
+        self.rule.set_lr(state.lr);
+        self.state = state.buffers;
+        Ok(())
+    }
+}
+
+/// Scales all gradients so that their global L2 norm `sqrt(sum_p |g_p|^2)` is at most
+/// `max_norm` (PyTorch's `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)` when the norm
+/// exceeds `max_norm`). Returns the norm before clipping (accumulated in f64).
+///
+/// # Errors
+/// [`OptimError::InvalidParameter`] when `max_norm` is not positive.
+pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<f32> {
+    crate::error::check(
+        max_norm > 0.0,
+        "clip_grad_norm",
+        "max_norm",
+        max_norm as f64,
+        "must be > 0",
+    )?;
+    let total: f64 = params
+        .iter()
+        .filter_map(Tensor::grad)
+        .map(|g| g.array().iter().map(|&v| v as f64 * v as f64).sum::<f64>())
+        .sum();
+    let norm = total.sqrt() as f32;
+    if norm > max_norm {
+        let scale = max_norm / (norm + 1e-6);
+        for p in params {
+            if let Some(g) = p.grad() {
+                let scaled = Tensor::from_array(g.array().mapv(|v| v * scale).into_shared());
+                p.set_grad(Some(scaled))?;
+            }
+        }
+    }
+    Ok(norm)
+}
