@@ -87,7 +87,8 @@ pub fn nesterov_rate_bound(kappa: f64) -> f64 {
 }
 
 /// How the error along one eigen-direction approaches zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Approach {
     /// Both roots real and positive: the error shrinks without changing sign.
     Monotone,
@@ -107,6 +108,26 @@ pub struct DirectionPrediction {
     pub spectral_radius: f64,
     /// Monotone, oscillating (overshoot) or divergent.
     pub approach: Approach,
+    /// Iterations between sign changes of the error component: `pi / theta` for complex roots
+    /// `r e^(+-i theta)`, 1 for negative real roots, `None` for a monotone approach.
+    pub half_period: Option<f64>,
+}
+
+impl DirectionPrediction {
+    /// Whether the overshoot can be *seen* before the error component decays by `floor`
+    /// (e.g. `1e-4`): the approach oscillates and a half period `pi / theta` fits in the
+    /// `ln(floor) / ln(r)` iterations the component stays above the floor. Near the boundary
+    /// between real and complex roots `theta -> 0` and the oscillation is too slow to show.
+    pub fn observable_overshoot(&self, floor: f64) -> bool {
+        match (self.approach, self.half_period) {
+            (Approach::Divergent, _) => true,
+            (Approach::Oscillating, Some(h)) => {
+                let r = self.spectral_radius;
+                r <= 0.0 || h <= floor.ln() / r.ln()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Classifies the roots of `z^2 - s z + p` (real `s`, `p >= 0`).
@@ -127,10 +148,18 @@ fn classify(s: f64, p: f64) -> DirectionPrediction {
     } else {
         Approach::Monotone
     };
+    let half_period = negative_or_complex.then(|| {
+        if disc < 0.0 {
+            std::f64::consts::PI / roots[0].1.abs().atan2(roots[0].0)
+        } else {
+            1.0 // negative real roots: the sign alternates every step
+        }
+    });
     DirectionPrediction {
         roots,
         spectral_radius: radius,
         approach,
+        half_period,
     }
 }
 
@@ -162,6 +191,7 @@ pub fn nesterov_direction(eta: f64, beta: f64, lambda: f64) -> DirectionPredicti
         } else {
             Approach::Oscillating
         },
+        half_period: Some(1.0),
     }
 }
 
