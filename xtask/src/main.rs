@@ -1,33 +1,134 @@
-//! `cargo xtask`: groundwork's task runner.
-//!
-//! For now it knows one command, `bench`, which runs the criterion benchmarks in `benches/`.
-//! The experiment runner (`run-experiment`, `check`, `report`, ...) is tracked by its own issue.
+//! `cargo xtask`: groundwork's task runner. This file only parses the command line and
+//! dispatches; each command lives in `commands.rs`.
 
-use std::process::{Command, ExitCode};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xtask::commands::{self, RunArgs};
+use xtask::fsutil::project_root;
+
+/// groundwork's task runner.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Experiments as checked specifications, their reports, data and benchmarks."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate an experiment file, run its sweep, check its claims and write the report.
+    /// Exits 1 when a claim fails (after writing everything), 2 on bad input.
+    RunExperiment {
+        /// The experiment file (e.g. experiments/quickstart.toml).
+        file: PathBuf,
+        /// Results root; the experiment writes to OUT/<name>/.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Runs executed in parallel (default: the number of cores). Results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Keep finished runs and execute only the rest.
+        #[arg(long)]
+        resume: bool,
+        /// Override a value: --set params.lr=0.01, --set sweep.kappa=[1,10].
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Apply the file's [quick] overrides (a small, fast version).
+        #[arg(long)]
+        quick: bool,
+        /// Run only the K-th of N stable slices of the run list (for cluster job arrays).
+        #[arg(long, value_name = "K/N", value_parser = commands::parse_shard)]
+        shard: Option<(usize, usize)>,
+    },
+    /// List the experiments in experiments/ with their kind, size and expected run time.
+    List,
+    /// Validate an experiment file and print the runs it would make, without running.
+    Check {
+        /// The experiment file.
+        file: PathBuf,
+        /// Apply the [quick] overrides.
+        #[arg(long)]
+        quick: bool,
+        /// Overrides, as for run-experiment.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Rebuild reports (and re-check claims) from saved results, merging shards.
+    Report {
+        /// An experiment's results folder, or a results root (default: results/).
+        dir: Option<PathBuf>,
+    },
+    /// Write a Slurm job-array script that runs an experiment in N shards.
+    Slurm {
+        /// The experiment file.
+        file: PathBuf,
+        /// Number of array tasks.
+        #[arg(long)]
+        shards: usize,
+        /// Results root shared by the tasks.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
+    /// Locate (or explain how to install) a dataset and verify it: fashion-mnist.
+    FetchData {
+        /// Dataset name.
+        name: String,
+    },
+    /// Locate or download a model and verify it: all-minilm-l6-v2.
+    FetchModel {
+        /// Model name.
+        name: String,
+    },
+    /// Run the criterion benchmarks (arguments after -- go to criterion).
+    Bench {
+        /// Extra arguments for cargo bench.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("bench") => {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["bench", "-p", "groundwork-benches"])
-                .args(&args[1..])
-                .status();
-            match status {
-                Ok(s) if s.success() => ExitCode::SUCCESS,
-                Ok(_) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("xtask bench: could not run cargo: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+    let cli = Cli::parse();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let root = |p: PathBuf| {
+        if p.is_relative() {
+            project_root().join(p)
+        } else {
+            p
         }
-        other => {
-            if let Some(cmd) = other {
-                eprintln!("xtask: unknown command `{cmd}`\n");
-            }
-            eprintln!("usage: cargo xtask <command>\n\ncommands:\n  bench [-- criterion args]   run the criterion benchmarks in benches/");
-            ExitCode::from(2)
-        }
+    };
+    match cli.command {
+        Cmd::RunExperiment {
+            file,
+            out,
+            jobs,
+            resume,
+            sets,
+            quick,
+            shard,
+        } => commands::run_experiment(&RunArgs {
+            file,
+            out: root(out),
+            jobs: jobs.unwrap_or(cores).max(1),
+            resume,
+            sets,
+            quick,
+            shard,
+        }),
+        Cmd::List => commands::list(),
+        Cmd::Check { file, quick, sets } => commands::check(&file, quick, &sets),
+        Cmd::Report { dir } => commands::report(dir.as_deref()),
+        Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
+        Cmd::FetchData { name } => commands::fetch_data(&name),
+        Cmd::FetchModel { name } => commands::fetch_model(&name),
+        Cmd::Bench { args } => commands::bench(&args),
     }
 }

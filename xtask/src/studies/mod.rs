@@ -1,0 +1,3 @@
+//! Adapters from study crates to xtask: parameters, metrics, series and report sections.
+
+pub mod quadratic;
