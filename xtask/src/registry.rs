@@ -169,7 +169,7 @@ impl std::fmt::Debug for Study {
 }
 
 /// Every study xtask can run.
-pub static STUDIES: &[Study] = &[studies::quadratic::STUDY];
+pub static STUDIES: &[Study] = &[studies::quadratic::STUDY, studies::paths::STUDY];
 
 /// The study for `kind`.
 pub fn find(kind: &str) -> Option<&'static Study> {

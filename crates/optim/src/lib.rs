@@ -46,6 +46,7 @@ mod adaptive;
 mod error;
 pub mod hessian;
 mod optimizer;
+pub mod paths;
 pub mod problems;
 mod schedule;
 mod sgd;

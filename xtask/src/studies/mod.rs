@@ -1,3 +1,4 @@
 //! Adapters from study crates to xtask: parameters, metrics, series and report sections.
 
+pub mod paths;
 pub mod quadratic;
