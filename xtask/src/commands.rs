@@ -463,19 +463,16 @@ pub fn fetch_model(name: &str) -> ExitCode {
     }
 }
 
-/// `cargo xtask bench`: the criterion benchmarks.
-pub fn bench(extra: &[String]) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    match Command::new(cargo)
-        .args(["bench", "-p", "groundwork-benches"])
-        .args(extra)
-        .current_dir(project_root())
-        .status()
-    {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+/// `cargo xtask bench`: the harness sweeps and their report.
+pub fn bench(quick: bool, filter: Option<String>) -> ExitCode {
+    let out = project_root().join("results/bench");
+    match crate::bench::run(&crate::bench::BenchOptions { quick, filter }, &out) {
+        Ok(()) => {
+            println!("report: {}", out.join("report.html").display());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("error: could not run cargo: {e}");
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }

@@ -5,6 +5,7 @@
 //! ([`claims`]) and reports ([`report`]). `main.rs` only parses the command line and
 //! dispatches to [`commands`].
 
+pub mod bench;
 pub mod claims;
 pub mod commands;
 pub mod environment;

@@ -1,5 +1,30 @@
-//! # bench-harness (not yet built)
+//! # bench-harness
 //!
-//! Will hold the throughput sweep runner (warm-up, repeated timed runs, median/MAD statistics,
-//! FLOP/s), a machine fingerprint (CPU model, caches, instruction-set features) and peak
-//! throughput probes that every kernel is reported against.
+//! Measured speed, against the machine's own limit.
+//!
+//! * [`sweep::measure`] — warm-up, repeated timed runs until a time budget or count, and
+//!   [`stats::Stats`] (median, MAD, min, max, relative spread), with items/s and FLOP/s.
+//! * [`fingerprint::Fingerprint`] — CPU model, cores, caches, instruction-set features, rustc.
+//! * [`peak::probe`] — the attainable f32 FLOP/s and int8 OP/s per core and for all cores,
+//!   from register-resident kernels (AVX-512, AVX2+FMA, VNNI where present; scalar otherwise)
+//!   that are tested bit-exact against scalar twins.
+//!
+//! Everything is plain serde data, so results go straight to JSON.
+//!
+//! ## Example
+//!
+//! ```
+//! use bench_harness::sweep::{measure, MeasureConfig};
+//!
+//! let n = 1 << 16;
+//! let v: Vec<f32> = (0..n).map(|i| i as f32).collect();
+//! let m = measure("sum", &MeasureConfig::quick(), n as f64, n as f64, 1, || v.iter().sum::<f32>());
+//! assert!(m.items_per_second() > 0.0 && m.seconds.rel_spread >= 0.0);
+//! println!("{}", serde_json::to_string(&m).unwrap());
+//! ```
+
+pub mod fingerprint;
+pub mod kernels;
+pub mod peak;
+pub mod stats;
+pub mod sweep;

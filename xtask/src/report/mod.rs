@@ -107,26 +107,27 @@ pub fn write_report(
         env = esc(&meta.environment),
     );
 
-    let _ = writeln!(md, "## Claims ({passed}/{} pass)\n", claims.len());
-    let _ = writeln!(
-        md,
-        "| result | claim | measured | expected |\n|---|---|---|---|"
-    );
-    let _ = write!(
+    if !claims.is_empty() {
+        let _ = writeln!(md, "## Claims ({passed}/{} pass)\n", claims.len());
+        let _ = writeln!(
+            md,
+            "| result | claim | measured | expected |\n|---|---|---|---|"
+        );
+        let _ = write!(
         html,
         "<h2>Claims ({passed}/{} pass)</h2><table><tr><th>result</th><th>claim</th><th>measured</th><th>expected</th></tr>",
         claims.len()
     );
-    for c in claims {
-        let verdict = if c.pass { "PASS" } else { "FAIL" };
-        let _ = writeln!(
-            md,
-            "| **{verdict}** | {} | {} | {} |",
-            md_cell(&c.description),
-            md_cell(&c.lhs),
-            md_cell(&c.rhs)
-        );
-        let _ = write!(
+        for c in claims {
+            let verdict = if c.pass { "PASS" } else { "FAIL" };
+            let _ = writeln!(
+                md,
+                "| **{verdict}** | {} | {} | {} |",
+                md_cell(&c.description),
+                md_cell(&c.lhs),
+                md_cell(&c.rhs)
+            );
+            let _ = write!(
             html,
             "<tr><td class=\"{}\">{verdict}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
             if c.pass { "pass" } else { "fail" },
@@ -134,8 +135,9 @@ pub fn write_report(
             esc(&c.lhs),
             esc(&c.rhs)
         );
+        }
+        html.push_str("</table>");
     }
-    html.push_str("</table>");
 
     std::fs::create_dir_all(dir.join("plots"))?;
     let mut plot_no = 0;

@@ -1,0 +1,274 @@
+//! `cargo xtask bench`: the harness sweeps — f32 GEMM over sizes and thread counts, one MLP
+//! training step, the autodiff per-op overhead — measured against this machine's roof
+//! (bench-harness peak probes), written to `results/bench/` as `results.json`, `report.md`
+//! and a self-contained `report.html`.
+
+use std::path::Path;
+
+use bench_harness::fingerprint::Fingerprint;
+use bench_harness::peak::{probe, Peak, ProbeKind};
+use bench_harness::sweep::{measure, MeasureConfig, Measurement};
+use core_tensor::{no_grad, Rng};
+use groundwork_benches::{autodiff_chain, pool, MlpStep};
+use serde_json::json;
+
+use crate::fsutil::write_atomic;
+use crate::report::{write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct BenchOptions {
+    /// Smaller sizes and shorter timings (under 2 minutes).
+    pub quick: bool,
+    /// Only measurements whose name contains this.
+    pub filter: Option<String>,
+}
+
+const SQUARE: &[usize] = &[128, 256, 512, 1024, 2048];
+const BERT: &[(usize, usize, usize)] = &[(4096, 384, 1536), (4096, 1536, 384), (4096, 384, 384)];
+
+/// Runs the sweeps and writes the report into `out` (`results/bench`).
+///
+/// # Errors
+/// I/O errors writing the results.
+pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
+    let cfg = if opts.quick {
+        MeasureConfig::quick()
+    } else {
+        MeasureConfig::standard()
+    };
+    let wanted = |name: &str| {
+        opts.filter
+            .as_ref()
+            .is_none_or(|f| name.contains(f.as_str()))
+    };
+    let fp = Fingerprint::detect();
+    eprintln!(
+        "machine: {} ({} logical cores; {})",
+        fp.cpu_model,
+        fp.logical_cores,
+        fp.features.join(" ")
+    );
+    let peaks: Vec<Peak> = [ProbeKind::F32Fma, ProbeKind::Int8Dot]
+        .iter()
+        .map(|&k| pool(2).install(|| probe(k, &cfg)))
+        .collect();
+    for p in &peaks {
+        eprintln!(
+            "roof {:?} ({:?}): {:.1} G/s per core, {:.1} G/s on {} threads",
+            p.kind,
+            p.isa,
+            p.per_core / 1e9,
+            p.all_cores / 1e9,
+            p.threads
+        );
+    }
+    let mut results: Vec<Measurement> = Vec::new();
+    let squares: Vec<usize> = SQUARE
+        .iter()
+        .copied()
+        .filter(|&n| !opts.quick || n <= 1024)
+        .collect();
+    let shapes: Vec<(String, usize, usize, usize)> = squares
+        .iter()
+        .map(|&n| (format!("gemm/square-{n}"), n, n, n))
+        .chain(
+            BERT.iter()
+                .filter(|_| !opts.quick)
+                .map(|&(m, k, n)| (format!("gemm/bert-{m}x{k}x{n}"), m, k, n)),
+        )
+        .collect();
+    let mut rng = Rng::seed(0);
+    for (name, m, k, n) in &shapes {
+        let a = rng.normal(&[*m, *k], 0.0, 1.0);
+        let b = rng.normal(&[*k, *n], 0.0, 1.0);
+        for threads in [1, 2] {
+            let full = format!("{name}/{threads}t");
+            if !wanted(&full) {
+                continue;
+            }
+            let p = pool(threads);
+            let flop = 2.0 * (*m * *n * *k) as f64;
+            let r = measure(&full, &cfg, 1.0, flop, threads, || {
+                p.install(|| no_grad(|| a.matmul(&b)))
+            });
+            eprintln!(
+                "{full:<36} {:>8.1} GFLOP/s  (spread {:.1}%)",
+                r.flops() / 1e9,
+                100.0 * r.seconds.rel_spread
+            );
+            results.push(r);
+        }
+    }
+    for threads in [1, 2] {
+        let full = format!("mlp-step-784-256-128-10-b128/{threads}t");
+        if !wanted(&full) {
+            continue;
+        }
+        let p = pool(threads);
+        let mut step = MlpStep::new(128, 0);
+        let r = measure(&full, &cfg, 128.0, MlpStep::flop(128), threads, || {
+            p.install(|| step.step())
+        });
+        eprintln!(
+            "{full:<36} {:>8.2} ms/step, {:.0} samples/s, {:.1} GFLOP/s",
+            1e3 * r.seconds.median,
+            r.items_per_second(),
+            r.flops() / 1e9
+        );
+        results.push(r);
+    }
+    if wanted("autodiff-chain-1000") {
+        let r = measure("autodiff-chain-1000/1t", &cfg, 1000.0, 0.0, 1, || {
+            pool(1).install(|| autodiff_chain(1000))
+        });
+        eprintln!(
+            "autodiff chain of 1000 ops: {:.2} us per op (forward + backward)",
+            1e6 * r.seconds.median / 1000.0
+        );
+        results.push(r);
+    }
+    write(out, &fp, &peaks, &results)
+}
+
+fn write(
+    out: &Path,
+    fp: &Fingerprint,
+    peaks: &[Peak],
+    results: &[Measurement],
+) -> std::io::Result<()> {
+    let json = json!({ "fingerprint": fp, "peaks": peaks, "measurements": results });
+    write_atomic(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&json)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let f32_roof = peaks.iter().find(|p| p.kind == ProbeKind::F32Fma);
+    let roof_for = |threads: usize| {
+        f32_roof
+            .map(|p| {
+                if threads == 1 {
+                    p.per_core
+                } else {
+                    p.all_cores
+                }
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let mut rows = Vec::new();
+    for r in results {
+        let base = r.name.rsplit_once('/').map(|(b, _)| b).unwrap_or(&r.name);
+        let one = results.iter().find(|x| x.name == format!("{base}/1t"));
+        let scaling = match (one, r.threads) {
+            (Some(o), t) if t > 1 => format!("{:.2}x", o.seconds.median / r.seconds.median),
+            _ => "-".into(),
+        };
+        let gflops = r.flops() / 1e9;
+        rows.push(vec![
+            r.name.clone(),
+            format!("{:.3}", 1e3 * r.seconds.median),
+            format!("{:.1}%", 100.0 * r.seconds.rel_spread),
+            if r.flop > 0.0 {
+                format!("{gflops:.1}")
+            } else {
+                "-".into()
+            },
+            if r.flop > 0.0 {
+                format!("{:.0}%", 100.0 * r.flops() / roof_for(r.threads))
+            } else {
+                "-".into()
+            },
+            if r.items > 1.0 {
+                format!("{:.0}", r.items_per_second())
+            } else {
+                "-".into()
+            },
+            scaling,
+        ]);
+    }
+    let mut plots = Vec::new();
+    let mut lines = Vec::new();
+    for (i, threads) in [1usize, 2].iter().enumerate() {
+        let pts: Vec<(f64, f64)> = results
+            .iter()
+            .filter(|r| r.name.starts_with("gemm/square-") && r.threads == *threads)
+            .filter_map(|r| {
+                r.name
+                    .split('-')
+                    .nth(1)
+                    .and_then(|s| s.split('/').next())
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .map(|n| (n, r.flops() / 1e9))
+            })
+            .collect();
+        if !pts.is_empty() {
+            let (lo, hi) = (pts[0].0, pts[pts.len() - 1].0);
+            lines.push(Line::new(format!("matmul, {threads} thread(s)"), pts, i).markers());
+            lines.push(
+                Line::new(
+                    format!("f32 FMA roof, {threads} thread(s)"),
+                    vec![
+                        (lo, roof_for(*threads) / 1e9),
+                        (hi, roof_for(*threads) / 1e9),
+                    ],
+                    i,
+                )
+                .dashed(),
+            );
+        }
+    }
+    if !lines.is_empty() {
+        plots.push(Plot::Lines(LinePlot {
+            title: "f32 GEMM throughput against the measured roof".into(),
+            x_label: "matrix size n (n x n x n, log)".into(),
+            y_label: "GFLOP/s".into(),
+            log_x: true,
+            log_y: false,
+            lines,
+        }));
+    }
+    let peak_rows = peaks
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{:?}", p.kind),
+                format!("{:?}", p.isa),
+                format!("{:.1}", p.per_core / 1e9),
+                format!("{:.1}", p.all_cores / 1e9),
+                p.threads.to_string(),
+            ]
+        })
+        .collect();
+    let sections = vec![
+        Section {
+            title: "Machine".into(),
+            text: format!(
+                "{} — {} logical / {} physical cores; caches {}; features {}; {}.",
+                fp.cpu_model,
+                fp.logical_cores,
+                fp.physical_cores,
+                fp.caches.iter().map(|c| format!("L{} {} {} KiB", c.level, c.kind, c.size_kib)).collect::<Vec<_>>().join(", "),
+                fp.features.join(" "),
+                fp.rustc
+            ),
+            table: Some(TableData { header: ["roof", "instruction set", "G/s per core", "G/s all cores", "threads"].iter().map(|s| s.to_string()).collect(), rows: peak_rows }),
+            plots: vec![],
+        },
+        Section {
+            title: "Kernels".into(),
+            text: "Median time per call; spread is MAD/median. % of roof compares with the f32 FMA roof for the same thread count. Scaling is the 1-thread time over this one.".into(),
+            table: Some(TableData { header: ["measurement", "ms", "spread", "GFLOP/s", "% of roof", "items/s", "scaling"].iter().map(|s| s.to_string()).collect(), rows }),
+            plots,
+        },
+    ];
+    let meta = ReportMeta {
+        name: "bench".into(),
+        description: "groundwork kernels measured against this machine's own f32 and int8 roofs (cargo xtask bench).".into(),
+        kind: "bench".into(),
+        counts: (results.len(), 0, 0, 0),
+        environment: String::new(),
+    };
+    write_report(out, &meta, &[], &sections)?;
+    crate::report::write_index(out.parent().unwrap_or(Path::new(".")))
+}
