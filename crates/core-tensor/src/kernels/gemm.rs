@@ -1,7 +1,12 @@
-//! f32 matrix multiplication on `matrixmultiply`'s sgemm, split over rayon for large products.
+//! f32 matrix multiplication, split over rayon for large products.
 //!
-//! `matrixmultiply` packs operands of any stride, so transposed views (`a.t()`) multiply
-//! without a copy. Parallelism: a product with `m * n * k >= PAR_MIN_MNK` (and more than one
+//! Kernel choice, made once at run time: `matrixmultiply`'s sgemm (whose AVX-512 kernel is
+//! compiled in through the `avx512` feature) by default — the portable path. Our own packed
+//! AVX2+FMA 6x16 kernel (`gemm_avx2.rs`) is selected with `GROUNDWORK_GEMM=avx2` on a CPU that
+//! has AVX2 and FMA; it is tested against matrixmultiply, but on the 2-core AMD EPYC measured
+//! on 2026-11-25 it was not faster (1024^3: 58-63 vs 65-72 GFLOP/s on 1 thread, 110-118 vs
+//! 107-131 on 2, noisy machine), so it is not the default. Both pack operands of any stride, so
+//! transposed views (`a.t()`) multiply without a copy. Parallelism: a product with `m * n * k >= PAR_MIN_MNK` (and more than one
 //! rayon thread available) is cut into one slab per thread — row slabs of `A`/`C` when
 //! `m >= n`, column slabs of `B`/`C` otherwise — and each slab runs the single-threaded sgemm.
 //! `matrixmultiply`'s own threading is not enabled, so two thread pools are never nested, and
@@ -67,8 +72,44 @@ fn slab(len: usize, threads: usize) -> usize {
     per.div_ceil(SLAB_ALIGN) * SLAB_ALIGN
 }
 
-/// Single-threaded `c = a @ b`.
+/// Which single-threaded kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// `matrixmultiply::sgemm` (portable; AVX-512/AVX2/SSE dispatch inside).
+    MatrixMultiply,
+    /// Our AVX2+FMA 6x16 kernel (opt-in: `GROUNDWORK_GEMM=avx2`).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+/// The kernel chosen for this CPU (detected once).
+pub(crate) fn default_kernel() -> Kernel {
+    static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let requested = std::env::var("GROUNDWORK_GEMM").is_ok_and(|v| v == "avx2");
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if requested && avx2 {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::MatrixMultiply
+    })
+}
+
+/// Single-threaded `c = a @ b` with the default kernel.
 pub(crate) fn gemm_serial(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: ArrayViewMut2<'_, f32>,
+) {
+    gemm_with(default_kernel(), a, b, c)
+}
+
+/// Single-threaded `c = a @ b` with a chosen kernel.
+pub(crate) fn gemm_with(
+    kernel: Kernel,
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
     mut c: ArrayViewMut2<'_, f32>,
@@ -85,6 +126,26 @@ pub(crate) fn gemm_serial(
     let (rsa, csa) = (a.strides()[0], a.strides()[1]);
     let (rsb, csb) = (b.strides()[0], b.strides()[1]);
     let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 && csc == 1 && rsc >= n as isize {
+        use super::gemm_avx2::{gemm as avx2_gemm, Strided};
+        let sa = Strided {
+            ptr: a.as_ptr(),
+            rs: rsa,
+            cs: csa,
+        };
+        let sb = Strided {
+            ptr: b.as_ptr(),
+            rs: rsb,
+            cs: csb,
+        };
+        // SAFETY: Kernel::Avx2 is only chosen where AVX2 and FMA are detected (tests check
+        // before requesting it); the strided descriptions come from live views of m x k and k x n; C is a
+        // unique row-major view of m x n rows (unit column stride, row stride >= n).
+        unsafe { avx2_gemm(m, k, n, sa, sb, c.as_mut_ptr(), rsc as usize) };
+        return;
+    }
+    let _ = kernel;
     // SAFETY: the pointers and strides come from live ndarray views of exactly the dimensions
     // passed (m x k, k x n, m x n), so every address sgemm forms is inside its view. `c` is a
     // unique mutable view and cannot alias `a` or `b` (they are shared borrows). With
@@ -152,6 +213,61 @@ mod tests {
             gemm(at.t(), bt.t(), c2.view_mut(), true);
             assert_eq!(c, c2);
         }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_kernel_agrees_with_matrixmultiply() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            println!("skip: the AVX2+FMA GEMM kernel needs AVX2 and FMA, absent on this CPU");
+            return;
+        }
+        // Edge tiles in both dimensions, k across the KC = 256 block boundary, k = 1.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (6, 3, 16),
+            (7, 1, 17),
+            (13, 255, 31),
+            (50, 257, 40),
+            (121, 600, 33),
+            (5, 513, 100),
+        ] {
+            let a = filled(m, k, 5);
+            let b = filled(k, n, 6);
+            let want = naive(&a, &b);
+            for transposed in [false, true] {
+                let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+                let (av, bv) = if transposed {
+                    (at.t(), bt.t())
+                } else {
+                    (a.view(), b.view())
+                };
+                let mut ours = Array2::zeros((m, n));
+                let mut theirs = Array2::zeros((m, n));
+                gemm_with(Kernel::Avx2, av, bv, ours.view_mut());
+                gemm_with(Kernel::MatrixMultiply, av, bv, theirs.view_mut());
+                // Both are f32 sums of k products in different orders: each is within
+                // k * eps * sum|a||b| of the exact value (entries here are in [-0.5, 0.5]).
+                let tol = (k as f32) * f32::EPSILON * 0.25 * k as f32 + 1e-6;
+                for ((x, y), z) in ours.iter().zip(theirs.iter()).zip(want.iter()) {
+                    assert!(
+                        (x - z).abs() <= tol && (y - z).abs() <= tol,
+                        "{m}x{k}x{n} t={transposed}: ours {x}, matrixmultiply {y}, exact {z}"
+                    );
+                }
+            }
+        }
+        // Writes only inside C: a row stride larger than n leaves the gap untouched.
+        let a = filled(7, 9, 1);
+        let b = filled(9, 5, 2);
+        let mut big = Array2::from_elem((7, 8), 42.0f32);
+        gemm_with(
+            Kernel::Avx2,
+            a.view(),
+            b.view(),
+            big.slice_mut(ndarray::s![.., ..5]),
+        );
+        assert!(big.slice(ndarray::s![.., 5..]).iter().all(|&v| v == 42.0));
     }
 
     #[test]

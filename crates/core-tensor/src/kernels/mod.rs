@@ -2,3 +2,5 @@
 //! live (see ARCHITECTURE.md); everything above calls these through safe functions.
 
 pub(crate) mod gemm;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod gemm_avx2;
