@@ -106,6 +106,9 @@ unsafe fn pack_b(b: Strided, p0: usize, kc: usize, n: usize, out: &mut [f32]) {
 /// # Safety
 /// AVX2 and FMA must be available; `a` holds `kc * MR` floats, `b` `kc * NR`; `c` is valid for
 /// `rows x cols` with row stride `ldc`.
+// The micro-kernel's signature is the BLIS one (depth, two panels, the C tile and its clip);
+// bundling the arguments into a struct would only hide them at the hottest call site.
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel(
     kc: usize,
