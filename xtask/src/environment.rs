@@ -1,5 +1,6 @@
-//! `environment.json`: what machine and code produced a result — git commit, CPU model and
-//! instruction-set features, thread counts, crate versions and rustc.
+//! `environment.json`: what machine and code produced a result — git commit, the
+//! bench-harness machine fingerprint (CPU model, cores, caches, instruction-set features,
+//! rustc), thread counts and crate versions.
 
 use serde_json::{json, Value};
 
@@ -14,52 +15,19 @@ fn command(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn features() -> Vec<&'static str> {
-    #[allow(unused_mut)]
-    let mut f = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! probe {
-            ($($name:tt),*) => { $( if std::arch::is_x86_feature_detected!($name) { f.push($name); } )* };
-        }
-        probe!(
-            "sse4.2",
-            "avx",
-            "avx2",
-            "fma",
-            "f16c",
-            "avx512f",
-            "avx512bw",
-            "avx512vl",
-            "avx512vnni",
-            "avxvnni"
-        );
-    }
-    f
-}
-
 /// Collects the environment description.
 pub fn collect(jobs: usize) -> Value {
+    let fp = bench_harness::fingerprint::Fingerprint::detect();
     json!({
         "git_commit": command("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
         "git_dirty": command("git", &["status", "--porcelain"]).map(|s| !s.is_empty()),
-        "cpu_model": cpu_model(),
-        "cpu_features": features(),
-        "logical_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu_model": fp.cpu_model,
+        "cpu_features": fp.features,
+        "logical_cores": fp.logical_cores,
+        "physical_cores": fp.physical_cores,
+        "caches": fp.caches,
         "jobs": jobs,
-        "rustc": command("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+        "rustc": fp.rustc,
         "crate_versions": { "xtask": env!("CARGO_PKG_VERSION"), "core-tensor": env!("CARGO_PKG_VERSION"), "optim": env!("CARGO_PKG_VERSION") },
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,

@@ -185,3 +185,17 @@ pub fn field_error_from_serde(message: &str) -> FieldError {
         message: format!("params: {}", message.trim()),
     }
 }
+
+/// Converts a study crate's validation error into a [`FieldError`] naming the parameter.
+pub fn field_error_from_optim(e: &optim::OptimError) -> FieldError {
+    match e {
+        optim::OptimError::InvalidParameter { field, .. } => FieldError {
+            field: Some(field.to_string()),
+            message: format!("params: {e}"),
+        },
+        other => FieldError {
+            field: None,
+            message: other.to_string(),
+        },
+    }
+}

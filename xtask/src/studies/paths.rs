@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use optim::paths::{run_path, PathConfig, Problem2d};
-use optim::OptimError;
 use toml::{Table, Value};
 
 use crate::registry::{
-    field_error_from_serde, FieldError, FieldSpec, FieldType, Progress, RunOutput, RunRecord, Study,
+    field_error_from_optim, field_error_from_serde, FieldError, FieldSpec, FieldType, Progress,
+    RunOutput, RunRecord, Study,
 };
 use crate::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
 
@@ -63,16 +63,7 @@ fn config(params: &Table) -> Result<PathConfig, FieldError> {
     let cfg: PathConfig = Value::Table(params.clone())
         .try_into()
         .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| match e {
-        OptimError::InvalidParameter { field, .. } => FieldError {
-            field: Some(field.to_string()),
-            message: format!("params: {e}"),
-        },
-        other => FieldError {
-            field: None,
-            message: other.to_string(),
-        },
-    })?;
+    cfg.validate().map_err(|e| field_error_from_optim(&e))?;
     Ok(cfg)
 }
 

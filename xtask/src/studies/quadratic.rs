@@ -7,12 +7,12 @@ use optim::hessian::{slq_density, HessianOperator};
 use optim::problems::Quadratic;
 use optim::study::{run_quadratic, QuadraticRun, QuadraticRunConfig};
 use optim::theory;
-use optim::OptimError;
 use serde_json::json;
 use toml::{Table, Value};
 
 use crate::registry::{
-    field_error_from_serde, FieldError, FieldSpec, FieldType, Progress, RunOutput, RunRecord, Study,
+    field_error_from_optim, field_error_from_serde, FieldError, FieldSpec, FieldType, Progress,
+    RunOutput, RunRecord, Study,
 };
 use crate::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
 
@@ -127,16 +127,7 @@ fn config(params: &Table, seed: u64) -> Result<(QuadraticRunConfig, bool), Field
     let cfg: QuadraticRunConfig = Value::Table(t)
         .try_into()
         .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| match e {
-        OptimError::InvalidParameter { field, .. } => FieldError {
-            field: Some(field.to_string()),
-            message: format!("params: {e}"),
-        },
-        other => FieldError {
-            field: None,
-            message: other.to_string(),
-        },
-    })?;
+    cfg.validate().map_err(|e| field_error_from_optim(&e))?;
     Ok((cfg, require_stable))
 }
 
