@@ -1,24 +1,53 @@
 //! # nn
 //!
-//! Neural-network building blocks on core-tensor. Built so far: [`data`] — the IDX reader
-//! (raw and gzip, header-validated), Fashion-MNIST/MNIST loaders that search
-//! `$GROUNDWORK_DATA`, `./data/<name>` and `/usr/share/datasets/<name>`, and a seeded
-//! shuffling batch iterator. Still to come (tracked by the nn issue): layers (Linear, Conv2d,
-//! LayerNorm, ...), initialisers, losses, metrics and safetensors checkpoints.
+//! Neural-network building blocks on core-tensor:
 //!
-//! ## Example
+//! * [`module`] — the [`Module`] trait with PyTorch-named parameters; [`Linear`],
+//!   [`Embedding`], [`LayerNorm`], [`Dropout`], activations, [`Flatten`], [`Sequential`].
+//! * [`init`] — Xavier/Glorot and Kaiming/He (uniform and normal), PyTorch's default.
+//! * [`loss`] — cross-entropy fused with log-softmax (label smoothing), NLL, MSE, BCE with
+//!   logits, Gaussian NLL.
+//! * [`metrics`] — accuracy, confusion matrix, per-class accuracy.
+//! * [`data`] — the IDX reader, Fashion-MNIST/MNIST loaders and a seeded batch iterator.
+//!
+//! Still to come (tracked by the nn issue): Conv2d/ConvTranspose2d and safetensors checkpoints.
+//!
+//! ## Example: one training step of a small MLP
 //!
 //! ```
-//! use nn::data::{encode_idx, parse_idx, Batches};
+//! use core_tensor::Rng;
+//! use nn::{loss, Activation, Linear, Module, Sequential};
+//! use optim::{Optimizer, Sgd};
 //!
-//! let bytes = encode_idx(&[2, 3], &[1, 2, 3, 4, 5, 6]);
-//! let a = parse_idx(std::path::Path::new("mem.idx"), &bytes).unwrap();
-//! assert_eq!(a.dims, vec![2, 3]);
-//! // The same seed and epoch give the same batches.
-//! let one: Vec<_> = Batches::new(10, 4, true, 7, 0, false).collect();
-//! let two: Vec<_> = Batches::new(10, 4, true, 7, 0, false).collect();
-//! assert_eq!(one, two);
-//! assert_eq!(one.len(), 3);
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = Rng::seed(0);
+//! let net = Sequential::new()
+//!     .push(Linear::new(4, 8, true, &mut rng)?)
+//!     .push(Activation::Relu)
+//!     .push(Linear::new(8, 3, true, &mut rng)?);
+//! let names: Vec<String> = net.parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+//! let params = nn::module::parameter_tensors(&net);
+//! let mut opt = Sgd::new(0.1).build()?;
+//! let x = rng.normal(&[5, 4], 0.0, 1.0);
+//! let y = [0, 1, 2, 1, 0];
+//! let before = loss::cross_entropy(&net.forward(&x)?, &y, 0.0)?;
+//! before.backward()?;
+//! opt.step(&params)?;
+//! let after = loss::cross_entropy(&net.forward(&x)?, &y, 0.0)?;
+//! assert!(after.item()? < before.item()?);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod data;
+mod error;
+pub mod init;
+pub mod loss;
+pub mod metrics;
+pub mod module;
+
+pub use error::{NnError, Result};
+pub use module::{
+    Activation, Dropout, Embedding, Flatten, LayerNorm, Linear, Module, Reshape, Sequential,
+};

@@ -1,0 +1,34 @@
+//! The error type of the nn crate.
+
+use core_tensor::TensorError;
+
+use crate::data::DataError;
+
+/// Result alias of the nn crate.
+pub type Result<T, E = NnError> = std::result::Result<T, E>;
+
+/// Errors from layers, losses and data.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NnError {
+    /// A tensor operation failed (shapes, axes).
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+    /// Loading data failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A layer or loss was configured or called with invalid values.
+    #[error("{what}: {message}")]
+    Invalid {
+        /// The layer, loss or function.
+        what: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> NnError {
+    NnError::Invalid {
+        what,
+        message: message.into(),
+    }
+}
