@@ -19,6 +19,7 @@ use ndarray::ArrayD;
 
 use crate::error::{Result, TensorError};
 use crate::ops::activation::{softmax_backward, SoftmaxKind};
+use crate::ops::conv::{conv_backward, Patches};
 use crate::ops::elementwise::{binary_backward, unary_backward, BinaryOp, UnaryOp};
 use crate::ops::layout::layout_backward;
 use crate::ops::matmul::matmul_backward;
@@ -50,6 +51,14 @@ pub(crate) enum Op {
     Matmul {
         a: Tensor,
         b: Tensor,
+    },
+    Unfold {
+        x: Tensor,
+        patches: Patches,
+    },
+    Fold {
+        x: Tensor,
+        patches: Patches,
     },
     Reshape {
         x: Tensor,
@@ -108,6 +117,8 @@ impl Op {
             | Op::Slice { x, .. }
             | Op::Pad { x, .. }
             | Op::IndexSelect { x, .. }
+            | Op::Unfold { x, .. }
+            | Op::Fold { x, .. }
             | Op::Gather { x, .. } => vec![x],
             Op::IndexAdd { src, .. } | Op::ScatterAdd { src, .. } => vec![src],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
@@ -127,6 +138,8 @@ impl Op {
             | Op::Slice { x, .. }
             | Op::Pad { x, .. }
             | Op::IndexSelect { x, .. }
+            | Op::Unfold { x, .. }
+            | Op::Fold { x, .. }
             | Op::Gather { x, .. } => vec![x],
             Op::IndexAdd { src, .. } | Op::ScatterAdd { src, .. } => vec![src],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
@@ -156,6 +169,8 @@ impl Op {
             Op::IndexAdd { .. } => "index_add",
             Op::Gather { .. } => "gather",
             Op::ScatterAdd { .. } => "scatter_add",
+            Op::Unfold { .. } => "unfold2d",
+            Op::Fold { .. } => "fold2d",
         }
     }
 
@@ -183,6 +198,7 @@ impl Op {
                 keepdim,
             } => pair(x, softmax_backward(*kind, x, node, *axis, *keepdim, g)?),
             Op::Matmul { a, b } => two(a, b, matmul_backward(a, b, g)?),
+            Op::Unfold { .. } | Op::Fold { .. } => conv_backward(self, g)?,
             _ => layout_backward(self, g)?,
         })
     }

@@ -56,6 +56,7 @@ pub mod backprop;
 pub mod error;
 pub mod gradcheck;
 mod kernels;
+pub use kernels::fpenv::{flush_denormals_enabled, with_flush_denormals};
 mod ops;
 pub mod random;
 pub mod shape;
@@ -64,6 +65,7 @@ pub mod tensor;
 pub use backprop::{grad, GradOptions};
 pub use error::{Result, TensorError};
 pub use gradcheck::{check_gradgrad, check_gradients, GradCheck, GradCheckReport};
+pub use ops::conv::Patches;
 pub use random::Rng;
 pub use tensor::{is_grad_enabled, no_grad, Array, NoGradGuard, Tensor, TensorId};
 

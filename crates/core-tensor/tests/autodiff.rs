@@ -257,3 +257,70 @@ fn matmul_agrees_with_naive_and_is_thread_count_independent() {
     assert_eq!(run(1), run(2));
     assert_eq!(run(1), run(4));
 }
+
+#[test]
+fn convolution_by_unfold_matches_a_direct_loop() {
+    use core_tensor::Patches;
+    let mut rng = Rng::seed(12);
+    let (n, c, h, w, o, k) = (2, 3, 6, 5, 4, 3);
+    let x = rng.normal(&[n, c, h, w], 0.0, 1.0);
+    let wt = rng.normal(&[o, c, k, k], 0.0, 1.0);
+    let p = Patches {
+        kh: k,
+        kw: k,
+        stride: 2,
+        padding: 1,
+    };
+    let (oh, ow) = p.grid("test", h, w).unwrap();
+    // y = W_flat @ unfold(x): [o, c*k*k] @ [n, c*k*k, L] -> [n, o, L]
+    let cols = x.unfold2d(p).unwrap();
+    let y = wt
+        .reshape(&[o, c * k * k])
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap()
+        .broadcast_to(&[n, o, c * k * k])
+        .unwrap()
+        .matmul(&cols)
+        .unwrap();
+    let (xv, wv, yv) = (x.to_vec(), wt.to_vec(), y.to_vec());
+    for b in 0..n {
+        for oc in 0..o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = 0.0f64;
+                    for ic in 0..c {
+                        for i in 0..k {
+                            for j in 0..k {
+                                let (iy, ix) =
+                                    ((oy * 2 + i) as isize - 1, (ox * 2 + j) as isize - 1);
+                                if iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize {
+                                    s += xv[((b * c + ic) * h + iy as usize) * w + ix as usize]
+                                        as f64
+                                        * wv[((oc * c + ic) * k + i) * k + j] as f64;
+                                }
+                            }
+                        }
+                    }
+                    let got = yv[(b * o + oc) * oh * ow + oy * ow + ox];
+                    assert!((got as f64 - s).abs() < 1e-4, "{got} vs {s}");
+                }
+            }
+        }
+    }
+    // fold is the adjoint of unfold: <unfold(x), c> = <x, fold(c)>.
+    let cvec = rng.normal(cols.shape(), 0.0, 1.0);
+    let lhs: f64 = cols
+        .to_vec()
+        .iter()
+        .zip(cvec.to_vec())
+        .map(|(a, b)| *a as f64 * b as f64)
+        .sum();
+    let rhs: f64 = x
+        .to_vec()
+        .iter()
+        .zip(cvec.fold2d(p, h, w).unwrap().to_vec())
+        .map(|(a, b)| *a as f64 * b as f64)
+        .sum();
+    assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+}

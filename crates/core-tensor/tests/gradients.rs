@@ -12,7 +12,7 @@
 use std::io::Write;
 
 use core_tensor::ndarray::{ArrayD, IxDyn};
-use core_tensor::{check_gradgrad, check_gradients, GradCheck, Result, Rng, Tensor};
+use core_tensor::{check_gradgrad, check_gradients, GradCheck, Patches, Result, Rng, Tensor};
 
 /// f32 first-order checks must agree to this relative error.
 const TOL: f64 = 1e-3;
@@ -327,4 +327,41 @@ fn composite_two_layer_network() {
             .neg()
     };
     check2("mlp cross-entropy", &[w1, b1, w2], loss);
+}
+
+#[test]
+fn unfold_and_fold() {
+    let x = normal(40, &[2, 3, 5, 4]);
+    for p in [
+        Patches {
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Patches {
+            kh: 2,
+            kw: 3,
+            stride: 2,
+            padding: 0,
+        },
+        Patches {
+            kh: 3,
+            kw: 2,
+            stride: 2,
+            padding: 1,
+        },
+    ] {
+        let tag = format!("{}x{} s{} p{}", p.kh, p.kw, p.stride, p.padding);
+        check2(&format!("unfold2d {tag}"), &[x.clone()], |t| {
+            let u = t[0].unfold2d(p)?;
+            u.mul(&u)
+        });
+        let cols = x.unfold2d(p).unwrap();
+        let c = normal(41, cols.shape());
+        check2(&format!("fold2d {tag}"), &[c], |t| {
+            let f = t[0].fold2d(p, 5, 4)?;
+            f.mul(&f)
+        });
+    }
 }

@@ -1,6 +1,7 @@
 //! Tensor operations, one file per family; each op's backward rule sits beside its forward.
 
 pub(crate) mod activation;
+pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
