@@ -143,7 +143,7 @@ impl Tensor {
         let s = self.shape();
         let (oh, ow) = p.grid("fold2d", h, w)?;
         let kk = p.kh * p.kw;
-        if s.len() != 3 || s[1] % kk != 0 || s[2] != oh * ow {
+        if s.len() != 3 || !s[1].is_multiple_of(kk) || s[2] != oh * ow {
             return Err(TensorError::invalid(
                 "fold2d",
                 format!(
