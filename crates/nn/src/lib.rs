@@ -10,7 +10,9 @@
 //! * [`metrics`] — accuracy, confusion matrix, per-class accuracy.
 //! * [`data`] — the IDX reader, Fashion-MNIST/MNIST loaders and a seeded batch iterator.
 //!
-//! Still to come (tracked by the nn issue): Conv2d/ConvTranspose2d and safetensors checkpoints.
+//! * [`conv`] — [`Conv2d`] and [`ConvTranspose2d`] via im2col (`unfold2d`) and a matmul.
+//!
+//! Still to come (tracked by the nn issue): safetensors checkpoints.
 //!
 //! ## Example: one training step of a small MLP
 //!
@@ -40,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod conv;
 pub mod data;
 mod error;
 pub mod init;
@@ -47,6 +50,7 @@ pub mod loss;
 pub mod metrics;
 pub mod module;
 
+pub use conv::{Conv2d, ConvTranspose2d};
 pub use error::{NnError, Result};
 pub use module::{
     Activation, Dropout, Embedding, Flatten, LayerNorm, Linear, Module, Reshape, Sequential,

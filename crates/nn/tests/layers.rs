@@ -201,3 +201,47 @@ fn metrics_by_hand() {
     assert_eq!(pc[0], 1.0);
     assert!((pc[1] - 1.0 / 3.0).abs() < 1e-12 && pc[2].is_nan());
 }
+
+#[test]
+fn convolution_gradients_and_shapes() {
+    use nn::{Conv2d, ConvTranspose2d};
+    let mut rng = Rng::seed(9);
+    let x = rng.normal(&[2, 3, 5, 5], 0.0, 1.0);
+    let conv = Conv2d::new(3, 4, 3, 2, 1, true, &mut rng).unwrap();
+    assert_eq!(conv.forward(&x).unwrap().shape(), &[2, 4, 3, 3]);
+    let (w, b) = (conv.weight.clone(), conv.bias.clone().unwrap());
+    check("conv2d", &[x.clone(), w, b], |t| {
+        let c = Conv2d::from_tensors(t[1].clone(), Some(t[2].clone()), 2, 1).unwrap();
+        c.forward(&t[0])
+            .map_err(|e| core_tensor::TensorError::invalid("conv", e.to_string()))?
+            .square()
+    });
+    let up = ConvTranspose2d::new(3, 2, 4, 2, 1, true, &mut rng).unwrap();
+    assert_eq!(up.forward(&x).unwrap().shape(), &[2, 2, 10, 10]);
+    let (w, b) = (up.weight.clone(), up.bias.clone().unwrap());
+    check("conv_transpose2d", &[x.clone(), w, b], |t| {
+        let c = ConvTranspose2d::from_tensors(t[1].clone(), Some(t[2].clone()), 2, 1).unwrap();
+        c.forward(&t[0])
+            .map_err(|e| core_tensor::TensorError::invalid("convT", e.to_string()))?
+            .square()
+    });
+    // The transposed convolution is the adjoint of the convolution with the same weights:
+    // <conv(x), y> = <x, convT(y)> (no bias).
+    let wt = rng.normal(&[4, 3, 3, 3], 0.0, 1.0);
+    let c = Conv2d::from_tensors(wt.clone(), None, 2, 1).unwrap();
+    let ct = ConvTranspose2d::from_tensors(wt, None, 2, 1).unwrap();
+    let y = rng.normal(&[2, 4, 3, 3], 0.0, 1.0);
+    let dot = |a: &Tensor, b: &Tensor| {
+        a.to_vec()
+            .iter()
+            .zip(b.to_vec())
+            .map(|(p, q)| *p as f64 * q as f64)
+            .sum::<f64>()
+    };
+    let lhs = dot(&c.forward(&x).unwrap(), &y);
+    let rhs = dot(&x, &ct.forward(&y).unwrap());
+    assert!(
+        (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
+        "{lhs} vs {rhs}"
+    );
+}

@@ -1,0 +1,235 @@
+//! 2-D convolution and transposed convolution, built from core-tensor's `unfold2d`/`fold2d`
+//! (im2col and its adjoint) and a matrix product, so every gradient is autodiff's.
+//!
+//! * `Conv2d`: `y[n, o] = b[o] + sum_c W[o, c] * x[n, c]` (cross-correlation), weights
+//!   `[out, in, k, k]` as in PyTorch: `y = W_flat . unfold(x)` with `W_flat: [out, in*k*k]`.
+//! * `ConvTranspose2d`: the adjoint map, weights `[in, out, k, k]` as in PyTorch:
+//!   `y = fold(W_flat^T . x_flat)`, output size `(H - 1) s - 2p + k`.
+
+use core_tensor::{Patches, Rng, Tensor};
+
+use crate::error::{invalid, Result};
+use crate::init;
+use crate::module::Module;
+
+/// A 2-D convolution layer (square kernel, equal stride and padding on both axes).
+pub struct Conv2d {
+    /// `[out, in, k, k]`.
+    pub weight: Tensor,
+    /// `[out]`.
+    pub bias: Option<Tensor>,
+    patches: Patches,
+}
+
+impl Conv2d {
+    /// `in -> out` channels, kernel `k`, `stride`, `padding`; PyTorch's default init.
+    ///
+    /// # Errors
+    /// [`NnError::Invalid`](crate::NnError::Invalid) for a zero size.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Result<Conv2d> {
+        if inputs == 0 || outputs == 0 || k == 0 || stride == 0 {
+            return Err(invalid("Conv2d", format!("channels, kernel and stride must be > 0 (in {inputs}, out {outputs}, k {k}, stride {stride})")));
+        }
+        let shape = [outputs, inputs, k, k];
+        let weight = init::torch_default(&shape, &shape, rng)?.with_grad();
+        let bias = if bias {
+            Some(init::torch_default(&shape, &[outputs], rng)?.with_grad())
+        } else {
+            None
+        };
+        Ok(Conv2d {
+            weight,
+            bias,
+            patches: Patches {
+                kh: k,
+                kw: k,
+                stride,
+                padding,
+            },
+        })
+    }
+
+    /// A layer using the given tensors as parameters (`weight: [out, in, k, k]`).
+    ///
+    /// # Errors
+    /// When the weight is not a square-kernel rank-4 tensor or the bias does not match.
+    pub fn from_tensors(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Conv2d> {
+        let s = weight.shape().to_vec();
+        if s.len() != 4 || s[2] != s[3] || bias.as_ref().is_some_and(|b| b.shape() != [s[0]]) {
+            return Err(invalid(
+                "Conv2d",
+                format!("weight {s:?} must be [out, in, k, k] with a matching [out] bias"),
+            ));
+        }
+        Ok(Conv2d {
+            weight,
+            bias,
+            patches: Patches {
+                kh: s[2],
+                kw: s[3],
+                stride,
+                padding,
+            },
+        })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.shape();
+        let ws = self.weight.shape();
+        if s.len() != 4 || s[1] != ws[1] {
+            return Err(invalid(
+                "Conv2d",
+                format!("expects [N, {}, H, W], got {s:?}", ws[1]),
+            ));
+        }
+        let (oh, ow) = self.patches.grid("Conv2d", s[2], s[3])?;
+        let cols = x.unfold2d(self.patches)?; // [N, C*k*k, L]
+        let w = self.weight.reshape(&[ws[0], ws[1] * ws[2] * ws[3]])?;
+        // [N, L, C*k*k] @ [C*k*k, O] -> [N, L, O] -> [N, O, L]
+        let y = cols.transpose(1, 2)?.matmul(&w.t()?)?.transpose(1, 2)?;
+        let y = y.reshape(&[s[0], ws[0], oh, ow])?;
+        Ok(match &self.bias {
+            Some(b) => y.add(&b.reshape(&[1, ws[0], 1, 1])?)?,
+            None => y,
+        })
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            v.push(("bias".to_string(), b.clone()));
+        }
+        v
+    }
+}
+
+/// A 2-D transposed convolution (the adjoint of [`Conv2d`]'s linear map).
+pub struct ConvTranspose2d {
+    /// `[in, out, k, k]` (PyTorch's layout).
+    pub weight: Tensor,
+    /// `[out]`.
+    pub bias: Option<Tensor>,
+    patches: Patches,
+}
+
+impl ConvTranspose2d {
+    /// `in -> out` channels, kernel `k`, `stride`, `padding`; PyTorch's default init (fan-in
+    /// taken from the weight's second axis, as PyTorch does).
+    ///
+    /// # Errors
+    /// [`NnError::Invalid`](crate::NnError::Invalid) for a zero size.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Result<ConvTranspose2d> {
+        if inputs == 0 || outputs == 0 || k == 0 || stride == 0 {
+            return Err(invalid("ConvTranspose2d", format!("channels, kernel and stride must be > 0 (in {inputs}, out {outputs}, k {k}, stride {stride})")));
+        }
+        let shape = [inputs, outputs, k, k];
+        let weight = init::torch_default(&shape, &shape, rng)?.with_grad();
+        let bias = if bias {
+            Some(init::torch_default(&shape, &[outputs], rng)?.with_grad())
+        } else {
+            None
+        };
+        Ok(ConvTranspose2d {
+            weight,
+            bias,
+            patches: Patches {
+                kh: k,
+                kw: k,
+                stride,
+                padding,
+            },
+        })
+    }
+
+    /// A layer using the given tensors as parameters (`weight: [in, out, k, k]`).
+    ///
+    /// # Errors
+    /// As [`Conv2d::from_tensors`].
+    pub fn from_tensors(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        stride: usize,
+        padding: usize,
+    ) -> Result<ConvTranspose2d> {
+        let s = weight.shape().to_vec();
+        if s.len() != 4 || s[2] != s[3] || bias.as_ref().is_some_and(|b| b.shape() != [s[1]]) {
+            return Err(invalid(
+                "ConvTranspose2d",
+                format!("weight {s:?} must be [in, out, k, k] with a matching [out] bias"),
+            ));
+        }
+        Ok(ConvTranspose2d {
+            weight,
+            bias,
+            patches: Patches {
+                kh: s[2],
+                kw: s[3],
+                stride,
+                padding,
+            },
+        })
+    }
+
+    /// Output size for an `h x w` input: `((h - 1) s - 2p + k, (w - 1) s - 2p + k)`.
+    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let p = &self.patches;
+        let f = |n: usize| ((n - 1) * p.stride + p.kh).checked_sub(2 * p.padding);
+        Some((f(h)?, f(w)?))
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.shape();
+        let ws = self.weight.shape();
+        if s.len() != 4 || s[1] != ws[0] {
+            return Err(invalid(
+                "ConvTranspose2d",
+                format!("expects [N, {}, H, W], got {s:?}", ws[0]),
+            ));
+        }
+        let (oh, ow) = self
+            .output_size(s[2], s[3])
+            .ok_or_else(|| invalid("ConvTranspose2d", "padding larger than the output"))?;
+        // [N, HW, C_in] @ [C_in, O*k*k] -> [N, HW, O*k*k] -> [N, O*k*k, HW] -> fold
+        let xf = x.reshape(&[s[0], s[1], s[2] * s[3]])?.transpose(1, 2)?;
+        let w = self.weight.reshape(&[ws[0], ws[1] * ws[2] * ws[3]])?;
+        let cols = xf.matmul(&w)?.transpose(1, 2)?;
+        let y = cols.fold2d(self.patches, oh, ow)?;
+        Ok(match &self.bias {
+            Some(b) => y.add(&b.reshape(&[1, ws[1], 1, 1])?)?,
+            None => y,
+        })
+    }
+
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            v.push(("bias".to_string(), b.clone()));
+        }
+        v
+    }
+}
