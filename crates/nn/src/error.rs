@@ -16,6 +16,9 @@ pub enum NnError {
     /// Loading data failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// An optimizer or Hessian tool failed.
+    #[error(transparent)]
+    Optim(#[from] optim::OptimError),
     /// A layer or loss was configured or called with invalid values.
     #[error("{what}: {message}")]
     Invalid {

@@ -12,6 +12,9 @@
 //!
 //! * [`conv`] — [`Conv2d`] and [`ConvTranspose2d`] via im2col (`unfold2d`) and a matmul.
 //!
+//! * [`study`] — the Fashion-MNIST classifier study (loss and accuracy curves, sharpness,
+//!   loss landscape, initialisation scales).
+//!
 //! Still to come (tracked by the nn issue): safetensors checkpoints.
 //!
 //! ## Example: one training step of a small MLP
@@ -49,6 +52,7 @@ pub mod init;
 pub mod loss;
 pub mod metrics;
 pub mod module;
+pub mod study;
 
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use error::{NnError, Result};

@@ -58,7 +58,23 @@ pub(crate) fn matmul_backward(
     g: &Tensor,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let ga = a.requires_grad().then(|| g.matmul(&b.t()?)).transpose()?;
-    let gb = b.requires_grad().then(|| a.t()?.matmul(g)).transpose()?;
+    // When B is a transposed view (a Linear layer's `W.t()`), compute dB as (G^T A)^T: the
+    // same numbers, but the permute's backward then turns it into a contiguous [out, in]
+    // gradient instead of a strided one that the optimizer would have to copy.
+    let b_transposed = b.ndim() == 2 && {
+        let arr = b.array();
+        arr.strides() == [1, arr.shape()[0] as isize] && arr.shape()[1] > 1
+    };
+    let gb = b
+        .requires_grad()
+        .then(|| {
+            if b_transposed {
+                g.t()?.matmul(a)?.t()
+            } else {
+                a.t()?.matmul(g)
+            }
+        })
+        .transpose()?;
     Ok((ga, gb))
 }
 

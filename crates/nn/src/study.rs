@@ -1,0 +1,527 @@
+//! The classifier study: a network trained from scratch on Fashion-MNIST (or any
+//! [`Dataset`]), with what a user wants to *see* recorded along the way.
+//!
+//! Per run: the training loss every step; test loss and accuracy and training seconds per
+//! epoch; the **sharpness** (largest Hessian eigenvalue of the training loss on a fixed batch,
+//! by power iteration on exact Hessian-vector products) every `sharpness_every` steps, to set
+//! against the edge-of-stability line `2/lr` (Cohen et al. 2021); the confusion matrix; per-layer
+//! activation and gradient scales at initialisation; and optionally the loss landscape around
+//! the trained weights along two random **filter-normalised** directions (Li et al. 2018: each
+//! row of a direction is rescaled to the norm of the matching weight row; bias directions are
+//! zero).
+//!
+//! Training runs with flush-to-zero on (see `core_tensor::with_flush_denormals`).
+
+use std::time::Instant;
+
+use core_tensor::{no_grad, with_flush_denormals, Rng, Tensor};
+use optim::hessian::{power_iteration, HessianOperator};
+use optim::{Adam, Optimizer, Sgd};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Batches, Dataset};
+use crate::error::{invalid, Result};
+use crate::init::{self, Gain};
+use crate::loss::cross_entropy;
+use crate::metrics::{confusion_matrix, predictions};
+use crate::module::{parameter_tensors, Activation, Flatten, Linear, Module, Reshape, Sequential};
+use crate::Conv2d;
+
+/// The network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// 784-256-128-10 with ReLU.
+    Mlp,
+    /// Conv(1->16, 3, stride 2) ReLU Conv(16->32, 3, stride 2) ReLU Linear(1568->128) ReLU
+    /// Linear(128->10).
+    Cnn,
+}
+
+/// The optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// Plain SGD.
+    Sgd,
+    /// SGD with heavy-ball momentum (`momentum`).
+    Momentum,
+    /// Adam (PyTorch defaults).
+    Adam,
+}
+
+/// How weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitKind {
+    /// PyTorch's default `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+    Default,
+    /// `N(0, 1)` (too large: activations blow up with depth).
+    Normal,
+    /// `U(-0.01, 0.01)` (too small: signals and gradients vanish).
+    SmallUniform,
+    /// Xavier/Glorot uniform.
+    Xavier,
+    /// Kaiming/He uniform with the ReLU gain.
+    He,
+}
+
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_batch() -> usize {
+    128
+}
+fn d_epochs() -> usize {
+    10
+}
+fn d_init() -> InitKind {
+    InitKind::Default
+}
+fn d_sharp() -> u64 {
+    500
+}
+
+/// One run's configuration (mirrors the experiment's `[params]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// The network.
+    pub model: ModelKind,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate (> 0).
+    pub lr: f64,
+    /// Momentum for `momentum`.
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    /// Batch size (> 0).
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// Epochs (> 0).
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    /// Weight initialisation.
+    #[serde(default = "d_init")]
+    pub init: InitKind,
+    /// Use only the first this-many training examples (0 = all).
+    #[serde(default)]
+    pub train_limit: usize,
+    /// Use only the first this-many test examples (0 = all).
+    #[serde(default)]
+    pub test_limit: usize,
+    /// Steps between sharpness estimates (0 = never).
+    #[serde(default = "d_sharp")]
+    pub sharpness_every: u64,
+    /// Compute the 2-D loss landscape after training.
+    #[serde(default)]
+    pub landscape: bool,
+    /// Label smoothing in `[0, 1)`.
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// Seed of initialisation and shuffling.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl ClassifierConfig {
+    /// Checks values a file can get wrong.
+    ///
+    /// # Errors
+    /// [`NnError::Invalid`](crate::NnError::Invalid) naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(invalid(
+                "classifier",
+                format!("lr = {} is invalid: must be > 0", self.lr),
+            ));
+        }
+        if self.batch == 0 {
+            return Err(invalid("classifier", "batch = 0 is invalid: must be > 0"));
+        }
+        if self.epochs == 0 {
+            return Err(invalid("classifier", "epochs = 0 is invalid: must be > 0"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(invalid(
+                "classifier",
+                format!("momentum = {} is invalid: must be in [0, 1)", self.momentum),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(invalid(
+                "classifier",
+                format!(
+                    "label_smoothing = {} is invalid: must be in [0, 1)",
+                    self.label_smoothing
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Step count at its end.
+    pub step: u64,
+    /// Mean test loss.
+    pub test_loss: f64,
+    /// Test accuracy.
+    pub test_accuracy: f64,
+    /// Mean training loss over the epoch.
+    pub train_loss: f64,
+    /// Seconds spent training (not evaluating) in the epoch.
+    pub seconds: f64,
+}
+
+/// Per-layer scale at initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerScale {
+    /// Layer index in the `Sequential`.
+    pub layer: usize,
+    /// Standard deviation of the layer's output on a batch.
+    pub activation_std: f64,
+    /// Standard deviation of the gradient of its weight (NaN for parameter-free layers).
+    pub grad_std: f64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierRun {
+    /// `(step, loss)` for every training step.
+    pub train_loss: Vec<(u64, f64)>,
+    /// Per-epoch records.
+    pub epochs: Vec<EpochRecord>,
+    /// `(step, lambda_max)` sharpness estimates.
+    pub sharpness: Vec<(u64, f64)>,
+    /// Confusion matrix on the test set after training.
+    pub confusion: Vec<Vec<usize>>,
+    /// Scales at initialisation.
+    pub init_scales: Vec<LayerScale>,
+    /// Loss landscape: `(alphas, betas, losses row-major [beta][alpha])`.
+    pub landscape: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+    /// Step at which the loss became non-finite.
+    pub diverged_at: Option<u64>,
+    /// Number of parameters.
+    pub parameters: usize,
+}
+
+fn std_of(v: &[f32]) -> f64 {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    (v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+fn init_weight(kind: InitKind, shape: &[usize], rng: &mut Rng) -> Result<Tensor> {
+    Ok(match kind {
+        InitKind::Default => init::torch_default(shape, shape, rng)?,
+        InitKind::Normal => rng.normal(shape, 0.0, 1.0),
+        InitKind::SmallUniform => rng.uniform(shape, -0.01, 0.01),
+        InitKind::Xavier => init::xavier_uniform(shape, Gain::Linear, rng)?,
+        InitKind::He => init::kaiming_uniform(shape, Gain::Relu, rng)?,
+    })
+}
+
+/// Builds the network with the chosen initialisation of weights (biases: PyTorch default).
+///
+/// # Errors
+/// Never for the fixed architectures.
+pub fn build_model(model: ModelKind, init: InitKind, rng: &mut Rng) -> Result<Sequential> {
+    let linear = |i: usize, o: usize, rng: &mut Rng| -> Result<Linear> {
+        let w = init_weight(init, &[o, i], rng)?.with_grad();
+        let b = init::torch_default(&[o, i], &[o], rng)?.with_grad();
+        Linear::from_tensors(w, Some(b))
+    };
+    let conv = |i: usize, o: usize, rng: &mut Rng| -> Result<Conv2d> {
+        let w = init_weight(init, &[o, i, 3, 3], rng)?.with_grad();
+        let b = init::torch_default(&[o, i, 3, 3], &[o], rng)?.with_grad();
+        Conv2d::from_tensors(w, Some(b), 2, 1)
+    };
+    Ok(match model {
+        ModelKind::Mlp => Sequential::new()
+            .push(linear(784, 256, rng)?)
+            .push(Activation::Relu)
+            .push(linear(256, 128, rng)?)
+            .push(Activation::Relu)
+            .push(linear(128, 10, rng)?),
+        ModelKind::Cnn => Sequential::new()
+            .push(Reshape(vec![1, 28, 28]))
+            .push(conv(1, 16, rng)?)
+            .push(Activation::Relu)
+            .push(conv(16, 32, rng)?)
+            .push(Activation::Relu)
+            .push(Flatten)
+            .push(linear(32 * 7 * 7, 128, rng)?)
+            .push(Activation::Relu)
+            .push(linear(128, 10, rng)?),
+    })
+}
+
+/// Rebuilds a network whose parameters are the given tensors (same architecture), for
+/// evaluating the loss at perturbed weights.
+fn with_params(model: ModelKind, p: &[Tensor]) -> Result<Sequential> {
+    let lin = |i: usize| Linear::from_tensors(p[i].clone(), Some(p[i + 1].clone()));
+    let cv = |i: usize| Conv2d::from_tensors(p[i].clone(), Some(p[i + 1].clone()), 2, 1);
+    Ok(match model {
+        ModelKind::Mlp => Sequential::new()
+            .push(lin(0)?)
+            .push(Activation::Relu)
+            .push(lin(2)?)
+            .push(Activation::Relu)
+            .push(lin(4)?),
+        ModelKind::Cnn => Sequential::new()
+            .push(Reshape(vec![1, 28, 28]))
+            .push(cv(0)?)
+            .push(Activation::Relu)
+            .push(cv(2)?)
+            .push(Activation::Relu)
+            .push(Flatten)
+            .push(lin(4)?)
+            .push(Activation::Relu)
+            .push(lin(6)?),
+    })
+}
+
+fn to_tensor_err(e: crate::NnError) -> core_tensor::TensorError {
+    core_tensor::TensorError::invalid("classifier", e.to_string())
+}
+
+/// Mean loss and accuracy on a dataset, in chunks, without recording a graph.
+fn evaluate(
+    net: &Sequential,
+    data: &Dataset,
+    limit: usize,
+    smoothing: f32,
+) -> Result<(f64, f64, Vec<usize>)> {
+    let n = if limit == 0 {
+        data.len()
+    } else {
+        limit.min(data.len())
+    };
+    no_grad(|| {
+        let (mut loss, mut preds) = (0.0, Vec::with_capacity(n));
+        for start in (0..n).step_by(1000) {
+            let idx: Vec<usize> = (start..(start + 1000).min(n)).collect();
+            let (x, y) = data.batch(&idx)?;
+            let logits = net.forward(&x)?;
+            loss += cross_entropy(&logits, &y, smoothing)?.item()? as f64 * idx.len() as f64;
+            preds.extend(predictions(&logits)?);
+        }
+        let correct = preds
+            .iter()
+            .zip(&data.labels[..n])
+            .filter(|(a, b)| a == b)
+            .count();
+        Ok((loss / n as f64, correct as f64 / n as f64, preds))
+    })
+}
+
+/// Trains and measures one configuration. `progress(step, total_steps, loss)` is called every
+/// 50 steps.
+///
+/// # Errors
+/// Invalid configuration; tensor errors.
+pub fn run_classifier(
+    cfg: &ClassifierConfig,
+    train: &Dataset,
+    test: &Dataset,
+    progress: &mut dyn FnMut(u64, u64, f64),
+) -> Result<ClassifierRun> {
+    cfg.validate()?;
+    with_flush_denormals(|| train_inner(cfg, train, test, progress))
+}
+
+fn train_inner(
+    cfg: &ClassifierConfig,
+    train: &Dataset,
+    test: &Dataset,
+    progress: &mut dyn FnMut(u64, u64, f64),
+) -> Result<ClassifierRun> {
+    let mut rng = Rng::with_stream(cfg.seed, 7);
+    let net = build_model(cfg.model, cfg.init, &mut rng)?;
+    let params = parameter_tensors(&net);
+    let n_train = if cfg.train_limit == 0 {
+        train.len()
+    } else {
+        cfg.train_limit.min(train.len())
+    };
+    let lr = cfg.lr as f32;
+    let mut opt: Box<dyn Optimizer> = match cfg.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(lr).build()?),
+        OptimizerKind::Momentum => Box::new(Sgd::new(lr).momentum(cfg.momentum as f32).build()?),
+        OptimizerKind::Adam => Box::new(Adam::new(lr).build()?),
+    };
+    // Fixed batch for the sharpness and the init statistics: the first `batch` examples.
+    let fixed: Vec<usize> = (0..cfg.batch.min(n_train)).collect();
+    let (fx, fy) = train.batch(&fixed)?;
+
+    // Scales at initialisation.
+    let outs = net.forward_all(&fx)?;
+    let l0 = cross_entropy(outs.last().expect("layers"), &fy, cfg.label_smoothing)?;
+    let mut init_scales = Vec::new();
+    if l0.requires_grad() && l0.item()?.is_finite() {
+        l0.backward()?;
+    }
+    let names: Vec<(String, Tensor)> = net.parameters();
+    for (i, o) in outs.iter().enumerate() {
+        let g = names
+            .iter()
+            .find(|(n, _)| *n == format!("{i}.weight"))
+            .and_then(|(_, t)| t.grad());
+        init_scales.push(LayerScale {
+            layer: i,
+            activation_std: std_of(&o.to_vec()),
+            grad_std: g.map(|g| std_of(&g.to_vec())).unwrap_or(f64::NAN),
+        });
+    }
+    params.iter().for_each(Tensor::zero_grad);
+
+    let steps_per_epoch = n_train.div_ceil(cfg.batch) as u64;
+    let total = steps_per_epoch * cfg.epochs as u64;
+    let (mut train_loss, mut epochs, mut sharpness) = (Vec::new(), Vec::new(), Vec::new());
+    let mut diverged_at = None;
+    let mut step = 0u64;
+    let sharp = |params: &[Tensor]| -> Result<f64> {
+        let model = cfg.model;
+        let loss = |p: &[Tensor]| -> core_tensor::Result<Tensor> {
+            let net = with_params(model, p).map_err(to_tensor_err)?;
+            cross_entropy(
+                &net.forward(&fx).map_err(to_tensor_err)?,
+                &fy,
+                cfg.label_smoothing,
+            )
+            .map_err(to_tensor_err)
+        };
+        let op = HessianOperator::new(loss, params);
+        Ok(power_iteration(&op, 20, 1e-3, cfg.seed ^ 0x5a)?.eigenvalue)
+    };
+    'epochs: for epoch in 0..cfg.epochs {
+        let started = Instant::now();
+        let mut sum = 0.0;
+        let mut count = 0usize;
+        let batches = Batches::new(n_train, cfg.batch, true, cfg.seed, epoch as u64, false);
+        let mut paused = 0.0f64;
+        for idx in batches {
+            if cfg.sharpness_every > 0 && step % cfg.sharpness_every == 0 {
+                let t = Instant::now();
+                sharpness.push((step, sharp(&params)?));
+                paused += t.elapsed().as_secs_f64();
+            }
+            let (x, y) = train.batch(&idx)?;
+            let loss = cross_entropy(&net.forward(&x)?, &y, cfg.label_smoothing)?;
+            let l = loss.item()? as f64;
+            if !l.is_finite() {
+                diverged_at = Some(step);
+                break 'epochs;
+            }
+            loss.backward()?;
+            opt.step(&params)?;
+            params.iter().for_each(Tensor::zero_grad);
+            train_loss.push((step, l));
+            sum += l;
+            count += 1;
+            step += 1;
+            if step % 50 == 0 {
+                progress(step, total, l);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64() - paused;
+        let (test_loss, test_accuracy, _) =
+            evaluate(&net, test, cfg.test_limit, cfg.label_smoothing)?;
+        epochs.push(EpochRecord {
+            epoch: epoch + 1,
+            step,
+            test_loss,
+            test_accuracy,
+            train_loss: sum / count.max(1) as f64,
+            seconds,
+        });
+    }
+    let (_, _, preds) = evaluate(&net, test, cfg.test_limit, cfg.label_smoothing)?;
+    let n_test = preds.len();
+    let confusion = confusion_matrix(&preds, &test.labels[..n_test], 10)?;
+    let landscape = if cfg.landscape && diverged_at.is_none() {
+        Some(landscape(cfg, &params, train, n_train)?)
+    } else {
+        None
+    };
+    Ok(ClassifierRun {
+        train_loss,
+        epochs,
+        sharpness,
+        confusion,
+        init_scales,
+        landscape,
+        diverged_at,
+        parameters: params.iter().map(Tensor::numel).sum(),
+    })
+}
+
+/// A random direction with each weight row scaled to the norm of the matching row of `p`
+/// (filter normalisation); bias directions are zero.
+fn filter_normalised(p: &[Tensor], rng: &mut Rng) -> Result<Vec<Tensor>> {
+    p.iter()
+        .map(|w| {
+            if w.ndim() < 2 {
+                return Ok(w.zeros_like());
+            }
+            let rows = w.shape()[0];
+            let cols = w.numel() / rows;
+            let d = rng.normal(w.shape(), 0.0, 1.0).to_vec();
+            let wv = w.to_vec();
+            let mut out = vec![0.0f32; d.len()];
+            for r in 0..rows {
+                let (dr, wr) = (&d[r * cols..(r + 1) * cols], &wv[r * cols..(r + 1) * cols]);
+                let (dn, wn) = (
+                    dr.iter().map(|v| v * v).sum::<f32>().sqrt(),
+                    wr.iter().map(|v| v * v).sum::<f32>().sqrt(),
+                );
+                for c in 0..cols {
+                    out[r * cols + c] = dr[c] / dn.max(1e-12) * wn;
+                }
+            }
+            Ok(Tensor::from_vec(out, w.shape())?)
+        })
+        .collect()
+}
+
+fn landscape(
+    cfg: &ClassifierConfig,
+    params: &[Tensor],
+    train: &Dataset,
+    n_train: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let mut rng = Rng::with_stream(cfg.seed, 99);
+    let (d1, d2) = (
+        filter_normalised(params, &mut rng)?,
+        filter_normalised(params, &mut rng)?,
+    );
+    let idx: Vec<usize> = (0..2048.min(n_train)).collect();
+    let (x, y) = train.batch(&idx)?;
+    let grid: Vec<f64> = (0..21).map(|i| -1.0 + 0.1 * i as f64).collect();
+    let mut losses = Vec::with_capacity(grid.len() * grid.len());
+    no_grad(|| -> Result<()> {
+        for &b in &grid {
+            for &a in &grid {
+                let moved: Vec<Tensor> = params
+                    .iter()
+                    .zip(d1.iter().zip(&d2))
+                    .map(|(p, (u, v))| {
+                        p.add(&u.mul_scalar(a as f32)?)?
+                            .add(&v.mul_scalar(b as f32)?)
+                    })
+                    .collect::<core_tensor::Result<_>>()?;
+                let net = with_params(cfg.model, &moved)?;
+                losses.push(
+                    cross_entropy(&net.forward(&x)?, &y, cfg.label_smoothing)?.item()? as f64,
+                );
+            }
+        }
+        Ok(())
+    })?;
+    Ok((grid.clone(), grid, losses))
+}
