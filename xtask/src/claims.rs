@@ -10,7 +10,7 @@
 //! op = "~="                    # <, <=, >, >=, ==, ~= (needs rel_tol)
 //! reference = "predicted_rate" # or: value = 0.9
 //! rel_tol = 0.05
-//! aggregate = "all"            # all (every run must hold; default), mean, min, max
+//! aggregate = "all"            # all (every run must hold; default), mean, min, max, range
 //!
 //! # One set of runs against another (means over each side), the rhs optionally scaled.
 //! [[expect]]
@@ -134,6 +134,8 @@ pub enum Aggregate {
     Min,
     /// The maximum.
     Max,
+    /// `max - min`: the spread over the matched runs (e.g. over seeds).
+    Range,
 }
 
 /// A monotonic trend.
@@ -328,9 +330,10 @@ impl Claim {
                     "mean" => Aggregate::Mean,
                     "min" => Aggregate::Min,
                     "max" => Aggregate::Max,
+                    "range" => Aggregate::Range,
                     other => {
                         return Err(format!(
-                            "expect: unknown aggregate `{other}`; valid: all, mean, min, max"
+                            "expect: unknown aggregate `{other}`; valid: all, mean, min, max, range"
                         ))
                     }
                 };
@@ -555,10 +558,15 @@ fn evaluate_one(c: &Claim, runs: &[&RunRecord]) -> ClaimResult {
                 }
                 agg => {
                     let ls: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+                    let (lo, hi) = (
+                        ls.iter().copied().fold(f64::INFINITY, f64::min),
+                        ls.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    );
                     let l = match agg {
                         Aggregate::Mean => mean(&ls),
-                        Aggregate::Min => ls.iter().copied().fold(f64::INFINITY, f64::min),
-                        _ => ls.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                        Aggregate::Min => lo,
+                        Aggregate::Range => hi - lo,
+                        _ => hi,
                     };
                     let r = mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
                     ClaimResult {

@@ -169,7 +169,11 @@ impl std::fmt::Debug for Study {
 }
 
 /// Every study xtask can run.
-pub static STUDIES: &[Study] = &[studies::quadratic::STUDY, studies::paths::STUDY];
+pub static STUDIES: &[Study] = &[
+    studies::quadratic::STUDY,
+    studies::paths::STUDY,
+    studies::classifier::STUDY,
+];
 
 /// The study for `kind`.
 pub fn find(kind: &str) -> Option<&'static Study> {

@@ -179,6 +179,7 @@ fn claims_each_op_aggregate_comparison_and_trend() {
         ("metric = \"iterations\"\nop = \"<\"\nvalue = 297.5\naggregate = \"mean\"", false),
         ("metric = \"iterations\"\nop = \"==\"\nvalue = 40\naggregate = \"min\"", true),
         ("metric = \"iterations\"\nop = \"==\"\nvalue = 1000\naggregate = \"max\"", true),
+        ("metric = \"iterations\"\nop = \"==\"\nvalue = 960\naggregate = \"range\"", true),
         ("lhs = { method = \"gd\" }\nrhs = { method = \"adam\" }\nmetric = \"iterations\"\nop = \">=\"\nfactor = 12", true),
         ("lhs = { method = \"gd\" }\nrhs = { method = \"adam\" }\nmetric = \"iterations\"\nop = \">=\"\nfactor = 13", false),
         ("run = { method = \"gd\" }\nover = \"kappa\"\nmetric = \"iterations\"\ntrend = \"increasing\"", true),

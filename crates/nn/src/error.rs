@@ -19,6 +19,14 @@ pub enum NnError {
     /// An optimizer or Hessian tool failed.
     #[error(transparent)]
     Optim(#[from] optim::OptimError),
+    /// A checkpoint could not be written or does not fit the model.
+    #[error("{path}: {}", problems.join("; "))]
+    Checkpoint {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
     /// A layer or loss was configured or called with invalid values.
     #[error("{what}: {message}")]
     Invalid {

@@ -15,7 +15,7 @@
 //! * [`study`] — the Fashion-MNIST classifier study (loss and accuracy curves, sharpness,
 //!   loss landscape, initialisation scales).
 //!
-//! Still to come (tracked by the nn issue): safetensors checkpoints.
+//! * [`checkpoint`] — parameters and optimizer state as safetensors files, validated on load.
 //!
 //! ## Example: one training step of a small MLP
 //!
@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod checkpoint;
 pub mod conv;
 pub mod data;
 mod error;

@@ -406,7 +406,7 @@ fn train_inner(
         let batches = Batches::new(n_train, cfg.batch, true, cfg.seed, epoch as u64, false);
         let mut paused = 0.0f64;
         for idx in batches {
-            if cfg.sharpness_every > 0 && step % cfg.sharpness_every == 0 {
+            if cfg.sharpness_every > 0 && step.is_multiple_of(cfg.sharpness_every) {
                 let t = Instant::now();
                 sharpness.push((step, sharp(&params)?));
                 paused += t.elapsed().as_secs_f64();
@@ -425,7 +425,7 @@ fn train_inner(
             sum += l;
             count += 1;
             step += 1;
-            if step % 50 == 0 {
+            if step.is_multiple_of(50) {
                 progress(step, total, l);
             }
         }

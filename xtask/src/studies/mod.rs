@@ -1,4 +1,5 @@
 //! Adapters from study crates to xtask: parameters, metrics, series and report sections.
 
+pub mod classifier;
 pub mod paths;
 pub mod quadratic;
