@@ -58,7 +58,7 @@ fn every_bad_file_gets_its_error() {
         ("key in params and sweep", format!("{BASE}\n[sweep]\nkappa = [10.0, 100.0]\n"),
          "experiments/bad.toml:12:1: `kappa` is set in both [params] and [sweep]".into()),
         ("unknown kind", BASE.replace("kind = \"quadratic\"", "kind = \"quadratik\""),
-         "experiments/bad.toml:4:8: unknown experiment kind `quadratik`; valid kinds: quadratic, optimizer-paths".into()),
+         "experiments/bad.toml:4:8: unknown experiment kind `quadratik`; valid kinds: quadratic, optimizer-paths, classifier".into()),
         ("claim on a metric the study lacks", format!("{BASE}\n[[expect]]\nmetric = \"accuracy\"\nop = \">=\"\nvalue = 0.9\n"),
          "experiments/bad.toml:11:1: expect: study `quadratic` does not produce metric `accuracy`; its metrics: iterations_to_tol, reached_tol, predicted_iterations, measured_rate, predicted_rate, rate_log_error, final_rel_subopt, iterations, lr, momentum, kappa, diverged, diverged_at, top_overshoot_predicted, top_overshoot_observed, bottom_overshoot_predicted, bottom_overshoot_observed, overshoot_match, hessian_lambda_max, hessian_lambda_min, hessian_kappa".into()),
         ("unknown op", format!("{BASE}\n[[expect]]\nmetric = \"iterations\"\nop = \"=>\"\nvalue = 0.9\n"),
