@@ -1,7 +1,11 @@
 //! Shared workloads for groundwork's benchmarks: the criterion benches beside this file and
 //! `cargo xtask bench` time the same code.
 
-use core_tensor::{no_grad, Result, Rng, Tensor};
+use core_tensor::{no_grad, with_flush_denormals, Result, Rng, Tensor};
+use nn::loss::cross_entropy;
+use nn::module::parameter_tensors;
+use nn::study::{build_model, InitKind, ModelKind};
+use nn::{Module, Sequential};
 use optim::{Adam, Optim, Optimizer};
 
 /// A rayon pool with exactly `threads` threads, for measuring 1- and 2-thread scaling.
@@ -16,36 +20,32 @@ pub fn pool(threads: usize) -> rayon::ThreadPool {
 }
 
 /// One training step of the Fashion-MNIST MLP 784-256-128-10 (ReLU) at a fixed batch, with
-/// softmax cross-entropy and Adam — written on core-tensor and optim directly.
+/// softmax cross-entropy and Adam — the product code path: `nn`'s layers and loss, `optim`'s
+/// Adam, under flush-to-zero as the study trains.
 pub struct MlpStep {
     x: Tensor,
-    onehot: Tensor,
+    y: Vec<usize>,
+    net: Sequential,
     params: Vec<Tensor>,
     opt: Optim<Adam>,
 }
 
 impl MlpStep {
-    /// Random inputs and labels of `batch` samples, Kaiming-uniform weights, Adam(1e-3).
+    /// Random inputs and labels of `batch` samples, PyTorch-default weights, Adam(1e-3).
     ///
     /// # Panics
     /// Never for the fixed shapes used here.
     pub fn new(batch: usize, seed: u64) -> MlpStep {
         let mut rng = Rng::seed(seed);
         let x = rng.uniform(&[batch, 784], 0.0, 1.0);
-        let mut onehot = vec![0.0f32; batch * 10];
-        for i in 0..batch {
-            onehot[i * 10 + rng.below(10)] = 1.0;
-        }
-        let onehot = Tensor::from_vec(onehot, &[batch, 10]).expect("shape");
-        let mut params = Vec::new();
-        for (fan_in, fan_out) in [(784, 256), (256, 128), (128, 10)] {
-            let bound = (6.0f32 / fan_in as f32).sqrt();
-            params.push(rng.uniform(&[fan_in, fan_out], -bound, bound).with_grad());
-            params.push(Tensor::zeros(&[fan_out]).with_grad());
-        }
+        let y = (0..batch).map(|_| rng.below(10)).collect();
+        let net =
+            build_model(ModelKind::Mlp, InitKind::Default, &mut rng).expect("fixed architecture");
+        let params = parameter_tensors(&net);
         MlpStep {
             x,
-            onehot,
+            y,
+            net,
             params,
             opt: Adam::new(1e-3).build().expect("valid Adam"),
         }
@@ -64,23 +64,17 @@ impl MlpStep {
     /// # Errors
     /// Tensor errors (none for the fixed shapes).
     pub fn step(&mut self) -> Result<f32> {
-        let p = &self.params;
-        let h1 = self.x.matmul(&p[0])?.add(&p[1])?.relu()?;
-        let h2 = h1.matmul(&p[2])?.add(&p[3])?.relu()?;
-        let logits = h2.matmul(&p[4])?.add(&p[5])?;
-        let loss = logits
-            .log_softmax(-1)?
-            .mul(&self.onehot)?
-            .sum_all()?
-            .mul_scalar(-1.0 / self.x.shape()[0] as f32)?;
-        loss.backward()?;
-        self.opt
-            .step(&self.params)
-            .map_err(|e| core_tensor::TensorError::invalid("adam", e.to_string()))?;
-        for q in &self.params {
-            q.zero_grad();
-        }
-        loss.item()
+        with_flush_denormals(|| {
+            let err = |e: nn::NnError| core_tensor::TensorError::invalid("mlp step", e.to_string());
+            let loss = cross_entropy(&self.net.forward(&self.x).map_err(err)?, &self.y, 0.0)
+                .map_err(err)?;
+            loss.backward()?;
+            self.opt
+                .step(&self.params)
+                .map_err(|e| core_tensor::TensorError::invalid("adam", e.to_string()))?;
+            self.params.iter().for_each(Tensor::zero_grad);
+            loss.item()
+        })
     }
 }
 

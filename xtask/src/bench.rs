@@ -118,6 +118,57 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         );
         results.push(r);
     }
+    // A whole epoch of the Fashion-MNIST MLP with Adam, through the study's training loop.
+    if let Ok(dir) = nn::data::find_dataset("fashion-mnist") {
+        let (train, test) = (
+            nn::data::load_mnist_like(&dir, nn::data::Split::Train),
+            nn::data::load_mnist_like(&dir, nn::data::Split::Test),
+        );
+        if let (Ok(train), Ok(test)) = (train, test) {
+            let limit = if opts.quick { 12_000 } else { 0 };
+            for threads in [1, 2] {
+                let full = format!("fashion-mnist-mlp-adam-epoch/{threads}t");
+                if !wanted(&full) {
+                    continue;
+                }
+                let cfg = nn::study::ClassifierConfig {
+                    model: nn::study::ModelKind::Mlp,
+                    optimizer: nn::study::OptimizerKind::Adam,
+                    lr: 1e-3,
+                    momentum: 0.9,
+                    batch: 128,
+                    epochs: 1,
+                    init: nn::study::InitKind::Default,
+                    train_limit: limit,
+                    test_limit: 1000,
+                    sharpness_every: 0,
+                    landscape: false,
+                    label_smoothing: 0.0,
+                    cosine: false,
+                    seed: 0,
+                };
+                let run = pool(threads)
+                    .install(|| nn::study::run_classifier(&cfg, &train, &test, &mut |_, _, _| {}));
+                if let Ok(run) = run {
+                    let secs = run.epochs[0].seconds;
+                    let n = if limit == 0 { train.len() } else { limit };
+                    let stats =
+                        bench_harness::stats::Stats::from_samples(&[secs]).expect("one sample");
+                    let m = Measurement {
+                        name: full.clone(),
+                        seconds: stats,
+                        items: n as f64,
+                        flop: MlpStep::flop(128) * (n as f64 / 128.0),
+                        threads,
+                    };
+                    eprintln!("{full:<36} {:.3} s for {n} samples: {:.0} samples/s = {:.2} s per 60,000-sample epoch", secs, m.items_per_second(), 60_000.0 / m.items_per_second());
+                    results.push(m);
+                }
+            }
+        }
+    } else {
+        eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
+    }
     if wanted("autodiff-chain-1000") {
         let r = measure("autodiff-chain-1000/1t", &cfg, 1000.0, 0.0, 1, || {
             pool(1).install(|| autodiff_chain(1000))

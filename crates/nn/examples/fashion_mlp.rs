@@ -38,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sharpness_every: 0,
         landscape: false,
         label_smoothing: 0.0,
+        cosine: false,
         seed: 0,
     };
     let run = run_classifier(&cfg, &train, &test, &mut |_, _, _| {})?;

@@ -33,7 +33,7 @@ use crate::Conv2d;
 pub enum ModelKind {
     /// 784-256-128-10 with ReLU.
     Mlp,
-    /// Conv(1->16, 3, stride 2) ReLU Conv(16->32, 3, stride 2) ReLU Linear(1568->128) ReLU
+    /// Conv(1->32, 3, stride 2) ReLU Conv(32->64, 3, stride 2) ReLU Linear(3136->128) ReLU
     /// Linear(128->10).
     Cnn,
 }
@@ -119,6 +119,9 @@ pub struct ClassifierConfig {
     /// Label smoothing in `[0, 1)`.
     #[serde(default)]
     pub label_smoothing: f32,
+    /// Decay the learning rate along half a cosine to 0 over the run (no warm-up).
+    #[serde(default)]
+    pub cosine: bool,
     /// Seed of initialisation and shuffling.
     #[serde(default)]
     pub seed: u64,
@@ -250,12 +253,12 @@ pub fn build_model(model: ModelKind, init: InitKind, rng: &mut Rng) -> Result<Se
             .push(linear(128, 10, rng)?),
         ModelKind::Cnn => Sequential::new()
             .push(Reshape(vec![1, 28, 28]))
-            .push(conv(1, 16, rng)?)
+            .push(conv(1, 32, rng)?)
             .push(Activation::Relu)
-            .push(conv(16, 32, rng)?)
+            .push(conv(32, 64, rng)?)
             .push(Activation::Relu)
             .push(Flatten)
-            .push(linear(32 * 7 * 7, 128, rng)?)
+            .push(linear(64 * 7 * 7, 128, rng)?)
             .push(Activation::Relu)
             .push(linear(128, 10, rng)?),
     })
@@ -410,6 +413,14 @@ fn train_inner(
                 let t = Instant::now();
                 sharpness.push((step, sharp(&params)?));
                 paused += t.elapsed().as_secs_f64();
+            }
+            if cfg.cosine {
+                let schedule = optim::Schedule::Cosine {
+                    warmup: 0,
+                    total,
+                    min_lr: 0.0,
+                };
+                opt.set_lr(schedule.lr_at(cfg.lr, step) as f32);
             }
             let (x, y) = train.batch(&idx)?;
             let loss = cross_entropy(&net.forward(&x)?, &y, cfg.label_smoothing)?;

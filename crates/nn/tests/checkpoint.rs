@@ -118,3 +118,21 @@ fn every_mismatch_is_reported_and_nothing_is_loaded() {
         .to_string()
         .contains("not a valid safetensors file"));
 }
+
+#[test]
+fn flush_to_zero_leaves_the_losses_unchanged() {
+    // Training with FTZ/DAZ on must give the same losses as without (denormals are below
+    // 1.2e-38 and never reach a loss at this scale); only the speed may differ.
+    let plain = {
+        let n = net(5);
+        let mut opt = Adam::new(0.01).build().unwrap();
+        train_steps(&n, &mut opt, 30)
+    };
+    let flushed = core_tensor::with_flush_denormals(|| {
+        assert!(core_tensor::flush_denormals_enabled());
+        let n = net(5);
+        let mut opt = Adam::new(0.01).build().unwrap();
+        train_steps(&n, &mut opt, 30)
+    });
+    assert_eq!(plain, flushed);
+}

@@ -129,6 +129,9 @@ fn transform(v: f64, log: bool) -> f64 {
 }
 
 fn tick(v: f64, log: bool) -> String {
+    if !log && v.abs() < 1e-9 {
+        return "0".into();
+    }
     if log {
         let r = v.round();
         if (v - r).abs() < 1e-6 {
@@ -385,7 +388,7 @@ where
                 tick(lo, false),
                 tick(hi, false)
             ),
-            (80, 30),
+            (8, 424),
             style,
         ))?;
     }

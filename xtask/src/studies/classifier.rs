@@ -32,6 +32,7 @@ pub const STUDY: Study = Study {
         FieldSpec { name: "sharpness_every", ty: FieldType::Int, doc: "steps between sharpness estimates (0 = never)" },
         FieldSpec { name: "landscape", ty: FieldType::Bool, doc: "compute the 2-D loss landscape after training" },
         FieldSpec { name: "label_smoothing", ty: FieldType::Float, doc: "label smoothing in [0, 1)" },
+        FieldSpec { name: "cosine", ty: FieldType::Bool, doc: "cosine learning-rate decay to 0 over the run" },
     ],
     metrics: &[
         "test_accuracy", "best_test_accuracy", "test_loss", "final_train_loss", "epoch_seconds", "samples_per_second",
