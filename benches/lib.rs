@@ -36,11 +36,20 @@ impl MlpStep {
     /// # Panics
     /// Never for the fixed shapes used here.
     pub fn new(batch: usize, seed: u64) -> MlpStep {
+        Self::with_model(ModelKind::Mlp, batch, seed)
+    }
+
+    /// The same step for the study's CNN (two stride-2 3x3 convolutions, 32 and 64 channels,
+    /// then 3136-128-10), on 28x28 inputs.
+    pub fn cnn(batch: usize, seed: u64) -> MlpStep {
+        Self::with_model(ModelKind::Cnn, batch, seed)
+    }
+
+    fn with_model(model: ModelKind, batch: usize, seed: u64) -> MlpStep {
         let mut rng = Rng::seed(seed);
         let x = rng.uniform(&[batch, 784], 0.0, 1.0);
         let y = (0..batch).map(|_| rng.below(10)).collect();
-        let net =
-            build_model(ModelKind::Mlp, InitKind::Default, &mut rng).expect("fixed architecture");
+        let net = build_model(model, InitKind::Default, &mut rng).expect("fixed architecture");
         let params = parameter_tensors(&net);
         MlpStep {
             x,

@@ -118,6 +118,23 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         );
         results.push(r);
     }
+    for threads in [1, 2] {
+        let full = format!("cnn-step-32-64-128-b128/{threads}t");
+        if !wanted(&full) {
+            continue;
+        }
+        let p = pool(threads);
+        let mut step = MlpStep::cnn(128, 0);
+        let r = measure(&full, &cfg, 128.0, 0.0, threads, || {
+            p.install(|| step.step())
+        });
+        eprintln!(
+            "{full:<36} {:>8.2} ms/step, {:.0} samples/s",
+            1e3 * r.seconds.median,
+            r.items_per_second()
+        );
+        results.push(r);
+    }
     // A whole epoch of the Fashion-MNIST MLP with Adam, through the study's training loop.
     if let Ok(dir) = nn::data::find_dataset("fashion-mnist") {
         let (train, test) = (
