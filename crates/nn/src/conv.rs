@@ -10,7 +10,7 @@ use core_tensor::{Patches, Rng, Tensor};
 
 use crate::error::{invalid, Result};
 use crate::init;
-use crate::module::Module;
+use crate::module::{weight_and_bias, Module};
 
 /// A 2-D convolution layer (square kernel, equal stride and padding on both axes).
 pub struct Conv2d {
@@ -110,11 +110,7 @@ impl Module for Conv2d {
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
-        }
-        v
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 }
 
@@ -226,10 +222,6 @@ impl Module for ConvTranspose2d {
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
-        }
-        v
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 }

@@ -28,6 +28,16 @@ pub trait Module: Send + Sync {
     fn set_training(&mut self, _training: bool) {}
 }
 
+/// `[("weight", w), ("bias", b)]` (bias omitted when absent): the parameters of Linear and
+/// the convolutions.
+pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(String, Tensor)> {
+    let mut v = vec![("weight".to_string(), weight.clone())];
+    if let Some(b) = bias {
+        v.push(("bias".to_string(), b.clone()));
+    }
+    v
+}
+
 /// The parameter tensors of a module, in order (what optimizers take).
 pub fn parameter_tensors(m: &dyn Module) -> Vec<Tensor> {
     m.parameters().into_iter().map(|(_, t)| t).collect()
@@ -96,11 +106,7 @@ impl Module for Linear {
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut v = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), b.clone()));
-        }
-        v
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 }
 
