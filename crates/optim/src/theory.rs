@@ -130,7 +130,8 @@ impl DirectionPrediction {
     }
 }
 
-/// Classifies the roots of `z^2 - s z + p` (real `s`, `p >= 0`).
+/// Classifies the roots of `z^2 - s z + p` (real `s` and `p`). A negative `p` (Nesterov
+/// with `eta lambda > 1`) gives real roots of opposite signs: the negative one oscillates.
 fn classify(s: f64, p: f64) -> DirectionPrediction {
     let disc = s * s - 4.0 * p;
     let (roots, radius, negative_or_complex) = if disc < 0.0 {
@@ -139,7 +140,7 @@ fn classify(s: f64, p: f64) -> DirectionPrediction {
     } else {
         let r = disc.sqrt();
         let (z1, z2) = ((s + r) / 2.0, (s - r) / 2.0);
-        ([(z1, 0.0), (z2, 0.0)], z1.abs().max(z2.abs()), s < 0.0)
+        ([(z1, 0.0), (z2, 0.0)], z1.abs().max(z2.abs()), z2 < 0.0)
     };
     let approach = if radius >= 1.0 {
         Approach::Divergent
@@ -173,26 +174,10 @@ pub fn momentum_direction(eta: f64, beta: f64, lambda: f64) -> DirectionPredicti
 /// `z^2 - (1 + beta)(1 - eta lambda) z + beta (1 - eta lambda)`.
 ///
 /// For `eta lambda > 1` the constant term is negative and the roots are real with opposite
-/// signs; the negative one makes the approach oscillate.
+/// signs; the negative one makes the approach oscillate (see `classify`).
 pub fn nesterov_direction(eta: f64, beta: f64, lambda: f64) -> DirectionPrediction {
     let q = 1.0 - eta * lambda;
-    let (s, p) = ((1.0 + beta) * q, beta * q);
-    if p >= 0.0 {
-        return classify(s, p);
-    }
-    let r = (s * s - 4.0 * p).sqrt();
-    let (z1, z2) = ((s + r) / 2.0, (s - r) / 2.0);
-    let radius = z1.abs().max(z2.abs());
-    DirectionPrediction {
-        roots: [(z1, 0.0), (z2, 0.0)],
-        spectral_radius: radius,
-        approach: if radius >= 1.0 {
-            Approach::Divergent
-        } else {
-            Approach::Oscillating
-        },
-        half_period: Some(1.0),
-    }
+    classify((1.0 + beta) * q, beta * q)
 }
 
 /// The worst contraction factor over a spectrum for heavy ball (`nesterov = false`; GD is
@@ -306,6 +291,20 @@ mod tests {
         );
         assert_eq!(
             momentum_direction(3.9, 0.9, 1.0).approach,
+            Approach::Divergent
+        );
+    }
+
+    #[test]
+    fn nesterov_past_one_over_lambda_has_roots_of_opposite_sign() {
+        // eta lambda = 1.2, beta = 0.5: z^2 + 0.3 z - 0.1 = 0, roots 0.2 and -0.5.
+        let d = nesterov_direction(1.2, 0.5, 1.0);
+        assert_eq!(d.approach, Approach::Oscillating);
+        assert!((d.roots[0].0 - 0.2).abs() < 1e-12 && (d.roots[1].0 + 0.5).abs() < 1e-12);
+        assert!((d.spectral_radius - 0.5).abs() < 1e-12 && d.half_period == Some(1.0));
+        // eta lambda = 1.5: roots 0.25 and -1: no longer contracting.
+        assert_eq!(
+            nesterov_direction(1.5, 0.5, 1.0).approach,
             Approach::Divergent
         );
     }
