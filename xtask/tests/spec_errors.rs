@@ -116,3 +116,12 @@ fn set_overrides_apply_and_are_checked() {
         "x.toml: --set lr=1: the key must be TABLE.KEY, e.g. params.lr"
     );
 }
+
+#[test]
+fn classifier_values_are_located_too() {
+    let text = "[experiment]\nname = \"b\"\ndescription = \"d\"\nkind = \"classifier\"\n[params]\nmodel = \"mlp\"\noptimizer = \"sgd\"\nlr = 0.1\nbatch = 0\n";
+    assert_eq!(
+        err(text),
+        "experiments/bad.toml:9:9: params: classifier: batch = 0 is invalid: must be > 0"
+    );
+}

@@ -27,6 +27,18 @@ pub enum NnError {
         /// Every problem found.
         problems: Vec<String>,
     },
+    /// A configuration value outside its valid range; `field` names the parameter.
+    #[error("{what}: {field} = {value} is invalid: {reason}")]
+    InvalidParameter {
+        /// The configuration.
+        what: &'static str,
+        /// The parameter's name.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The valid range.
+        reason: &'static str,
+    },
     /// A layer or loss was configured or called with invalid values.
     #[error("{what}: {message}")]
     Invalid {

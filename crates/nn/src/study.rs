@@ -20,7 +20,7 @@ use optim::{Adam, Optimizer, Sgd};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batches, Dataset};
-use crate::error::{invalid, Result};
+use crate::error::Result;
 use crate::init::{self, Gain};
 use crate::loss::cross_entropy;
 use crate::metrics::{confusion_matrix, predictions};
@@ -131,36 +131,41 @@ impl ClassifierConfig {
     /// Checks values a file can get wrong.
     ///
     /// # Errors
-    /// [`NnError::Invalid`](crate::NnError::Invalid) naming the field.
+    /// [`NnError::InvalidParameter`](crate::NnError::InvalidParameter) naming the field.
     pub fn validate(&self) -> Result<()> {
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(invalid(
-                "classifier",
-                format!("lr = {} is invalid: must be > 0", self.lr),
-            ));
-        }
-        if self.batch == 0 {
-            return Err(invalid("classifier", "batch = 0 is invalid: must be > 0"));
-        }
-        if self.epochs == 0 {
-            return Err(invalid("classifier", "epochs = 0 is invalid: must be > 0"));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(invalid(
-                "classifier",
-                format!("momentum = {} is invalid: must be in [0, 1)", self.momentum),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(invalid(
-                "classifier",
-                format!(
-                    "label_smoothing = {} is invalid: must be in [0, 1)",
-                    self.label_smoothing
-                ),
-            ));
-        }
-        Ok(())
+        let check = |ok: bool, field: &'static str, value: f64, reason: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(crate::NnError::InvalidParameter {
+                    what: "classifier",
+                    field,
+                    value,
+                    reason,
+                })
+            }
+        };
+        check(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "lr",
+            self.lr,
+            "must be > 0",
+        )?;
+        check(self.batch > 0, "batch", self.batch as f64, "must be > 0")?;
+        check(self.epochs > 0, "epochs", self.epochs as f64, "must be > 0")?;
+        check(
+            (0.0..1.0).contains(&self.momentum),
+            "momentum",
+            self.momentum,
+            "must be in [0, 1)",
+        )?;
+        let ls = self.label_smoothing;
+        check(
+            (0.0..1.0).contains(&ls),
+            "label_smoothing",
+            ls as f64,
+            "must be in [0, 1)",
+        )
     }
 }
 

@@ -49,17 +49,12 @@ fn config(params: &Table, seed: u64) -> Result<ClassifierConfig, FieldError> {
     let cfg: ClassifierConfig = Value::Table(t)
         .try_into()
         .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split(" = ")
-            .next()
-            .and_then(|h| h.rsplit(' ').next())
-            .map(str::to_string);
-        FieldError {
-            field,
-            message: format!("params: {msg}"),
-        }
+    cfg.validate().map_err(|e| FieldError {
+        field: match &e {
+            nn::NnError::InvalidParameter { field, .. } => Some(field.to_string()),
+            _ => None,
+        },
+        message: format!("params: {e}"),
     })?;
     Ok(cfg)
 }
