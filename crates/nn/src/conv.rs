@@ -12,6 +12,59 @@ use crate::error::{invalid, Result};
 use crate::init;
 use crate::module::{weight_and_bias, Module};
 
+fn square(k: usize, stride: usize, padding: usize) -> Patches {
+    Patches {
+        kh: k,
+        kw: k,
+        stride,
+        padding,
+    }
+}
+
+/// PyTorch's default initialisation for a convolution weight of `shape` (fan-in from axes
+/// 1..) and, if `bias`, a bias of `bias_len`, both made parameters.
+fn default_params(
+    what: &'static str,
+    shape: [usize; 4],
+    bias_len: usize,
+    stride: usize,
+    bias: bool,
+    rng: &mut Rng,
+) -> Result<(Tensor, Option<Tensor>)> {
+    if shape.contains(&0) || stride == 0 {
+        return Err(invalid(
+            what,
+            format!("channels, kernel and stride must be > 0 (weight {shape:?}, stride {stride})"),
+        ));
+    }
+    let weight = init::torch_default(&shape, &shape, rng)?.with_grad();
+    let bias = if bias {
+        Some(init::torch_default(&shape, &[bias_len], rng)?.with_grad())
+    } else {
+        None
+    };
+    Ok((weight, bias))
+}
+
+/// Checks a square-kernel rank-4 weight and a bias as long as its axis `bias_axis`; returns
+/// the kernel size.
+fn check_params(
+    what: &'static str,
+    layout: &str,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    bias_axis: usize,
+) -> Result<usize> {
+    let s = weight.shape();
+    if s.len() != 4 || s[2] != s[3] || bias.is_some_and(|b| b.shape() != [s[bias_axis]]) {
+        return Err(invalid(
+            what,
+            format!("weight {s:?} must be {layout} with a matching bias"),
+        ));
+    }
+    Ok(s[2])
+}
+
 /// A 2-D convolution layer (square kernel, equal stride and padding on both axes).
 pub struct Conv2d {
     /// `[out, in, k, k]`.
@@ -35,25 +88,18 @@ impl Conv2d {
         bias: bool,
         rng: &mut Rng,
     ) -> Result<Conv2d> {
-        if inputs == 0 || outputs == 0 || k == 0 || stride == 0 {
-            return Err(invalid("Conv2d", format!("channels, kernel and stride must be > 0 (in {inputs}, out {outputs}, k {k}, stride {stride})")));
-        }
-        let shape = [outputs, inputs, k, k];
-        let weight = init::torch_default(&shape, &shape, rng)?.with_grad();
-        let bias = if bias {
-            Some(init::torch_default(&shape, &[outputs], rng)?.with_grad())
-        } else {
-            None
-        };
+        let (weight, bias) = default_params(
+            "Conv2d",
+            [outputs, inputs, k, k],
+            outputs,
+            stride,
+            bias,
+            rng,
+        )?;
         Ok(Conv2d {
             weight,
             bias,
-            patches: Patches {
-                kh: k,
-                kw: k,
-                stride,
-                padding,
-            },
+            patches: square(k, stride, padding),
         })
     }
 
@@ -67,22 +113,11 @@ impl Conv2d {
         stride: usize,
         padding: usize,
     ) -> Result<Conv2d> {
-        let s = weight.shape().to_vec();
-        if s.len() != 4 || s[2] != s[3] || bias.as_ref().is_some_and(|b| b.shape() != [s[0]]) {
-            return Err(invalid(
-                "Conv2d",
-                format!("weight {s:?} must be [out, in, k, k] with a matching [out] bias"),
-            ));
-        }
+        let k = check_params("Conv2d", "[out, in, k, k]", &weight, bias.as_ref(), 0)?;
         Ok(Conv2d {
             weight,
             bias,
-            patches: Patches {
-                kh: s[2],
-                kw: s[3],
-                stride,
-                padding,
-            },
+            patches: square(k, stride, padding),
         })
     }
 }
@@ -138,25 +173,18 @@ impl ConvTranspose2d {
         bias: bool,
         rng: &mut Rng,
     ) -> Result<ConvTranspose2d> {
-        if inputs == 0 || outputs == 0 || k == 0 || stride == 0 {
-            return Err(invalid("ConvTranspose2d", format!("channels, kernel and stride must be > 0 (in {inputs}, out {outputs}, k {k}, stride {stride})")));
-        }
-        let shape = [inputs, outputs, k, k];
-        let weight = init::torch_default(&shape, &shape, rng)?.with_grad();
-        let bias = if bias {
-            Some(init::torch_default(&shape, &[outputs], rng)?.with_grad())
-        } else {
-            None
-        };
+        let (weight, bias) = default_params(
+            "ConvTranspose2d",
+            [inputs, outputs, k, k],
+            outputs,
+            stride,
+            bias,
+            rng,
+        )?;
         Ok(ConvTranspose2d {
             weight,
             bias,
-            patches: Patches {
-                kh: k,
-                kw: k,
-                stride,
-                padding,
-            },
+            patches: square(k, stride, padding),
         })
     }
 
@@ -170,22 +198,17 @@ impl ConvTranspose2d {
         stride: usize,
         padding: usize,
     ) -> Result<ConvTranspose2d> {
-        let s = weight.shape().to_vec();
-        if s.len() != 4 || s[2] != s[3] || bias.as_ref().is_some_and(|b| b.shape() != [s[1]]) {
-            return Err(invalid(
-                "ConvTranspose2d",
-                format!("weight {s:?} must be [in, out, k, k] with a matching [out] bias"),
-            ));
-        }
+        let k = check_params(
+            "ConvTranspose2d",
+            "[in, out, k, k]",
+            &weight,
+            bias.as_ref(),
+            1,
+        )?;
         Ok(ConvTranspose2d {
             weight,
             bias,
-            patches: Patches {
-                kh: s[2],
-                kw: s[3],
-                stride,
-                padding,
-            },
+            patches: square(k, stride, padding),
         })
     }
 
