@@ -123,8 +123,7 @@ fn with_coord(p: &IxDyn, axis: usize, j: usize) -> IxDyn {
 
 fn gather_op(x: &Tensor, axis: usize, index: Arc<ArrayD<usize>>) -> Result<Tensor> {
     let xa = x.array();
-    let out = index.map(|_| 0.0f32);
-    let mut out = out;
+    let mut out = index.map(|_| 0.0f32);
     for ((p, &j), o) in index.indexed_iter().zip(out.iter_mut()) {
         *o = xa[with_coord(&p, axis, j)];
     }
