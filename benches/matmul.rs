@@ -1,4 +1,4 @@
-//! f32 GEMM throughput of `Tensor::matmul` (matrixmultiply sgemm + rayon split).
+//! f32 GEMM throughput of `Tensor::matmul` (the engine `core_tensor::gemm_kernel_name()` names).
 //!
 //! Throughput is set to `2 m n k` elements per iteration, so criterion's `elem/s` figure is
 //! FLOP/s (`Gelem/s` = GFLOP/s). Each shape runs on a rayon pool of 1 and of 2 threads.

@@ -3,7 +3,7 @@
 //! (bench-harness peak probes), written to `results/bench/` as `results.json`, `report.md`
 //! and a self-contained `report.html`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bench_harness::fingerprint::Fingerprint;
 use bench_harness::peak::{probe, Peak, ProbeKind};
@@ -22,6 +22,63 @@ pub struct BenchOptions {
     pub quick: bool,
     /// Only measurements whose name contains this.
     pub filter: Option<String>,
+    /// `gemm_results.json` from `../shared/peers/gemm_bench.py`, measured in the same sitting.
+    pub peers: Option<PathBuf>,
+}
+
+/// One peer GEMM figure: library, shape, threads, GFLOP/s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerGemm {
+    /// `numpy` or `torch`.
+    pub lib: String,
+    /// (m, k, n).
+    pub shape: (usize, usize, usize),
+    /// Threads the peer ran on.
+    pub threads: usize,
+    /// Measured GFLOP/s.
+    pub gflops: f64,
+}
+
+/// Reads the f32 GEMM figures from the JSON `gemm_bench.py` writes (`results`: objects with
+/// `lib`, `dtype`, `M`, `K`, `N`, `threads`, `gflops`; other entries, such as int8, are skipped).
+///
+/// # Errors
+/// The file cannot be read, is not JSON, or has no `results` list with f32 entries; the
+/// message names the file.
+pub fn read_peers(path: &Path) -> std::io::Result<Vec<PeerGemm>> {
+    let bad = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {what}", path.display()),
+        )
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let results = json
+        .get("results")
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| bad("no `results` list (expected gemm_bench.py's output)".into()))?;
+    let peers: Vec<PeerGemm> = results
+        .iter()
+        .filter(|r| r.get("dtype").and_then(|d| d.as_str()) == Some("f32"))
+        .filter_map(|r| {
+            let num = |k: &str| r.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
+            Some(PeerGemm {
+                lib: r.get("lib")?.as_str()?.to_string(),
+                shape: (num("M")?, num("K")?, num("N")?),
+                threads: num("threads")?,
+                gflops: r.get("gflops")?.as_f64()?,
+            })
+        })
+        .collect();
+    if peers.is_empty() {
+        return Err(bad(
+            "no f32 entries with lib, M, K, N, threads and gflops".into()
+        ));
+    }
+    Ok(peers)
 }
 
 const SQUARE: &[usize] = &[128, 256, 512, 1024, 2048];
@@ -42,12 +99,14 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             .as_ref()
             .is_none_or(|f| name.contains(f.as_str()))
     };
+    let peers = opts.peers.as_deref().map(read_peers).transpose()?;
     let fp = Fingerprint::detect();
     eprintln!(
-        "machine: {} ({} logical cores; {})",
+        "machine: {} ({} logical cores; {}); GEMM engine {}",
         fp.cpu_model,
         fp.logical_cores,
-        fp.features.join(" ")
+        fp.features.join(" "),
+        core_tensor::gemm_kernel_name()
     );
     let peaks: Vec<Peak> = [ProbeKind::F32Fma, ProbeKind::Int8Dot]
         .iter()
@@ -196,7 +255,57 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         );
         results.push(r);
     }
-    write(out, &fp, &peaks, &results)
+    write(out, &fp, &peaks, &results, peers.as_deref())
+}
+
+/// Our GEMM measurements beside the peers' for the same shape and thread count: rows of
+/// (measurement, ours, numpy, torch, ours / best peer).
+fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for r in results.iter().filter(|r| r.name.starts_with("gemm/")) {
+        let Some(shape) = gemm_shape(&r.name) else {
+            continue;
+        };
+        let find = |lib: &str| {
+            peers
+                .iter()
+                .find(|p| p.lib == lib && p.shape == shape && p.threads == r.threads)
+                .map(|p| p.gflops)
+        };
+        let (numpy, torch) = (find("numpy"), find("torch"));
+        let best = numpy.into_iter().chain(torch).fold(f64::NAN, f64::max);
+        if best.is_nan() {
+            continue;
+        }
+        let ours = r.flops() / 1e9;
+        let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+        rows.push(vec![
+            r.name.clone(),
+            format!("{ours:.1}"),
+            cell(numpy),
+            cell(torch),
+            format!("{:.2}x", ours / best),
+        ]);
+    }
+    rows
+}
+
+/// (m, k, n) of a GEMM measurement name: `gemm/square-1024/2t`, `gemm/bert-4096x384x1536/1t`.
+fn gemm_shape(name: &str) -> Option<(usize, usize, usize)> {
+    let label = name.split('/').nth(1)?;
+    if let Some(n) = label.strip_prefix("square-") {
+        let n = n.parse().ok()?;
+        return Some((n, n, n));
+    }
+    let dims: Vec<usize> = label
+        .strip_prefix("bert-")?
+        .split('x')
+        .map(|d| d.parse().ok())
+        .collect::<Option<_>>()?;
+    match dims[..] {
+        [m, k, n] => Some((m, k, n)),
+        _ => None,
+    }
 }
 
 fn write(
@@ -204,8 +313,15 @@ fn write(
     fp: &Fingerprint,
     peaks: &[Peak],
     results: &[Measurement],
+    peers: Option<&[PeerGemm]>,
 ) -> std::io::Result<()> {
-    let json = json!({ "fingerprint": fp, "peaks": peaks, "measurements": results });
+    let engine = core_tensor::gemm_kernel_name();
+    let json = json!({
+        "fingerprint": fp,
+        "gemm_engine": engine,
+        "peaks": peaks,
+        "measurements": results,
+    });
     write_atomic(
         &out.join("results.json"),
         serde_json::to_string_pretty(&json)
@@ -312,7 +428,7 @@ fn write(
         Section {
             title: "Machine".into(),
             text: format!(
-                "{} — {} logical / {} physical cores; caches {}; features {}; {}.",
+                "{} — {} logical / {} physical cores; caches {}; features {}; {}. GEMM engine: {engine}.",
                 fp.cpu_model,
                 fp.logical_cores,
                 fp.physical_cores,
@@ -330,6 +446,21 @@ fn write(
             plots,
         },
     ];
+    let mut sections = sections;
+    if let Some(peers) = peers {
+        sections.push(Section {
+            title: "Against the peers".into(),
+            text: "Our GEMM beside NumPy's and PyTorch's from `../shared/peers/gemm_bench.py`, which should have run in the same sitting (the file given with --peers). GFLOP/s; the ratio is ours over the faster peer.".into(),
+            table: Some(TableData {
+                header: ["measurement", "ours", "numpy", "torch", "ours / best peer"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                rows: peer_rows(results, peers),
+            }),
+            plots: vec![],
+        });
+    }
     let meta = ReportMeta {
         name: "bench".into(),
         description: "groundwork kernels measured against this machine's own f32 and int8 roofs (cargo xtask bench).".into(),
@@ -339,4 +470,64 @@ fn write(
     };
     write_report(out, &meta, &[], &sections)?;
     crate::report::write_index(out.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_names_give_their_shapes() {
+        assert_eq!(gemm_shape("gemm/square-1024/2t"), Some((1024, 1024, 1024)));
+        assert_eq!(
+            gemm_shape("gemm/bert-4096x384x1536/1t"),
+            Some((4096, 384, 1536))
+        );
+        assert_eq!(gemm_shape("mlp-step/1t"), None);
+        assert_eq!(gemm_shape("gemm/bert-4x5/1t"), None);
+    }
+
+    #[test]
+    fn peers_are_read_and_compared_shape_by_shape() {
+        let dir = std::env::temp_dir().join(format!("gw-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gemm_results.json");
+        std::fs::write(
+            &path,
+            r#"{"results": [
+                {"lib": "numpy", "dtype": "f32", "shape": "sq1024", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gflops": 100.0},
+                {"lib": "torch", "dtype": "f32", "shape": "sq1024", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gflops": 125.0},
+                {"lib": "torch", "dtype": "int8->int32 (_int_mm)", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gops": 900.0}
+            ]}"#,
+        )
+        .unwrap();
+        let peers = read_peers(&path).unwrap();
+        assert_eq!(peers.len(), 2);
+        let stats = bench_harness::stats::Stats::from_samples(&[0.016]).unwrap();
+        let ours = Measurement {
+            name: "gemm/square-1024/2t".into(),
+            seconds: stats,
+            items: 1.0,
+            flop: 2.0e9,
+            threads: 2,
+        };
+        let rows = peer_rows(&[ours], &peers);
+        assert_eq!(
+            rows,
+            vec![vec![
+                "gemm/square-1024/2t",
+                "125.0",
+                "100.0",
+                "125.0",
+                "1.00x"
+            ]]
+        );
+        std::fs::write(&path, r#"{"loadavg": [0, 0, 0]}"#).unwrap();
+        let err = read_peers(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("gemm_results.json") && err.contains("no `results` list"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -422,9 +422,14 @@ pub fn fetch_model(name: &str) -> ExitCode {
 }
 
 /// `cargo xtask bench`: the harness sweeps and their report.
-pub fn bench(quick: bool, filter: Option<String>) -> ExitCode {
+pub fn bench(quick: bool, filter: Option<String>, peers: Option<PathBuf>) -> ExitCode {
     let out = project_root().join("results/bench");
-    match crate::bench::run(&crate::bench::BenchOptions { quick, filter }, &out) {
+    let opts = crate::bench::BenchOptions {
+        quick,
+        filter,
+        peers,
+    };
+    match crate::bench::run(&opts, &out) {
         Ok(()) => {
             println!("report: {}", out.join("report.html").display());
             ExitCode::SUCCESS

@@ -94,6 +94,10 @@ enum Cmd {
         /// Only measurements whose name contains this (e.g. gemm/square-1024).
         #[arg(long)]
         filter: Option<String>,
+        /// The JSON that ../shared/peers/gemm_bench.py wrote in the same sitting: adds a
+        /// table of our GEMM against NumPy's and PyTorch's, shape by shape.
+        #[arg(long)]
+        peers: Option<std::path::PathBuf>,
     },
 }
 
@@ -133,6 +137,10 @@ fn main() -> ExitCode {
         Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
         Cmd::FetchData { name } => commands::fetch_data(&name),
         Cmd::FetchModel { name } => commands::fetch_model(&name),
-        Cmd::Bench { quick, filter } => commands::bench(quick, filter),
+        Cmd::Bench {
+            quick,
+            filter,
+            peers,
+        } => commands::bench(quick, filter, peers),
     }
 }

@@ -1,7 +1,8 @@
 //! # core-tensor
 //!
 //! The tensor crate every other groundwork crate stands on: n-dimensional `f32` tensors over
-//! [`ndarray`], matrix products on [`matrixmultiply`]'s sgemm split over rayon, reverse-mode
+//! [`ndarray`], matrix products on our own packed AVX2/AVX-512 GEMM (with [`matrixmultiply`]
+//! as the portable fallback; [`gemm_kernel_name`] says which runs) over rayon, reverse-mode
 //! automatic differentiation with higher-order gradients, a finite-difference gradient checker,
 //! and seeded random tensors that are the same on every machine and thread count.
 //!
@@ -57,6 +58,7 @@ pub mod error;
 pub mod gradcheck;
 mod kernels;
 pub use kernels::fpenv::{flush_denormals_enabled, with_flush_denormals};
+pub use kernels::gemm::kernel_name as gemm_kernel_name;
 mod ops;
 pub mod random;
 pub mod shape;

@@ -1,29 +1,28 @@
-//! f32 matrix multiplication, split over rayon for large products.
+//! f32 matrix multiplication, on one of two engines chosen once at run time:
 //!
-//! Kernel choice, made once at run time: `matrixmultiply`'s sgemm (whose AVX-512 kernel is
-//! compiled in through the `avx512` feature) by default — the portable path. Our own packed
-//! AVX2+FMA 6x16 kernel (`gemm_avx2.rs`) is selected with `GROUNDWORK_GEMM=avx2` on a CPU that
-//! has AVX2 and FMA; it is tested against matrixmultiply, but on the 2-core AMD EPYC measured
-//! on 2026-11-25 it was not faster (1024^3: 58-63 vs 65-72 GFLOP/s on 1 thread, 110-118 vs
-//! 107-131 on 2, noisy machine), so it is not the default. Both pack operands of any stride, so
-//! transposed views (`a.t()`) multiply without a copy. Parallelism: a product with `m * n * k >= PAR_MIN_MNK` (and more than one
-//! rayon thread available) is cut into one slab per thread — row slabs of `A`/`C` when
-//! `m >= n`, column slabs of `B`/`C` otherwise — and each slab runs the single-threaded sgemm.
-//! `matrixmultiply`'s own threading is not enabled, so two thread pools are never nested, and
-//! small products (a 4x4) never wake a thread.
+//! - our packed kernels (`gemm_packed.rs`): AVX-512F (14x32 tile) or AVX2 + FMA (6x16), the
+//!   default wherever the CPU has them. A parallel product shares each packed block of B
+//!   among the rayon pool's threads, which take blocks of C rows (and groups of columns) as
+//!   they become free.
+//! - `matrixmultiply`'s sgemm — the portable path, for every other CPU (and on request:
+//!   `GROUNDWORK_GEMM=matrixmultiply`). A parallel product is cut into one slab per thread
+//!   (row slabs when `m >= n`, column slabs otherwise), each running the single-threaded
+//!   sgemm; `matrixmultiply`'s own threading is not enabled, so thread pools never nest.
+//!
+//! Both pack operands of any stride, so transposed views (`a.t()`) multiply without a copy.
+//! Products smaller than [`PAR_MIN_MNK`] never wake a thread.
 //!
 //! Determinism: every element `C[i, j]` is accumulated over `k` in the same order (the
-//! kernel's fixed `kc` blocking) whichever slab holds it, so results are bit-identical for any
-//! thread count (tested below).
+//! engine's fixed `kc` blocking) whichever thread computes it, so results are bit-identical
+//! for any thread count (tested below).
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
+
+use super::gemm_packed::{Packed, SendPtr, Strided};
 
 /// Products smaller than this (in `m * n * k`) run on the calling thread.
 pub(crate) const PAR_MIN_MNK: usize = 64 * 64 * 64;
-
-/// Slabs are a multiple of this many rows/columns (the sgemm micro-tile sizes divide it).
-const SLAB_ALIGN: usize = 16;
 
 /// `c = a @ b`, overwriting `c` (which must be `m x n`; any layout).
 ///
@@ -36,66 +35,11 @@ pub(crate) fn gemm(
     mut c: ArrayViewMut2<'_, f32>,
     parallel: bool,
 ) {
-    let (m, k) = a.dim();
-    let (k2, n) = b.dim();
-    assert!(
-        k == k2 && c.dim() == (m, n),
-        "gemm: a {:?} @ b {:?} into c {:?} do not chain",
-        a.shape(),
-        b.shape(),
-        c.shape()
-    );
-    let threads = rayon::current_num_threads();
-    if !parallel || threads < 2 || m.saturating_mul(n).saturating_mul(k) < PAR_MIN_MNK {
-        return gemm_serial(a, b, c);
-    }
-    if m >= n {
-        let rows = slab(m, threads);
-        let jobs: Vec<_> = a
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(c.axis_chunks_iter_mut(Axis(0), rows))
-            .collect();
-        jobs.into_par_iter().for_each(|(a, c)| gemm_serial(a, b, c));
-    } else {
-        let cols = slab(n, threads);
-        let jobs: Vec<_> = b
-            .axis_chunks_iter(Axis(1), cols)
-            .zip(c.axis_chunks_iter_mut(Axis(1), cols))
-            .collect();
-        jobs.into_par_iter().for_each(|(b, c)| gemm_serial(a, b, c));
-    }
-}
-
-/// Slab size giving about one slab per thread, rounded up to [`SLAB_ALIGN`].
-fn slab(len: usize, threads: usize) -> usize {
-    let per = len.div_ceil(threads);
-    per.div_ceil(SLAB_ALIGN) * SLAB_ALIGN
-}
-
-/// Which single-threaded kernel runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kernel {
-    /// `matrixmultiply::sgemm` (portable; AVX-512/AVX2/SSE dispatch inside).
-    MatrixMultiply,
-    /// Our AVX2+FMA 6x16 kernel (opt-in: `GROUNDWORK_GEMM=avx2`).
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-}
-
-/// The kernel chosen for this CPU (detected once).
-pub(crate) fn default_kernel() -> Kernel {
-    static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-    *CHOICE.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let requested = std::env::var("GROUNDWORK_GEMM").is_ok_and(|v| v == "avx2");
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if requested && avx2 {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::MatrixMultiply
-    })
+    check_dims(a, b, c.dim());
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    // SAFETY: `c` is a unique view of m x n floats with these strides; `a` and `b` are shared
+    // borrows, so they cannot alias it.
+    unsafe { gemm_raw(default_kernel(), a, b, c.as_mut_ptr(), rsc, csc, parallel) };
 }
 
 /// Single-threaded `c = a @ b` with the default kernel.
@@ -104,52 +48,205 @@ pub(crate) fn gemm_serial(
     b: ArrayView2<'_, f32>,
     c: ArrayViewMut2<'_, f32>,
 ) {
-    gemm_with(default_kernel(), a, b, c)
+    gemm(a, b, c, false)
 }
 
-/// Single-threaded `c = a @ b` with a chosen kernel.
+/// A new row-major `a @ b`, written straight into fresh memory (no zero-fill first).
+pub(crate) fn product(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    parallel: bool,
+) -> Array2<f32> {
+    let (m, n) = (a.dim().0, b.dim().1);
+    check_dims(a, b, (m, n));
+    let mut c = Array2::<f32>::uninit((m, n));
+    // SAFETY: `c` is a fresh row-major m x n array (row stride n, unit column stride), not
+    // aliased by `a` or `b`; both engines write every element of C without reading it.
+    unsafe {
+        gemm_raw(
+            default_kernel(),
+            a,
+            b,
+            c.as_mut_ptr().cast::<f32>(),
+            n as isize,
+            1,
+            parallel,
+        );
+        c.assume_init()
+    }
+}
+
+fn check_dims(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: (usize, usize)) {
+    assert!(
+        a.dim().1 == b.dim().0 && c == (a.dim().0, b.dim().1),
+        "gemm: a {:?} @ b {:?} into c {:?} do not chain",
+        a.shape(),
+        b.shape(),
+        [c.0, c.1]
+    );
+}
+
+/// Which engine runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Kernel {
+    /// `matrixmultiply::sgemm` (portable; AVX-512/AVX2/SSE dispatch inside).
+    MatrixMultiply,
+    /// One of our packed kernels (`gemm_packed.rs`), only ever holding an available one.
+    Packed(Packed),
+}
+
+impl Kernel {
+    /// A short name for reports (`avx2-6x16`, `matrixmultiply`).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Kernel::MatrixMultiply => "matrixmultiply",
+            Kernel::Packed(p) => p.name,
+        }
+    }
+}
+
+/// The engine chosen for this CPU (detected once): our packed kernel for the widest vector
+/// ISA present (AVX-512F, else AVX2 + FMA), else `matrixmultiply`. The environment variable
+/// `GROUNDWORK_GEMM` overrides it: `matrixmultiply`, `avx2` or `avx512` (a name the CPU cannot
+/// run falls back to the detected choice).
+pub(crate) fn default_kernel() -> Kernel {
+    static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let requested = std::env::var("GROUNDWORK_GEMM").unwrap_or_default();
+        if requested == "matrixmultiply" {
+            return Kernel::MatrixMultiply;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::gemm_packed::{AVX2, AVX512};
+            let order = if requested == "avx2" {
+                [AVX2, AVX512]
+            } else {
+                [AVX512, AVX2]
+            };
+            if let Some(p) = order.into_iter().find(|p| p.available()) {
+                return Kernel::Packed(p);
+            }
+        }
+        Kernel::MatrixMultiply
+    })
+}
+
+/// Name of the GEMM engine matrix products use on this CPU: `avx512-14x32`, `avx2-6x16` or
+/// `matrixmultiply` (for benchmark reports; `GROUNDWORK_GEMM` overrides the detected choice).
+pub fn kernel_name() -> &'static str {
+    default_kernel().name()
+}
+
+/// `c = a @ b` with a chosen engine (tests compare engines with it).
+#[cfg(test)]
 pub(crate) fn gemm_with(
     kernel: Kernel,
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
     mut c: ArrayViewMut2<'_, f32>,
+    parallel: bool,
+) {
+    check_dims(a, b, c.dim());
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    // SAFETY: as in `gemm`.
+    unsafe { gemm_raw(kernel, a, b, c.as_mut_ptr(), rsc, csc, parallel) };
+}
+
+/// `C = a @ b` into `m x n` floats at `c` with strides `(rsc, csc)`, written without being
+/// read (C may be uninitialised).
+///
+/// # Safety
+/// `c` must be valid for writes at every `i * rsc + j * csc` (`i < m`, `j < n`), those
+/// addresses distinct, and not overlap `a` or `b`; `a` and `b` chain (`m x k`, `k x n`).
+unsafe fn gemm_raw(
+    kernel: Kernel,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    parallel: bool,
 ) {
     let (m, k) = a.dim();
     let n = b.dim().1;
     if m == 0 || n == 0 {
         return;
     }
+    let parallel = parallel
+        && rayon::current_num_threads() > 1
+        && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MNK;
+    if let Kernel::Packed(packed) = kernel {
+        if csc == 1 && rsc >= n as isize {
+            let strided = |v: &ArrayView2<'_, f32>| Strided {
+                ptr: v.as_ptr(),
+                rs: v.strides()[0],
+                cs: v.strides()[1],
+            };
+            // SAFETY: a `Kernel::Packed` only ever holds an instance whose `available()` held
+            // (default_kernel checks; tests check before building one); the strided
+            // descriptions come from live views of m x k and k x n; C is m rows of n floats
+            // with unit column stride and row stride >= n (caller's contract).
+            unsafe { packed.gemm(m, k, n, strided(&a), strided(&b), c, rsc as usize, parallel) };
+            return;
+        }
+    }
     if k == 0 {
-        c.fill(0.0);
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is inside C (caller's contract).
+                unsafe { c.offset(i as isize * rsc + j as isize * csc).write(0.0) };
+            }
+        }
         return;
     }
-    let (rsa, csa) = (a.strides()[0], a.strides()[1]);
-    let (rsb, csb) = (b.strides()[0], b.strides()[1]);
-    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-    #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx2 && csc == 1 && rsc >= n as isize {
-        use super::gemm_avx2::{gemm as avx2_gemm, Strided};
-        let sa = Strided {
-            ptr: a.as_ptr(),
-            rs: rsa,
-            cs: csa,
-        };
-        let sb = Strided {
-            ptr: b.as_ptr(),
-            rs: rsb,
-            cs: csb,
-        };
-        // SAFETY: Kernel::Avx2 is only chosen where AVX2 and FMA are detected (tests check
-        // before requesting it); the strided descriptions come from live views of m x k and k x n; C is a
-        // unique row-major view of m x n rows (unit column stride, row stride >= n).
-        unsafe { avx2_gemm(m, k, n, sa, sb, c.as_mut_ptr(), rsc as usize) };
+    if !parallel {
+        // SAFETY: the caller's contract.
+        unsafe { sgemm(a, b, c, rsc, csc) };
         return;
     }
-    let _ = kernel;
+    // One slab per thread, aligned to matrixmultiply's largest tile (16).
+    let threads = rayon::current_num_threads();
+    let c = SendPtr(c);
+    if m >= n {
+        let rows = m.div_ceil(threads).div_ceil(16) * 16;
+        (0..m.div_ceil(rows)).into_par_iter().for_each(|s| {
+            let r = s * rows..m.min((s + 1) * rows);
+            // SAFETY: slab s covers rows r of A and C; slabs are disjoint.
+            unsafe {
+                let c = c.get().offset(r.start as isize * rsc);
+                sgemm(a.slice(ndarray::s![r, ..]), b, c, rsc, csc)
+            }
+        });
+    } else {
+        let cols = n.div_ceil(threads).div_ceil(16) * 16;
+        (0..n.div_ceil(cols)).into_par_iter().for_each(|s| {
+            let r = s * cols..n.min((s + 1) * cols);
+            // SAFETY: slab s covers columns r of B and C; slabs are disjoint.
+            unsafe {
+                let c = c.get().offset(r.start as isize * csc);
+                sgemm(a, b.slice(ndarray::s![.., r]), c, rsc, csc)
+            }
+        });
+    }
+}
+
+/// `matrixmultiply::sgemm` with beta = 0 on the calling thread.
+///
+/// # Safety
+/// As for [`gemm_raw`], with `k >= 1`.
+unsafe fn sgemm(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+) {
+    let (m, k) = a.dim();
+    let n = b.dim().1;
     // SAFETY: the pointers and strides come from live ndarray views of exactly the dimensions
-    // passed (m x k, k x n, m x n), so every address sgemm forms is inside its view. `c` is a
-    // unique mutable view and cannot alias `a` or `b` (they are shared borrows). With
-    // beta = 0, sgemm writes C without reading it.
+    // passed (m x k, k x n) and the caller's m x n C. With beta = 0, sgemm writes C without
+    // reading it (documented: C may be uninitialised then).
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -157,13 +254,13 @@ pub(crate) fn gemm_with(
             n,
             1.0,
             a.as_ptr(),
-            rsa,
-            csa,
+            a.strides()[0],
+            a.strides()[1],
             b.as_ptr(),
-            rsb,
-            csb,
+            b.strides()[0],
+            b.strides()[1],
             0.0,
-            c.as_mut_ptr(),
+            c,
             rsc,
             csc,
         );
@@ -215,64 +312,132 @@ mod tests {
         }
     }
 
-    #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn avx2_kernel_agrees_with_matrixmultiply() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            println!("skip: the AVX2+FMA GEMM kernel needs AVX2 and FMA, absent on this CPU");
-            return;
-        }
-        // Edge tiles in both dimensions, k across the KC = 256 block boundary, k = 1.
-        for &(m, k, n) in &[
-            (1, 1, 1),
-            (6, 3, 16),
-            (7, 1, 17),
-            (13, 255, 31),
-            (50, 257, 40),
-            (121, 600, 33),
-            (5, 513, 100),
-        ] {
+    /// Edge tiles in both dimensions; k = 1, k across the KC block (256 or 512) boundary and
+    /// in three unequal-looking blocks (1100); m across the MC block (72 or 168); n across the
+    /// NC = 4096 slice boundary.
+    const AWKWARD: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (6, 3, 16),
+        (7, 1, 17),
+        (13, 255, 31),
+        (14, 2, 32),
+        (50, 257, 40),
+        (121, 600, 33),
+        (5, 513, 100),
+        (170, 20, 70),
+        (3, 2, 4100),
+        (9, 1100, 20),
+    ];
+
+    /// Runs `kernel` on every awkward shape with plain and transposed operands.
+    fn products(kernel: Kernel) -> Vec<Array2<f32>> {
+        let mut out = Vec::new();
+        for &(m, k, n) in AWKWARD {
             let a = filled(m, k, 5);
             let b = filled(k, n, 6);
-            let want = naive(&a, &b);
-            for transposed in [false, true] {
-                let (at, bt) = (a.t().to_owned(), b.t().to_owned());
-                let (av, bv) = if transposed {
-                    (at.t(), bt.t())
-                } else {
-                    (a.view(), b.view())
-                };
-                let mut ours = Array2::zeros((m, n));
-                let mut theirs = Array2::zeros((m, n));
-                gemm_with(Kernel::Avx2, av, bv, ours.view_mut());
-                gemm_with(Kernel::MatrixMultiply, av, bv, theirs.view_mut());
+            let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+            for (av, bv) in [(a.view(), b.view()), (at.t(), bt.t()), (a.view(), bt.t())] {
+                let mut c = Array2::from_elem((m, n), f32::NAN);
+                gemm_with(kernel, av, bv, c.view_mut(), false);
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn emulated_packed_kernels_agree_with_matrixmultiply() {
+        use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
+        let reference = products(Kernel::MatrixMultiply);
+        let exact: Vec<_> = AWKWARD
+            .iter()
+            .map(|&(m, k, n)| naive(&filled(m, k, 5), &filled(k, n, 6)))
+            .collect();
+        for packed in [EMULATED_6X16, EMULATED_14X32] {
+            let ours = products(Kernel::Packed(packed));
+            for (i, (x, y)) in ours.iter().zip(&reference).enumerate() {
+                let (m, k, n) = AWKWARD[i / 3];
+                let z = &exact[i / 3];
                 // Both are f32 sums of k products in different orders: each is within
                 // k * eps * sum|a||b| of the exact value (entries here are in [-0.5, 0.5]).
                 let tol = (k as f32) * f32::EPSILON * 0.25 * k as f32 + 1e-6;
-                for ((x, y), z) in ours.iter().zip(theirs.iter()).zip(want.iter()) {
+                for ((x, y), z) in x.iter().zip(y.iter()).zip(z.iter()) {
                     assert!(
                         (x - z).abs() <= tol && (y - z).abs() <= tol,
-                        "{m}x{k}x{n} t={transposed}: ours {x}, matrixmultiply {y}, exact {z}"
+                        "{} {m}x{k}x{n} case {i}: ours {x}, matrixmultiply {y}, exact {z}",
+                        packed.name
                     );
                 }
             }
         }
-        // Writes only inside C: a row stride larger than n leaves the gap untouched.
-        let a = filled(7, 9, 1);
-        let b = filled(9, 5, 2);
-        let mut big = Array2::from_elem((7, 8), 42.0f32);
-        gemm_with(
-            Kernel::Avx2,
-            a.view(),
-            b.view(),
-            big.slice_mut(ndarray::s![.., ..5]),
-        );
-        assert!(big.slice(ndarray::s![.., 5..]).iter().all(|&v| v == 42.0));
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn simd_kernels_match_their_emulated_twins_bit_for_bit() {
+        use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
+        use crate::kernels::gemm_packed::{AVX2, AVX512};
+        for (simd, twin, needs) in [
+            (AVX2, EMULATED_6X16, "AVX2 and FMA"),
+            (AVX512, EMULATED_14X32, "AVX-512F"),
+        ] {
+            if !simd.available() {
+                println!(
+                    "skip: the {} GEMM kernel needs {needs}, absent on this CPU",
+                    simd.name
+                );
+                continue;
+            }
+            let ours = products(Kernel::Packed(simd));
+            let want = products(Kernel::Packed(twin));
+            for (i, (x, y)) in ours.iter().zip(&want).enumerate() {
+                let same = x
+                    .iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(
+                    same,
+                    "{} differs from its twin on {:?}",
+                    simd.name,
+                    AWKWARD[i / 3]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packed_kernels_write_only_inside_c() {
+        use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
+        // A row stride larger than n leaves the gap untouched, for full and clipped tiles.
+        for packed in [EMULATED_6X16, EMULATED_14X32] {
+            for (m, k, n) in [(7, 9, 5), (28, 3, 64), (6, 300, 16)] {
+                let a = filled(m, k, 1);
+                let b = filled(k, n, 2);
+                let mut big = Array2::from_elem((m, n + 3), 42.0f32);
+                gemm_with(
+                    Kernel::Packed(packed),
+                    a.view(),
+                    b.view(),
+                    big.slice_mut(ndarray::s![.., ..n]),
+                    false,
+                );
+                assert!(big.slice(ndarray::s![.., n..]).iter().all(|&v| v == 42.0));
+                assert!(big.slice(ndarray::s![.., ..n]).iter().all(|&v| v != 42.0));
+            }
+        }
     }
 
     #[test]
     fn bit_identical_for_any_thread_count() {
-        for &(m, k, n) in &[(300, 200, 100), (40, 300, 500)] {
+        use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
+        // Row blocks only, row blocks x panel groups (m < n), several k blocks, the NC slice.
+        let shapes = [
+            (300, 200, 100),
+            (40, 300, 500),
+            (150, 1100, 70),
+            (13, 600, 900),
+        ];
+        for &(m, k, n) in &shapes {
             let a = filled(m, k, 3);
             let b = filled(k, n, 4);
             let mut serial = Array2::zeros((m, n));
@@ -285,6 +450,39 @@ mod tests {
                 let mut par = Array2::zeros((m, n));
                 pool.install(|| gemm(a.view(), b.view(), par.view_mut(), true));
                 assert_eq!(serial, par, "{m}x{k}x{n} with {threads} threads");
+                let fresh = pool.install(|| product(a.view(), b.view(), true));
+                assert_eq!(serial, fresh, "{m}x{k}x{n} product with {threads} threads");
+            }
+        }
+        // The packed engines' parallel partition, on any CPU (through the emulated twins).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for packed in [EMULATED_6X16, EMULATED_14X32] {
+            for &(m, k, n) in &[(100, 300, 90), (20, 60, 300), (3, 30, 4100)] {
+                let a = filled(m, k, 3);
+                let b = filled(k, n, 4);
+                let mut serial = Array2::from_elem((m, n), f32::NAN);
+                let mut par = Array2::from_elem((m, n), f32::NAN);
+                gemm_with(
+                    Kernel::Packed(packed),
+                    a.view(),
+                    b.view(),
+                    serial.view_mut(),
+                    false,
+                );
+                pool.install(|| {
+                    gemm_with(
+                        Kernel::Packed(packed),
+                        a.view(),
+                        b.view(),
+                        par.view_mut(),
+                        true,
+                    )
+                });
+                assert!(serial.iter().all(|v| v.is_finite()));
+                assert_eq!(serial, par, "{} {m}x{k}x{n} on 3 threads", packed.name);
             }
         }
     }

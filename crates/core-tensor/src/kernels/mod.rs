@@ -3,5 +3,6 @@
 
 pub mod fpenv;
 pub(crate) mod gemm;
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod gemm_avx2;
+// Without an x86-64 instance only the tests use the packed engine.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_macros))]
+pub(crate) mod gemm_packed;

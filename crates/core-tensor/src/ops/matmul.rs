@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::backprop::Op;
 use crate::error::{Result, TensorError};
-use crate::kernels::gemm::{gemm, gemm_serial, PAR_MIN_MNK};
+use crate::kernels::gemm::{gemm, gemm_serial, product, PAR_MIN_MNK};
 use crate::shape::broadcast_shapes;
 use crate::tensor::{Array, Tensor};
 
@@ -20,9 +20,7 @@ fn matmul_arrays(a: &Array, b: &Array) -> Array {
         (2, 2) => {
             let a2 = a.view().into_dimensionality::<Ix2>().expect("rank 2");
             let b2 = b.view().into_dimensionality::<Ix2>().expect("rank 2");
-            let mut c = ndarray::Array2::<f32>::zeros((a2.dim().0, b2.dim().1));
-            gemm(a2, b2, c.view_mut(), true);
-            c.into_dyn().into_shared()
+            product(a2, b2, true).into_dyn().into_shared()
         }
         (3, 3) => {
             let a3 = a.view().into_dimensionality::<Ix3>().expect("rank 3");

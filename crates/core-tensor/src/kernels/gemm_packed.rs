@@ -1,0 +1,641 @@
+//! Our own single-precision GEMM: BLIS-style blocking and packing around a register-blocked
+//! micro-kernel, in three instances made from one macro body:
+//!
+//! | instance | tile (MR x NR) | vectors | where it runs |
+//! | --- | --- | --- | --- |
+//! | [`AVX2`] | 6 x 16 | 2 ymm per row, 12 accumulators | x86-64 with AVX2 + FMA |
+//! | [`AVX512`] | 14 x 32 | 2 zmm per row, 28 accumulators | x86-64 with AVX-512F |
+//! | `EMULATED_6X16` / `EMULATED_14X32` (tests) | same | `[f32; W]` arrays, `f32::mul_add` | anywhere |
+//!
+//! The emulated instances run the same macro body with plain arrays for vectors and
+//! `f32::mul_add` (one rounding, like the hardware FMA) for the fused multiply-add, so each
+//! SIMD instance must agree with its emulated twin **bit for bit**; and the emulated twins are
+//! checked against `matrixmultiply` and an f64 reference. That is how the AVX-512 instance's
+//! blocking, packing and edge handling are tested on a machine without AVX-512.
+//!
+//! Loop structure for `C = A B` (`A: m x k`, `B: k x n`, any strides; `C` with unit column
+//! stride):
+//!
+//! ```text
+//! for each NC-wide slice j0 of n:
+//!   for each KC-deep slice p0 of k:            B[p0.., j0..] packed into NR-wide panels (L3)
+//!     for each MC-tall block i0 of m:          A[i0.., p0..] packed into MR-tall panels (L2)
+//!       for each NR panel j, MR panel i:       C[i, j] (+)= A_panel . B_panel (micro-kernel)
+//! ```
+//!
+//! Per step of k the micro-kernel loads `NR / W` vectors of the B panel and broadcasts `MR`
+//! values of the A panel: `MR * NR / W` FMAs per `MR + NR / W` loads (12 per 8 for AVX2).
+//! Packed buffers are 64-byte aligned (each B-panel step is one cache line; no load splits a
+//! line), kept per thread between calls (no allocation or page faults per product), and
+//! zero-padded to full MR/NR so that edge tiles run the same kernel with only their
+//! write-back clipped.
+//!
+//! Every element of C is accumulated over k in the same order — KC blocks in sequence, and
+//! within a block `p = 0, 1, ...` — however rows or columns are split among threads, so
+//! results are bit-identical for any thread count.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// A read-only strided matrix.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl Strided {
+    /// Address of element `(row, col)`.
+    ///
+    /// # Safety
+    /// The element must be inside the matrix the caller vouches for.
+    unsafe fn at(self, row: usize, col: usize) -> *const f32 {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.ptr
+                .offset(row as isize * self.rs + col as isize * self.cs)
+        }
+    }
+}
+
+/// The micro-kernel's signature: `tile = A_panel . B_panel` over `kc` steps, written to `c`
+/// (row stride `ldc`, unit column stride) as `c = tile` or `c += tile` (`accumulate`),
+/// clipped to `rows x cols`.
+type MicroKernel = unsafe fn(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+);
+
+/// One micro-kernel with its tile and blocking sizes.
+#[derive(Clone, Copy)]
+pub(crate) struct Packed {
+    /// Instance name, for reports and test messages.
+    pub name: &'static str,
+    mr: usize,
+    nr: usize,
+    /// Rows of A packed at once (a multiple of `mr`; MC x KC floats stay in L2).
+    mc: usize,
+    /// Depth of a packed block (the B panel, KC x NR floats, stays in L1).
+    kc: usize,
+    /// Columns of B packed at once (a multiple of `nr`; KC x NC floats stay in L3).
+    nc: usize,
+    kernel: MicroKernel,
+}
+
+/// The AVX2 + FMA instance (6 x 16 tile). Callers must check [`Packed::available`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) const AVX2: Packed = Packed {
+    name: "avx2-6x16",
+    mr: 6,
+    nr: 16,
+    mc: 72,
+    kc: 512,
+    nc: 4096,
+    kernel: x86::avx2_6x16,
+};
+
+/// The AVX-512F instance (14 x 32 tile). Callers must check [`Packed::available`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) const AVX512: Packed = Packed {
+    name: "avx512-14x32",
+    mr: 14,
+    nr: 32,
+    mc: 168,
+    kc: 256,
+    nc: 4096,
+    kernel: x86::avx512_14x32,
+};
+
+impl Packed {
+    /// Whether this CPU can run the instance.
+    pub(crate) fn available(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.name == AVX2.name {
+                return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            }
+            if self.name == AVX512.name {
+                return is_x86_feature_detected!("avx512f");
+            }
+        }
+        self.name.starts_with("emulated")
+    }
+
+    /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
+    /// threads: (rows per block, row blocks, panel groups per block). One thread takes MC-row
+    /// blocks. Several take equal blocks of at most MC rows whose count is a multiple of the
+    /// thread count (1024 rows on 2 threads: 16 blocks of 64, not 14 of 72 and one of 16),
+    /// and when that gives under 4 tasks per thread the panels are split into groups too.
+    fn partition(&self, m: usize, panels: usize, threads: usize) -> (usize, usize, usize) {
+        if threads <= 1 {
+            return (self.mc, m.div_ceil(self.mc), 1);
+        }
+        let blocks = m.div_ceil(self.mc).div_ceil(threads) * threads;
+        let rows = m.div_ceil(blocks).div_ceil(self.mr) * self.mr;
+        let row_blocks = m.div_ceil(rows);
+        let groups = (4 * threads).div_ceil(row_blocks).min(panels).max(1);
+        (rows, row_blocks, groups)
+    }
+
+    /// `C = A B` for `A: m x k`, `B: k x n` (any strides), `C` with row stride `ldc` and unit
+    /// column stride. C is only written, never read first, so it may be uninitialised.
+    ///
+    /// With `parallel`, each packed B block is shared by the current rayon pool's threads,
+    /// which take (MC block of rows x group of NR panels) tasks from it as they become free
+    /// (so a core slowed by something else just takes fewer tasks), each packing its own A
+    /// block. Without it, everything runs on the calling thread.
+    ///
+    /// # Safety
+    /// [`Packed::available`] must hold; the pointers must be valid for the given shapes and `C`
+    /// must not alias `A` or `B`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn gemm(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: Strided,
+        b: Strided,
+        c: *mut f32,
+        ldc: usize,
+        parallel: bool,
+    ) {
+        if m == 0 || n == 0 {
+            return;
+        }
+        if k == 0 {
+            for i in 0..m {
+                // SAFETY: row i of C holds n floats (caller's contract).
+                unsafe { std::ptr::write_bytes(c.add(i * ldc), 0, n) };
+            }
+            return;
+        }
+        let (mr, nr) = (self.mr, self.nr);
+        // k in equal blocks of at most KC (k = 600 with KC = 512 runs as 2 x 300, not
+        // 512 + 88): the short last block would pay a whole pass over C for little work.
+        let kc_max = k.div_ceil(k.div_ceil(self.kc));
+        let b_len = kc_max * self.nc.min(n.div_ceil(nr) * nr);
+        let a_len = kc_max * self.mc.min(m.div_ceil(mr) * mr);
+        let threads = if parallel {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        let c = SendPtr(c);
+        with_buffer(&B_BUFFER, b_len, |bpack| {
+            let mut j0 = 0;
+            while j0 < n {
+                let nc = self.nc.min(n - j0);
+                let panels = nc.div_ceil(nr);
+                let (mc_block, row_blocks, groups) = self.partition(m, panels, threads);
+                let per_group = panels.div_ceil(groups);
+                let mut p0 = 0;
+                while p0 < k {
+                    let kc = kc_max.min(k - p0);
+                    let bpack = &mut bpack[..kc * panels * nr];
+                    // Panel t holds, for each p, the NR values B[p0 + p, j0 + t*NR + c]
+                    // (zero past n).
+                    let pack = |(t, dst): (usize, &mut [f32])| {
+                        // SAFETY: the caller vouches for B over k x n; rows p0 .. p0 + kc and
+                        // columns j0 + t*nr .. + live of it are what this panel reads.
+                        unsafe {
+                            let origin = b.at(p0, j0 + t * nr);
+                            pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
+                        }
+                    };
+                    let bpack: &[f32] = if threads > 1 && panels > 1 {
+                        bpack.par_chunks_mut(kc * nr).enumerate().for_each(pack);
+                        bpack
+                    } else {
+                        bpack.chunks_mut(kc * nr).enumerate().for_each(pack);
+                        bpack
+                    };
+                    let task = |task: usize| {
+                        let (block, group) = (task / groups, task % groups);
+                        let i0 = block * mc_block;
+                        let mc = mc_block.min(m - i0);
+                        let panel_range = group * per_group..panels.min((group + 1) * per_group);
+                        with_buffer(&A_BUFFER, a_len, |apack| {
+                            // SAFETY: the caller vouches for A over m x k; the block is inside.
+                            unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
+                            for jt in panel_range {
+                                let cols = nr.min(nc - jt * nr);
+                                for it in 0..mc.div_ceil(mr) {
+                                    let rows = mr.min(mc - it * mr);
+                                    // SAFETY: available() holds (caller); both panels were
+                                    // packed with kc steps; the tile at (i0 + it*mr,
+                                    // j0 + jt*nr) of rows x cols lies inside C, and no other
+                                    // task writes it (tasks own disjoint blocks of C).
+                                    unsafe {
+                                        (self.kernel)(
+                                            kc,
+                                            apack.as_ptr().add(it * mr * kc),
+                                            bpack.as_ptr().add(jt * nr * kc),
+                                            c.get().add((i0 + it * mr) * ldc + j0 + jt * nr),
+                                            ldc,
+                                            rows,
+                                            cols,
+                                            p0 > 0,
+                                        )
+                                    };
+                                }
+                            }
+                        });
+                    };
+                    let tasks = row_blocks * groups;
+                    if threads > 1 && tasks > 1 {
+                        (0..tasks).into_par_iter().for_each(task);
+                    } else {
+                        (0..tasks).for_each(task);
+                    }
+                    p0 += kc;
+                }
+                j0 += nc;
+            }
+        });
+    }
+}
+
+/// A pointer to C that tasks on other threads may write through, each to its own part (tiles
+/// here, slabs in `gemm.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the `Send` wrapper, not the raw field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: every user writes disjoint parts of C from its threads (tiles in `Packed::gemm`,
+// slabs in `gemm::gemm_raw`).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+// SAFETY: a `Strided` is only read through, and the caller of `Packed::gemm` keeps the
+// matrix alive and unmodified for the whole product.
+unsafe impl Send for Strided {}
+// SAFETY: as above.
+unsafe impl Sync for Strided {}
+
+/// A cache line of floats: the unit of the packing buffers, so they are 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// Growable 64-byte-aligned float buffer.
+#[derive(Default)]
+struct AlignedBuf(Vec<Line>);
+
+impl AlignedBuf {
+    fn floats(&mut self, len: usize) -> &mut [f32] {
+        let lines = len.div_ceil(16);
+        if self.0.len() < lines {
+            self.0.resize(lines, Line([0.0; 16]));
+        }
+        // SAFETY: `Line` is `repr(C)` around `[f32; 16]` with no padding (64 bytes, align 64),
+        // so `lines` lines are `16 * lines >= len` initialised, contiguous floats.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<f32>(), len) }
+    }
+}
+
+thread_local! {
+    /// This thread's A-block packing buffer, kept between products.
+    static A_BUFFER: RefCell<AlignedBuf> = RefCell::default();
+    /// This thread's B-block packing buffer (shared read-only with the pool's threads while
+    /// a parallel product runs), kept between products.
+    static B_BUFFER: RefCell<AlignedBuf> = RefCell::default();
+}
+
+/// Runs `f` with one of this thread's packing buffers grown to `len` floats.
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<RefCell<AlignedBuf>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(buf.floats(len)),
+        // Only if a product starts another on the same thread (none does today): fresh
+        // buffers keep it correct.
+        Err(_) => f(AlignedBuf::default().floats(len)),
+    })
+}
+
+/// Packs `A[i0..i0+mc, p0..p0+kc]` into `mr`-row panels: panel `t` holds, for each `p`, the
+/// `mr` values `A[i0 + t*mr + r, p0 + p]` (zero past `mc`).
+///
+/// # Safety
+/// `a` must be valid for the addressed rectangle.
+unsafe fn pack_a(
+    a: Strided,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    mr: usize,
+    out: &mut [f32],
+) {
+    for t in 0..mc.div_ceil(mr) {
+        let dst = &mut out[t * mr * kc..(t + 1) * mr * kc];
+        // SAFETY: rows i0 + t*mr .. + live and columns p0 .. p0 + kc are inside the rectangle
+        // the caller vouches for.
+        unsafe {
+            pack_panel(
+                a.at(i0 + t * mr, p0),
+                a.rs,
+                a.cs,
+                mr.min(mc - t * mr),
+                dst,
+                mr,
+            )
+        };
+    }
+}
+
+/// Packs one panel: `dst[p * width + l] = src[l * lane + p * step]` for `l < live`, zero for
+/// `live <= l < width`, over `dst.len() / width` steps. An A panel has lanes = rows, a B panel
+/// lanes = columns. Dispatches to a copy of the loop with `width` known at compile time.
+///
+/// # Safety
+/// `src` must be valid at every `l * lane + p * step` addressed.
+unsafe fn pack_panel(
+    src: *const f32,
+    lane: isize,
+    step: isize,
+    live: usize,
+    dst: &mut [f32],
+    width: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match width {
+            6 => pack_panel_w::<6>(src, lane, step, live, dst),
+            14 => pack_panel_w::<14>(src, lane, step, live, dst),
+            16 => pack_panel_w::<16>(src, lane, step, live, dst),
+            32 => pack_panel_w::<32>(src, lane, step, live, dst),
+            w => unreachable!("no packing loop for panel width {w}"),
+        }
+    }
+}
+
+/// [`pack_panel`] for a width `W` known at compile time.
+///
+/// # Safety
+/// As for [`pack_panel`].
+#[inline(always)]
+unsafe fn pack_panel_w<const W: usize>(
+    src: *const f32,
+    lane: isize,
+    step: isize,
+    live: usize,
+    dst: &mut [f32],
+) {
+    let steps = dst.chunks_exact_mut(W);
+    if lane == 1 {
+        // The lanes of a step are contiguous (row-major B, column-major A): copy them.
+        for (p, d) in steps.enumerate() {
+            // SAFETY: lanes 0..live of step p are addressed by the caller's contract.
+            let s = unsafe { std::slice::from_raw_parts(src.offset(p as isize * step), live) };
+            d[..live].copy_from_slice(s);
+            d[live..].fill(0.0);
+        }
+    } else if live == W {
+        // A full panel of strided lanes (row-major A, a transposed B): gather W streams, each
+        // read in order, writing the panel front to back.
+        let lanes: [*const f32; W] =
+            std::array::from_fn(|l| src.wrapping_offset(l as isize * lane));
+        for (p, d) in steps.enumerate() {
+            let off = p as isize * step;
+            for l in 0..W {
+                // SAFETY: (l, p) is addressed by the caller's contract.
+                d[l] = unsafe { *lanes[l].offset(off) };
+            }
+        }
+    } else {
+        for (p, d) in steps.enumerate() {
+            for (l, v) in d.iter_mut().enumerate() {
+                *v = if l < live {
+                    // SAFETY: (l, p) with l < live is addressed by the caller's contract.
+                    unsafe { *src.offset(l as isize * lane + p as isize * step) }
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// Writes an `MR x NR` tile held in a row-major scratch array to C, clipped to `rows x cols`.
+///
+/// # Safety
+/// `c` is valid for `rows x cols` with row stride `ldc`; `tile` holds `rows` rows of `nr`.
+#[inline]
+unsafe fn write_clipped(
+    tile: &[f32],
+    nr: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    for r in 0..rows {
+        let src = &tile[r * nr..r * nr + cols];
+        // SAFETY: row r of the clipped tile is inside C (caller's contract). C may be
+        // uninitialised when not accumulating, so it is only written then, through a pointer.
+        unsafe {
+            let dst = c.add(r * ldc);
+            if accumulate {
+                let dst = std::slice::from_raw_parts_mut(dst, cols);
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+            } else {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, cols);
+            }
+        }
+    }
+}
+
+/// Defines a micro-kernel (see [`MicroKernel`]) from its vector type and four vector
+/// operations. The body is the same for every instance: that is what lets the emulated
+/// instances stand in for the SIMD ones in tests.
+macro_rules! micro_kernel {
+    (
+        $(#[$attr:meta])*
+        fn $name:ident: MR = $mr:expr, W = $w:expr, NV = $nv:expr, vector = $v:ty,
+        zero = $zero:expr, load = $load:expr, broadcast = $bcast:expr, fma = $fma:expr,
+        loadu = $loadu:expr, storeu = $storeu:expr, add = $add:expr, prefetch = $prefetch:expr $(,)?
+    ) => {
+        $(#[$attr])*
+        #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+        pub(super) unsafe fn $name(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            rows: usize,
+            cols: usize,
+            accumulate: bool,
+        ) {
+            const MR: usize = $mr;
+            const W: usize = $w;
+            const NV: usize = $nv;
+            const NR: usize = W * NV;
+            // Ask for the C tile now, so that its lines arrive while the tile is computed.
+            for r in 0..rows {
+                $prefetch(c.wrapping_add(r * ldc));
+                $prefetch(c.wrapping_add(r * ldc + NR - 1));
+            }
+            let mut acc: [[$v; NV]; MR] = [[$zero; NV]; MR];
+            let (mut a, mut b) = (a, b);
+            for _ in 0..kc {
+                let mut bv: [$v; NV] = [$zero; NV];
+                for v in 0..NV {
+                    // SAFETY: the B panel holds kc steps of NR floats, 64-byte aligned.
+                    bv[v] = unsafe { $load(b.add(v * W)) };
+                }
+                for r in 0..MR {
+                    // SAFETY: the A panel holds kc steps of MR floats.
+                    let av: $v = unsafe { $bcast(a.add(r)) };
+                    for v in 0..NV {
+                        acc[r][v] = $fma(av, bv[v], acc[r][v]);
+                    }
+                }
+                // SAFETY: at most one step past the last, never dereferenced.
+                unsafe {
+                    a = a.add(MR);
+                    b = b.add(NR);
+                }
+            }
+            if rows == MR && cols == NR {
+                for r in 0..MR {
+                    for v in 0..NV {
+                        // SAFETY: the full tile is inside C (rows == MR, cols == NR).
+                        unsafe {
+                            let dst = c.add(r * ldc + v * W);
+                            let out = if accumulate {
+                                $add(acc[r][v], $loadu(dst))
+                            } else {
+                                acc[r][v]
+                            };
+                            $storeu(dst, out);
+                        }
+                    }
+                }
+            } else {
+                let mut tile = [0.0f32; MR * NR];
+                for r in 0..MR {
+                    for v in 0..NV {
+                        // SAFETY: the tile holds MR * NR floats.
+                        unsafe { $storeu(tile.as_mut_ptr().add(r * NR + v * W), acc[r][v]) };
+                    }
+                }
+                // SAFETY: the caller's contract on c, rows and cols.
+                unsafe { $crate::kernels::gemm_packed::write_clipped(&tile, NR, c, ldc, rows, cols, accumulate) };
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    micro_kernel! {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2_6x16: MR = 6, W = 8, NV = 2, vector = __m256,
+        zero = _mm256_setzero_ps(),
+        load = |p: *const f32| _mm256_load_ps(p),
+        broadcast = |p: *const f32| _mm256_broadcast_ss(&*p),
+        fma = |a, b, c| _mm256_fmadd_ps(a, b, c),
+        loadu = |p: *const f32| _mm256_loadu_ps(p),
+        storeu = |p: *mut f32, v| _mm256_storeu_ps(p, v),
+        add = |a, b| _mm256_add_ps(a, b),
+        prefetch = |p: *const f32| _mm_prefetch::<_MM_HINT_T0>(p.cast()),
+    }
+
+    micro_kernel! {
+        #[target_feature(enable = "avx512f")]
+        fn avx512_14x32: MR = 14, W = 16, NV = 2, vector = __m512,
+        zero = _mm512_setzero_ps(),
+        load = |p: *const f32| _mm512_load_ps(p),
+        broadcast = |p: *const f32| _mm512_set1_ps(*p),
+        fma = |a, b, c| _mm512_fmadd_ps(a, b, c),
+        loadu = |p: *const f32| _mm512_loadu_ps(p),
+        storeu = |p: *mut f32, v| _mm512_storeu_ps(p, v),
+        add = |a, b| _mm512_add_ps(a, b),
+        prefetch = |p: *const f32| _mm_prefetch::<_MM_HINT_T0>(p.cast()),
+    }
+}
+
+/// Portable instances of the same macro body with the SIMD instances' geometry, for tests.
+#[cfg(test)]
+pub(crate) mod emulated {
+    use super::Packed;
+
+    fn load<const W: usize>(p: *const f32) -> [f32; W] {
+        // SAFETY: the kernel body only passes pointers to W readable floats.
+        std::array::from_fn(|i| unsafe { *p.add(i) })
+    }
+    fn broadcast<const W: usize>(p: *const f32) -> [f32; W] {
+        // SAFETY: the kernel body only passes pointers to a readable float.
+        [unsafe { *p }; W]
+    }
+    fn fma<const W: usize>(a: [f32; W], b: [f32; W], c: [f32; W]) -> [f32; W] {
+        std::array::from_fn(|i| a[i].mul_add(b[i], c[i]))
+    }
+    fn store<const W: usize>(p: *mut f32, v: [f32; W]) {
+        for (i, x) in v.into_iter().enumerate() {
+            // SAFETY: the kernel body only passes pointers to W writable floats.
+            unsafe { *p.add(i) = x };
+        }
+    }
+    fn add<const W: usize>(a: [f32; W], b: [f32; W]) -> [f32; W] {
+        std::array::from_fn(|i| a[i] + b[i])
+    }
+
+    mod kernels {
+        use super::*;
+        micro_kernel! {
+            fn emulated_6x16: MR = 6, W = 8, NV = 2, vector = [f32; 8],
+            zero = [0.0; 8], load = load::<8>, broadcast = broadcast::<8>, fma = fma::<8>,
+            loadu = load::<8>, storeu = store::<8>, add = add::<8>, prefetch = |_| (),
+        }
+        micro_kernel! {
+            fn emulated_14x32: MR = 14, W = 16, NV = 2, vector = [f32; 16],
+            zero = [0.0; 16], load = load::<16>, broadcast = broadcast::<16>, fma = fma::<16>,
+            loadu = load::<16>, storeu = store::<16>, add = add::<16>, prefetch = |_| (),
+        }
+    }
+
+    /// Same tile and blocking as `AVX2`.
+    pub(crate) const EMULATED_6X16: Packed = Packed {
+        name: "emulated-6x16",
+        mr: 6,
+        nr: 16,
+        mc: 72,
+        kc: 512,
+        nc: 4096,
+        kernel: kernels::emulated_6x16,
+    };
+    /// Same tile and blocking as `AVX512`.
+    pub(crate) const EMULATED_14X32: Packed = Packed {
+        name: "emulated-14x32",
+        mr: 14,
+        nr: 32,
+        mc: 168,
+        kc: 256,
+        nc: 4096,
+        kernel: kernels::emulated_14x32,
+    };
+}
