@@ -18,9 +18,11 @@
 //!
 //! ```text
 //! for each NC-wide slice j0 of n:
-//!   for each KC-deep slice p0 of k:            B[p0.., j0..] packed into NR-wide panels (L3)
-//!     for each MC-tall block i0 of m:          A[i0.., p0..] packed into MR-tall panels (L2)
-//!       for each NR panel j, MR panel i:       C[i, j] (+)= A_panel . B_panel (micro-kernel)
+//!   B[.., j0..] packed, KC block by KC block, into NR-wide panels    (L3; shared by threads)
+//!   for each MC-tall block i0 of m (a task; with few rows, a task also takes a group of panels):
+//!     for each KC-deep block p0 of k:
+//!       A[i0.., p0..] packed into MR-tall panels                       (L2; per thread)
+//!       for each NR panel j, MR panel i:  C[i, j] (+)= A_panel . B_panel   (micro-kernel)
 //! ```
 //!
 //! Per step of k the micro-kernel loads `NR / W` vectors of the B panel and broadcasts `MR`
@@ -85,7 +87,8 @@ pub(crate) struct Packed {
     mc: usize,
     /// Depth of a packed block (the B panel, KC x NR floats, stays in L1).
     kc: usize,
-    /// Columns of B packed at once (a multiple of `nr`; KC x NC floats stay in L3).
+    /// Most columns of B packed at once (a multiple of `nr`; fewer when k is large, see
+    /// `B_SLICE_FLOATS`). The packed slice stays in L3.
     nc: usize,
     kernel: MicroKernel,
 }
@@ -148,10 +151,11 @@ impl Packed {
     /// `C = A B` for `A: m x k`, `B: k x n` (any strides), `C` with row stride `ldc` and unit
     /// column stride. C is only written, never read first, so it may be uninitialised.
     ///
-    /// With `parallel`, each packed B block is shared by the current rayon pool's threads,
-    /// which take (MC block of rows x group of NR panels) tasks from it as they become free
-    /// (so a core slowed by something else just takes fewer tasks), each packing its own A
-    /// block. Without it, everything runs on the calling thread.
+    /// With `parallel`, each packed slice of B (all of k, NC columns) is shared by the current
+    /// rayon pool's threads, which take (MC block of rows x group of NR panels) tasks from it
+    /// as they become free (so a core slowed by something else just takes fewer tasks), each
+    /// packing its own A blocks and running every k block of its part of C without waiting
+    /// for the others. Without it, everything runs on the calling thread.
     ///
     /// # Safety
     /// [`Packed::available`] must hold; the pointers must be valid for the given shapes and `C`
@@ -182,7 +186,10 @@ impl Packed {
         // k in equal blocks of at most KC (k = 600 with KC = 512 runs as 2 x 300, not
         // 512 + 88): the short last block would pay a whole pass over C for little work.
         let kc_max = k.div_ceil(k.div_ceil(self.kc));
-        let b_len = kc_max * self.nc.min(n.div_ceil(nr) * nr);
+        // B is packed a slice of NC columns at a time, all of k at once, so that tasks run
+        // every k block of their part of C without waiting for each other in between.
+        let nc_max = (B_SLICE_FLOATS / (k * nr)).max(1) * nr;
+        let nc_max = nc_max.min(self.nc).min(n.div_ceil(nr) * nr);
         let a_len = kc_max * self.mc.min(m.div_ceil(mr) * mr);
         let threads = if parallel {
             rayon::current_num_threads()
@@ -190,43 +197,53 @@ impl Packed {
             1
         };
         let c = SendPtr(c);
-        with_buffer(&B_BUFFER, b_len, |bpack| {
+        with_buffer(&B_BUFFER, k * nc_max, |bpack| {
             let mut j0 = 0;
             while j0 < n {
-                let nc = self.nc.min(n - j0);
+                let nc = nc_max.min(n - j0);
                 let panels = nc.div_ceil(nr);
+                // Layout: k block by k block; within the block starting at p0 (kc deep), at
+                // p0 * panels * nr, panel t holds for each p the NR values
+                // B[p0 + p, j0 + t*NR + c] (zero past n).
+                let bpack = &mut bpack[..k * panels * nr];
+                let mut jobs: Vec<(usize, usize, usize, &mut [f32])> = Vec::new();
+                for (block, slab) in bpack.chunks_mut(kc_max * panels * nr).enumerate() {
+                    let (p0, kc) = (block * kc_max, kc_max.min(k - block * kc_max));
+                    for (t, dst) in slab.chunks_mut(kc * nr).enumerate() {
+                        jobs.push((p0, kc, t, dst));
+                    }
+                }
+                let pack = |(p0, kc, t, dst): (usize, usize, usize, &mut [f32])| {
+                    debug_assert_eq!(dst.len(), kc * nr);
+                    // SAFETY: the caller vouches for B over k x n; rows p0 .. p0 + kc and
+                    // columns j0 + t*nr .. + live of it are what this panel reads.
+                    unsafe {
+                        let origin = b.at(p0, j0 + t * nr);
+                        pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
+                    }
+                };
+                if threads > 1 && jobs.len() > 1 {
+                    jobs.into_par_iter().for_each(pack);
+                } else {
+                    jobs.into_iter().for_each(pack);
+                }
+                let bpack: &[f32] = bpack;
                 let (mc_block, row_blocks, groups) = self.partition(m, panels, threads);
                 let per_group = panels.div_ceil(groups);
-                let mut p0 = 0;
-                while p0 < k {
-                    let kc = kc_max.min(k - p0);
-                    let bpack = &mut bpack[..kc * panels * nr];
-                    // Panel t holds, for each p, the NR values B[p0 + p, j0 + t*NR + c]
-                    // (zero past n).
-                    let pack = |(t, dst): (usize, &mut [f32])| {
-                        // SAFETY: the caller vouches for B over k x n; rows p0 .. p0 + kc and
-                        // columns j0 + t*nr .. + live of it are what this panel reads.
-                        unsafe {
-                            let origin = b.at(p0, j0 + t * nr);
-                            pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
-                        }
-                    };
-                    let bpack: &[f32] = if threads > 1 && panels > 1 {
-                        bpack.par_chunks_mut(kc * nr).enumerate().for_each(pack);
-                        bpack
-                    } else {
-                        bpack.chunks_mut(kc * nr).enumerate().for_each(pack);
-                        bpack
-                    };
-                    let task = |task: usize| {
-                        let (block, group) = (task / groups, task % groups);
-                        let i0 = block * mc_block;
-                        let mc = mc_block.min(m - i0);
-                        let panel_range = group * per_group..panels.min((group + 1) * per_group);
-                        with_buffer(&A_BUFFER, a_len, |apack| {
+                // One task: a block of rows x a group of panels of C, over every k block.
+                let task = |task: usize| {
+                    let (block, group) = (task / groups, task % groups);
+                    let i0 = block * mc_block;
+                    let mc = mc_block.min(m - i0);
+                    let panel_range = group * per_group..panels.min((group + 1) * per_group);
+                    with_buffer(&A_BUFFER, a_len, |apack| {
+                        let mut p0 = 0;
+                        while p0 < k {
+                            let kc = kc_max.min(k - p0);
+                            let bblock = &bpack[p0 * panels * nr..];
                             // SAFETY: the caller vouches for A over m x k; the block is inside.
                             unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
-                            for jt in panel_range {
+                            for jt in panel_range.clone() {
                                 let cols = nr.min(nc - jt * nr);
                                 for it in 0..mc.div_ceil(mr) {
                                     let rows = mr.min(mc - it * mr);
@@ -238,7 +255,7 @@ impl Packed {
                                         (self.kernel)(
                                             kc,
                                             apack.as_ptr().add(it * mr * kc),
-                                            bpack.as_ptr().add(jt * nr * kc),
+                                            bblock.as_ptr().add(jt * nr * kc),
                                             c.get().add((i0 + it * mr) * ldc + j0 + jt * nr),
                                             ldc,
                                             rows,
@@ -248,21 +265,24 @@ impl Packed {
                                     };
                                 }
                             }
-                        });
-                    };
-                    let tasks = row_blocks * groups;
-                    if threads > 1 && tasks > 1 {
-                        (0..tasks).into_par_iter().for_each(task);
-                    } else {
-                        (0..tasks).for_each(task);
-                    }
-                    p0 += kc;
+                            p0 += kc;
+                        }
+                    });
+                };
+                let tasks = row_blocks * groups;
+                if threads > 1 && tasks > 1 {
+                    (0..tasks).into_par_iter().for_each(task);
+                } else {
+                    (0..tasks).for_each(task);
                 }
                 j0 += nc;
             }
         });
     }
 }
+
+/// Most floats of B packed at once (8 MiB): the NC slice is cut to fit it.
+const B_SLICE_FLOATS: usize = 2 << 20;
 
 /// A pointer to C that tasks on other threads may write through, each to its own part (tiles
 /// here, slabs in `gemm.rs`).
