@@ -19,14 +19,14 @@ fn training(c: &mut Criterion) {
         let mut step = MlpStep::new(128, 0);
         group.throughput(Throughput::Elements(128));
         group.bench_function(format!("mlp-784-256-128-10-adam-b128/{threads}t"), |b| {
-            b.iter(|| pool.install(|| black_box(step.step().expect("fixed shapes"))))
+            pool.install(|| b.iter(|| black_box(step.step().expect("fixed shapes"))))
         });
     }
     let pool2 = pool(2);
     let mut cnn = MlpStep::cnn(128, 0);
     group.throughput(Throughput::Elements(128));
     group.bench_function("cnn-32-64-128-adam-b128/2t", |b| {
-        b.iter(|| pool2.install(|| black_box(cnn.step().expect("fixed shapes"))))
+        pool2.install(|| b.iter(|| black_box(cnn.step().expect("fixed shapes"))))
     });
     group.throughput(Throughput::Elements(1000));
     group.bench_function("autodiff-chain-1000-ops", |b| {

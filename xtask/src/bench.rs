@@ -148,9 +148,11 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             }
             let p = pool(threads);
             let flop = 2.0 * (*m * *n * *k) as f64;
-            let r = measure(&full, &cfg, 1.0, flop, threads, || {
-                p.install(|| no_grad(|| a.matmul(&b)))
-            });
+            // The whole timing loop runs on the pool (as a program that installs its pool
+            // once would): handing each call to a sleeping pool thread costs a wake-up,
+            // 80-140 us in this VM, more than a 128^3 product.
+            let r =
+                p.install(|| measure(&full, &cfg, 1.0, flop, threads, || no_grad(|| a.matmul(&b))));
             eprintln!(
                 "{full:<36} {:>8.1} GFLOP/s  (spread {:.1}%)",
                 r.flops() / 1e9,
@@ -166,8 +168,10 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         }
         let p = pool(threads);
         let mut step = MlpStep::new(128, 0);
-        let r = measure(&full, &cfg, 128.0, MlpStep::flop(128), threads, || {
-            p.install(|| step.step())
+        let r = p.install(|| {
+            measure(&full, &cfg, 128.0, MlpStep::flop(128), threads, || {
+                step.step()
+            })
         });
         eprintln!(
             "{full:<36} {:>8.2} ms/step, {:.0} samples/s, {:.1} GFLOP/s",
@@ -184,9 +188,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         }
         let p = pool(threads);
         let mut step = MlpStep::cnn(128, 0);
-        let r = measure(&full, &cfg, 128.0, 0.0, threads, || {
-            p.install(|| step.step())
-        });
+        let r = p.install(|| measure(&full, &cfg, 128.0, 0.0, threads, || step.step()));
         eprintln!(
             "{full:<36} {:>8.2} ms/step, {:.0} samples/s",
             1e3 * r.seconds.median,
@@ -246,8 +248,10 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
     }
     if wanted("autodiff-chain-1000") {
-        let r = measure("autodiff-chain-1000/1t", &cfg, 1000.0, 0.0, 1, || {
-            pool(1).install(|| autodiff_chain(1000))
+        let r = pool(1).install(|| {
+            measure("autodiff-chain-1000/1t", &cfg, 1000.0, 0.0, 1, || {
+                autodiff_chain(1000)
+            })
         });
         eprintln!(
             "autodiff chain of 1000 ops: {:.2} us per op (forward + backward)",
