@@ -63,8 +63,9 @@ impl Strided {
 }
 
 /// The micro-kernel's signature: `tile = A_panel . B_panel` over `kc` steps, written to `c`
-/// (row stride `ldc`, unit column stride) as `c = tile` or `c += tile` (`accumulate`),
-/// clipped to `rows x cols`.
+/// (row stride `ldc`, unit column stride) as `c = tile`, or `c = tile + s` when `src` is not
+/// null (`s` read at `src` with row stride `lds`; `src` may be `c` itself), clipped to
+/// `rows x cols`.
 type MicroKernel = unsafe fn(
     kc: usize,
     a: *const f32,
@@ -73,7 +74,8 @@ type MicroKernel = unsafe fn(
     ldc: usize,
     rows: usize,
     cols: usize,
-    accumulate: bool,
+    src: *const f32,
+    lds: usize,
 );
 
 /// One micro-kernel with its tile and blocking sizes.
@@ -237,37 +239,72 @@ impl Packed {
                     let i0 = block * mc_block;
                     let mc = mc_block.min(m - i0);
                     let panel_range = group * per_group..panels.min((group + 1) * per_group);
+                    let tiles = mc.div_ceil(mr);
+                    let passes = k.div_ceil(kc_max);
+                    // With several k blocks, the partial sums live in a contiguous scratch
+                    // block (tile after tile, row stride NR) and C is written once, by the
+                    // last block. C's rows can be a power-of-two stride apart (n = 1024,
+                    // 2048), which puts all of a tile's rows in one L1 set: 14 rows of the
+                    // AVX-512 tile (28 lines) exceed any L1's associativity and would evict
+                    // each other on every pass. (On the AVX2 machine measured, n = 2048,
+                    // the difference was within its noise.)
+                    let scratch_len = if passes > 1 {
+                        panel_range.len() * tiles * mr * nr
+                    } else {
+                        0
+                    };
                     with_buffer(&A_BUFFER, a_len, |apack| {
-                        let mut p0 = 0;
-                        while p0 < k {
-                            let kc = kc_max.min(k - p0);
-                            let bblock = &bpack[p0 * panels * nr..];
-                            // SAFETY: the caller vouches for A over m x k; the block is inside.
-                            unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
-                            for jt in panel_range.clone() {
-                                let cols = nr.min(nc - jt * nr);
-                                for it in 0..mc.div_ceil(mr) {
-                                    let rows = mr.min(mc - it * mr);
-                                    // SAFETY: available() holds (caller); both panels were
-                                    // packed with kc steps; the tile at (i0 + it*mr,
-                                    // j0 + jt*nr) of rows x cols lies inside C, and no other
-                                    // task writes it (tasks own disjoint blocks of C).
-                                    unsafe {
-                                        (self.kernel)(
-                                            kc,
-                                            apack.as_ptr().add(it * mr * kc),
-                                            bblock.as_ptr().add(jt * nr * kc),
-                                            c.get().add((i0 + it * mr) * ldc + j0 + jt * nr),
-                                            ldc,
-                                            rows,
-                                            cols,
-                                            p0 > 0,
-                                        )
-                                    };
+                        with_buffer(&C_BUFFER, scratch_len, |scratch| {
+                            let scratch = scratch.as_mut_ptr();
+                            for pass in 0..passes {
+                                let p0 = pass * kc_max;
+                                let kc = kc_max.min(k - p0);
+                                let last = pass + 1 == passes;
+                                let bblock = &bpack[p0 * panels * nr..];
+                                // SAFETY: the caller vouches for A over m x k; the block is
+                                // inside it.
+                                unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
+                                for (jl, jt) in panel_range.clone().enumerate() {
+                                    let cols = nr.min(nc - jt * nr);
+                                    for it in 0..tiles {
+                                        let rows = mr.min(mc - it * mr);
+                                        // SAFETY (all pointers): the scratch tile is inside
+                                        // the scratch block (jl < panels in the group, it <
+                                        // tiles); the C tile at (i0 + it*mr, j0 + jt*nr) of
+                                        // rows x cols lies inside C and no other task writes
+                                        // it (tasks own disjoint blocks of C).
+                                        let part =
+                                            scratch.wrapping_add((jl * tiles + it) * mr * nr);
+                                        let (src, lds) = if pass == 0 {
+                                            (std::ptr::null(), 0)
+                                        } else {
+                                            (part.cast_const(), nr)
+                                        };
+                                        let (out, ldo, rows, cols) = if last {
+                                            let at = (i0 + it * mr) * ldc + j0 + jt * nr;
+                                            (c.get().wrapping_add(at), ldc, rows, cols)
+                                        } else {
+                                            (part, nr, mr, nr)
+                                        };
+                                        // SAFETY: available() holds (caller); both panels
+                                        // were packed with kc steps; see above for out/src.
+                                        unsafe {
+                                            (self.kernel)(
+                                                kc,
+                                                apack.as_ptr().add(it * mr * kc),
+                                                bblock.as_ptr().add(jt * nr * kc),
+                                                out,
+                                                ldo,
+                                                rows,
+                                                cols,
+                                                src,
+                                                lds,
+                                            )
+                                        };
+                                    }
                                 }
                             }
-                            p0 += kc;
-                        }
+                        })
                     });
                 };
                 let tasks = row_blocks * groups;
@@ -336,6 +373,8 @@ impl AlignedBuf {
 thread_local! {
     /// This thread's A-block packing buffer, kept between products.
     static A_BUFFER: RefCell<AlignedBuf> = RefCell::default();
+    /// This thread's scratch block of partial sums of C, kept between products.
+    static C_BUFFER: RefCell<AlignedBuf> = RefCell::default();
     /// This thread's B-block packing buffer (shared read-only with the pool's threads while
     /// a parallel product runs), kept between products.
     static B_BUFFER: RefCell<AlignedBuf> = RefCell::default();
@@ -467,10 +506,13 @@ unsafe fn pack_panel_w<const W: usize>(
     }
 }
 
-/// Writes an `MR x NR` tile held in a row-major scratch array to C, clipped to `rows x cols`.
+/// Writes an `MR x NR` tile held in a row-major scratch array to C, clipped to `rows x cols`,
+/// adding the matching part of `src` (row stride `lds`) first when it is not null.
 ///
 /// # Safety
-/// `c` is valid for `rows x cols` with row stride `ldc`; `tile` holds `rows` rows of `nr`.
+/// `c` is valid for `rows x cols` with row stride `ldc`, `src` (if not null) for reads of
+/// `rows x cols` with row stride `lds`; `tile` holds `rows` rows of `nr`.
+#[allow(clippy::too_many_arguments)]
 #[inline]
 unsafe fn write_clipped(
     tile: &[f32],
@@ -479,19 +521,23 @@ unsafe fn write_clipped(
     ldc: usize,
     rows: usize,
     cols: usize,
-    accumulate: bool,
+    src: *const f32,
+    lds: usize,
 ) {
     for r in 0..rows {
-        let src = &tile[r * nr..r * nr + cols];
-        // SAFETY: row r of the clipped tile is inside C (caller's contract). C may be
-        // uninitialised when not accumulating, so it is only written then, through a pointer.
+        let row = &tile[r * nr..r * nr + cols];
+        // SAFETY: row r of the clipped tile is inside C and src (caller's contract). C may be
+        // uninitialised, so it is only written, through a pointer; src may alias C, so it is
+        // read element by element before each write.
         unsafe {
             let dst = c.add(r * ldc);
-            if accumulate {
-                let dst = std::slice::from_raw_parts_mut(dst, cols);
-                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+            if src.is_null() {
+                std::ptr::copy_nonoverlapping(row.as_ptr(), dst, cols);
             } else {
-                std::ptr::copy_nonoverlapping(src.as_ptr(), dst, cols);
+                let s = src.add(r * lds);
+                for (j, v) in row.iter().enumerate() {
+                    *dst.add(j) = v + *s.add(j);
+                }
             }
         }
     }
@@ -517,16 +563,19 @@ macro_rules! micro_kernel {
             ldc: usize,
             rows: usize,
             cols: usize,
-            accumulate: bool,
+            src: *const f32,
+            lds: usize,
         ) {
             const MR: usize = $mr;
             const W: usize = $w;
             const NV: usize = $nv;
             const NR: usize = W * NV;
-            // Ask for the C tile now, so that its lines arrive while the tile is computed.
+            // Ask for the tile to be read (or else written) now, so that its lines arrive
+            // while the product is computed.
+            let (ahead, ld) = if src.is_null() { (c.cast_const(), ldc) } else { (src, lds) };
             for r in 0..rows {
-                $prefetch(c.wrapping_add(r * ldc));
-                $prefetch(c.wrapping_add(r * ldc + NR - 1));
+                $prefetch(ahead.wrapping_add(r * ld));
+                $prefetch(ahead.wrapping_add(r * ld + NR - 1));
             }
             let mut acc: [[$v; NV]; MR] = [[$zero; NV]; MR];
             let (mut a, mut b) = (a, b);
@@ -552,15 +601,14 @@ macro_rules! micro_kernel {
             if rows == MR && cols == NR {
                 for r in 0..MR {
                     for v in 0..NV {
-                        // SAFETY: the full tile is inside C (rows == MR, cols == NR).
+                        // SAFETY: the full tile is inside C and src (rows == MR, cols == NR).
                         unsafe {
-                            let dst = c.add(r * ldc + v * W);
-                            let out = if accumulate {
-                                $add(acc[r][v], $loadu(dst))
-                            } else {
+                            let out = if src.is_null() {
                                 acc[r][v]
+                            } else {
+                                $add(acc[r][v], $loadu(src.add(r * lds + v * W)))
                             };
-                            $storeu(dst, out);
+                            $storeu(c.add(r * ldc + v * W), out);
                         }
                     }
                 }
@@ -573,7 +621,9 @@ macro_rules! micro_kernel {
                     }
                 }
                 // SAFETY: the caller's contract on c, rows and cols.
-                unsafe { $crate::kernels::gemm_packed::write_clipped(&tile, NR, c, ldc, rows, cols, accumulate) };
+                unsafe {
+                    $crate::kernels::gemm_packed::write_clipped(&tile, NR, c, ldc, rows, cols, src, lds)
+                };
             }
         }
     };
