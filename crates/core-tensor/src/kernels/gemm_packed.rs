@@ -22,8 +22,12 @@
 //!   for each MC-tall block i0 of m (a task; with few rows, a task also takes a group of panels):
 //!     for each KC-deep block p0 of k:
 //!       A[i0.., p0..] packed into MR-tall panels                       (L2; per thread)
-//!       for each NR panel j, MR panel i:  C[i, j] (+)= A_panel . B_panel   (micro-kernel)
+//!       for each NR panel j, MR panel i:  S[i, j] (+)= A_panel . B_panel   (micro-kernel)
 //! ```
+//!
+//! `S` is a per-thread scratch block of partial sums (tile after tile, contiguous) while k
+//! blocks remain, and C itself for the last one, so C is written once and never read. Strided
+//! panels (row-major A, a transposed B) are packed through 8 x 8 AVX2 register transposes.
 //!
 //! Per step of k the micro-kernel loads `NR / W` vectors of the B panel and broadcasts `MR`
 //! values of the A panel: `MR * NR / W` FMAs per `MR + NR / W` loads (12 per 8 for AVX2).
