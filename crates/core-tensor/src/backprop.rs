@@ -1,6 +1,6 @@
 //! The recorded graph and the reverse-mode pass over it.
 //!
-//! Each op result that needs a gradient stores an [`Op`]: which operation made it and the input
+//! Each op result that needs a gradient stores an `Op`: which operation made it and the input
 //! tensors (plus the little state its backward needs). The backward pass sorts the graph
 //! topologically (iteratively, so long chains do not overflow the stack), walks it from the
 //! output to the leaves, and asks each op family's `*_backward` function for the gradients of

@@ -1,11 +1,11 @@
 //! The [`Tensor`] handle: shared n-d `f32` data plus the autodiff bookkeeping.
 //!
 //! A `Tensor` is a cheap-to-clone handle (`Arc` inside). Its data is an ndarray
-//! [`ArcArray`](ndarray::ArcArray), so views produced by `transpose`, `permute` and `slice`
+//! [`ArcArray`], so views produced by `transpose`, `permute` and `slice`
 //! share storage with their source and carry their own strides; data is copied only when an
 //! operation needs a contiguous buffer. Every tensor has a unique [`TensorId`]; a tensor made
 //! by an operation while gradients are enabled and at least one input requires them records
-//! that operation (its [`Op`]) so that [`Tensor::backward`] can walk the graph back.
+//! that operation (its `Op`) so that [`Tensor::backward`] can walk the graph back.
 //!
 //! Leaves (tensors not made by a recorded operation) may require gradients; they are the
 //! parameters and inputs that gradients are accumulated into. Their data can be updated in
