@@ -139,13 +139,6 @@ impl UpdateRule for Adam {
     fn validate(&self) -> Result<()> {
         let n = self.name();
         check(
-            self.lr > 0.0 && self.lr.is_finite(),
-            n,
-            "lr",
-            self.lr as f64,
-            "must be > 0",
-        )?;
-        check(
             (0.0..1.0).contains(&self.betas.0),
             n,
             "beta1",

@@ -83,13 +83,6 @@ impl UpdateRule for RmsProp {
 
     fn validate(&self) -> Result<()> {
         check(
-            self.lr > 0.0 && self.lr.is_finite(),
-            "rmsprop",
-            "lr",
-            self.lr as f64,
-            "must be > 0",
-        )?;
-        check(
             (0.0..1.0).contains(&self.alpha),
             "rmsprop",
             "alpha",
@@ -176,13 +169,6 @@ impl UpdateRule for AdaGrad {
     }
 
     fn validate(&self) -> Result<()> {
-        check(
-            self.lr > 0.0 && self.lr.is_finite(),
-            "adagrad",
-            "lr",
-            self.lr as f64,
-            "must be > 0",
-        )?;
         check(
             self.eps > 0.0,
             "adagrad",

@@ -9,7 +9,7 @@
 use core_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{OptimError, Result};
+use crate::error::{check, OptimError, Result};
 
 /// One optimizer's update, as a pure function on flat buffers.
 pub trait UpdateRule: Send {
@@ -25,7 +25,8 @@ pub trait UpdateRule: Send {
     /// Sets the learning rate (used by schedules).
     fn set_lr(&mut self, lr: f32);
 
-    /// Checks the hyper-parameters.
+    /// Checks the hyper-parameters other than the learning rate, which [`Optim::new`] checks
+    /// (`lr > 0`, finite) for every rule.
     ///
     /// # Errors
     /// [`OptimError::InvalidParameter`] naming the first invalid one.
@@ -94,8 +95,17 @@ impl<R: UpdateRule> Optim<R> {
     /// Wraps a validated rule.
     ///
     /// # Errors
-    /// [`OptimError::InvalidParameter`] from the rule's validation.
+    /// [`OptimError::InvalidParameter`] for a learning rate that is not positive and finite,
+    /// or from the rule's own validation.
     pub fn new(rule: R) -> Result<Self> {
+        let lr = rule.lr();
+        check(
+            lr > 0.0 && lr.is_finite(),
+            rule.name(),
+            "lr",
+            lr as f64,
+            "must be > 0",
+        )?;
         rule.validate()?;
         Ok(Optim {
             rule,

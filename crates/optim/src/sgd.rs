@@ -106,13 +106,6 @@ impl UpdateRule for Sgd {
 
     fn validate(&self) -> Result<()> {
         check(
-            self.lr > 0.0 && self.lr.is_finite(),
-            "sgd",
-            "lr",
-            self.lr as f64,
-            "must be > 0",
-        )?;
-        check(
             (0.0..1.0).contains(&self.momentum),
             "sgd",
             "momentum",
