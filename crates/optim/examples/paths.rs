@@ -5,19 +5,8 @@
 use optim::paths::{run_path, PathConfig, PathMethod, Problem2d};
 
 fn main() -> optim::Result<()> {
-    for problem in [
-        Problem2d::Quadratic,
-        Problem2d::Rosenbrock,
-        Problem2d::Beale,
-    ] {
-        for method in [
-            PathMethod::Gd,
-            PathMethod::HeavyBall,
-            PathMethod::Nesterov,
-            PathMethod::Adam,
-            PathMethod::Rmsprop,
-            PathMethod::Adagrad,
-        ] {
+    for problem in Problem2d::ALL {
+        for method in PathMethod::ALL {
             let r = run_path(&PathConfig {
                 problem,
                 method,

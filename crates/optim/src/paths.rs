@@ -26,6 +26,15 @@ pub enum Problem2d {
     Beale,
 }
 
+impl Problem2d {
+    /// Every test function, in study order.
+    pub const ALL: [Problem2d; 3] = [
+        Problem2d::Quadratic,
+        Problem2d::Rosenbrock,
+        Problem2d::Beale,
+    ];
+}
+
 /// The optimizer of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -42,6 +51,18 @@ pub enum PathMethod {
     Rmsprop,
     /// AdaGrad.
     Adagrad,
+}
+
+impl PathMethod {
+    /// Every optimizer, in study order.
+    pub const ALL: [PathMethod; 6] = [
+        PathMethod::Gd,
+        PathMethod::HeavyBall,
+        PathMethod::Nesterov,
+        PathMethod::Adam,
+        PathMethod::Rmsprop,
+        PathMethod::Adagrad,
+    ];
 }
 
 /// Where a path starts, where the minimum is, and the window to draw.
@@ -263,19 +284,8 @@ mod tests {
     #[test]
     fn paths_descend_and_the_quadratic_has_its_minimum() {
         assert!(Problem2d::Quadratic.value(0.0, 0.0, 10.0).abs() < 1e-12);
-        for problem in [
-            Problem2d::Quadratic,
-            Problem2d::Rosenbrock,
-            Problem2d::Beale,
-        ] {
-            for method in [
-                PathMethod::Gd,
-                PathMethod::HeavyBall,
-                PathMethod::Nesterov,
-                PathMethod::Adam,
-                PathMethod::Rmsprop,
-                PathMethod::Adagrad,
-            ] {
+        for problem in Problem2d::ALL {
+            for method in PathMethod::ALL {
                 let run = run_path(&PathConfig {
                     problem,
                     method,
