@@ -173,6 +173,15 @@ unsafe fn gemm_raw(
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is inside C (caller's contract).
+                unsafe { c.offset(i as isize * rsc + j as isize * csc).write(0.0) };
+            }
+        }
+        return;
+    }
     let parallel = parallel
         && rayon::current_num_threads() > 1
         && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MNK;
@@ -183,22 +192,14 @@ unsafe fn gemm_raw(
                 rs: v.strides()[0],
                 cs: v.strides()[1],
             };
-            // SAFETY: a `Kernel::Packed` only ever holds an instance whose `available()` held
-            // (default_kernel checks; tests check before building one); the strided
+            // SAFETY: m, k, n >= 1 (checked above); a `Kernel::Packed` only ever holds an
+            // instance whose `available()` held (default_kernel checks; tests check before
+            // building one); the strided
             // descriptions come from live views of m x k and k x n; C is m rows of n floats
             // with unit column stride and row stride >= n (caller's contract).
             unsafe { packed.gemm(m, k, n, strided(&a), strided(&b), c, rsc as usize, parallel) };
             return;
         }
-    }
-    if k == 0 {
-        for i in 0..m {
-            for j in 0..n {
-                // SAFETY: (i, j) is inside C (caller's contract).
-                unsafe { c.offset(i as isize * rsc + j as isize * csc).write(0.0) };
-            }
-        }
-        return;
     }
     if !parallel {
         // SAFETY: the caller's contract.

@@ -82,11 +82,9 @@ type MicroKernel = unsafe fn(
     lds: usize,
 );
 
-/// One micro-kernel with its tile and blocking sizes.
+/// A register tile and the cache blocking around it.
 #[derive(Clone, Copy)]
-pub(crate) struct Packed {
-    /// Instance name, for reports and test messages.
-    pub name: &'static str,
+pub(crate) struct Blocking {
     mr: usize,
     nr: usize,
     /// Rows of A packed at once (a multiple of `mr`; MC x KC floats stay in L2).
@@ -96,46 +94,58 @@ pub(crate) struct Packed {
     /// Most columns of B packed at once (a multiple of `nr`; fewer when k is large, see
     /// `B_SLICE_FLOATS`). The packed slice stays in L3.
     nc: usize,
+}
+
+/// The AVX2 tile, 6 x 16 (12 ymm accumulators).
+const TILE_6X16: Blocking = Blocking {
+    mr: 6,
+    nr: 16,
+    mc: 72,
+    kc: 512,
+    nc: 4096,
+};
+
+/// The AVX-512 tile, 14 x 32 (28 zmm accumulators).
+const TILE_14X32: Blocking = Blocking {
+    mr: 14,
+    nr: 32,
+    mc: 168,
+    kc: 256,
+    nc: 4096,
+};
+
+/// One micro-kernel with its tile and blocking, and how to tell whether the CPU runs it.
+#[derive(Clone, Copy)]
+pub(crate) struct Packed {
+    /// Instance name, for reports and test messages.
+    pub name: &'static str,
+    blocking: Blocking,
     kernel: MicroKernel,
+    detect: fn() -> bool,
 }
 
 /// The AVX2 + FMA instance (6 x 16 tile). Callers must check [`Packed::available`].
 #[cfg(target_arch = "x86_64")]
 pub(crate) const AVX2: Packed = Packed {
     name: "avx2-6x16",
-    mr: 6,
-    nr: 16,
-    mc: 72,
-    kc: 512,
-    nc: 4096,
+    blocking: TILE_6X16,
     kernel: x86::avx2_6x16,
+    detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
 };
 
 /// The AVX-512F instance (14 x 32 tile). Callers must check [`Packed::available`].
 #[cfg(target_arch = "x86_64")]
 pub(crate) const AVX512: Packed = Packed {
     name: "avx512-14x32",
-    mr: 14,
-    nr: 32,
-    mc: 168,
-    kc: 256,
-    nc: 4096,
+    blocking: TILE_14X32,
     kernel: x86::avx512_14x32,
+    detect: || is_x86_feature_detected!("avx512f"),
 };
 
 impl Packed {
     /// Whether this CPU can run the instance.
     pub(crate) fn available(&self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if self.name == AVX2.name {
-                return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            }
-            if self.name == AVX512.name {
-                return is_x86_feature_detected!("avx512f");
-            }
-        }
-        self.name.starts_with("emulated")
+        (self.detect)()
     }
 
     /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
@@ -144,18 +154,20 @@ impl Packed {
     /// thread count (1024 rows on 2 threads: 16 blocks of 64, not 14 of 72 and one of 16),
     /// and when that gives under 4 tasks per thread the panels are split into groups too.
     fn partition(&self, m: usize, panels: usize, threads: usize) -> (usize, usize, usize) {
+        let Blocking { mr, mc, .. } = self.blocking;
         if threads <= 1 {
-            return (self.mc, m.div_ceil(self.mc), 1);
+            return (mc, m.div_ceil(mc), 1);
         }
-        let blocks = m.div_ceil(self.mc).div_ceil(threads) * threads;
-        let rows = m.div_ceil(blocks).div_ceil(self.mr) * self.mr;
+        let blocks = m.div_ceil(mc).div_ceil(threads) * threads;
+        let rows = m.div_ceil(blocks).div_ceil(mr) * mr;
         let row_blocks = m.div_ceil(rows);
         let groups = (4 * threads).div_ceil(row_blocks).min(panels).max(1);
         (rows, row_blocks, groups)
     }
 
-    /// `C = A B` for `A: m x k`, `B: k x n` (any strides), `C` with row stride `ldc` and unit
-    /// column stride. C is only written, never read first, so it may be uninitialised.
+    /// `C = A B` for `A: m x k`, `B: k x n` (any strides; `m`, `k`, `n` at least 1), `C` with
+    /// row stride `ldc` and unit column stride. C is only written, never read first, so it
+    /// may be uninitialised.
     ///
     /// With `parallel`, each packed slice of B (all of k, NC columns) is shared by the current
     /// rayon pool's threads, which take (MC block of rows x group of NR panels) tasks from it
@@ -178,25 +190,22 @@ impl Packed {
         ldc: usize,
         parallel: bool,
     ) {
-        if m == 0 || n == 0 {
-            return;
-        }
-        if k == 0 {
-            for i in 0..m {
-                // SAFETY: row i of C holds n floats (caller's contract).
-                unsafe { std::ptr::write_bytes(c.add(i * ldc), 0, n) };
-            }
-            return;
-        }
-        let (mr, nr) = (self.mr, self.nr);
+        debug_assert!(m > 0 && n > 0 && k > 0, "Packed::gemm on an empty product");
+        let Blocking {
+            mr,
+            nr,
+            mc,
+            kc: kc_cap,
+            nc: nc_cap,
+        } = self.blocking;
         // k in equal blocks of at most KC (k = 600 with KC = 512 runs as 2 x 300, not
         // 512 + 88): the short last block would pay a whole pass over C for little work.
-        let kc_max = k.div_ceil(k.div_ceil(self.kc));
+        let kc_max = k.div_ceil(k.div_ceil(kc_cap));
         // B is packed a slice of NC columns at a time, all of k at once, so that tasks run
         // every k block of their part of C without waiting for each other in between.
         let nc_max = (B_SLICE_FLOATS / (k * nr)).max(1) * nr;
-        let nc_max = nc_max.min(self.nc).min(n.div_ceil(nr) * nr);
-        let a_len = kc_max * self.mc.min(m.div_ceil(mr) * mr);
+        let nc_max = nc_max.min(nc_cap).min(n.div_ceil(nr) * nr);
+        let a_len = kc_max * mc.min(m.div_ceil(mr) * mr);
         let threads = if parallel {
             rayon::current_num_threads()
         } else {
@@ -878,21 +887,15 @@ pub(crate) mod emulated {
     /// Same tile and blocking as `AVX2`.
     pub(crate) const EMULATED_6X16: Packed = Packed {
         name: "emulated-6x16",
-        mr: 6,
-        nr: 16,
-        mc: 72,
-        kc: 512,
-        nc: 4096,
+        blocking: super::TILE_6X16,
         kernel: kernels::emulated_6x16,
+        detect: || true,
     };
     /// Same tile and blocking as `AVX512`.
     pub(crate) const EMULATED_14X32: Packed = Packed {
         name: "emulated-14x32",
-        mr: 14,
-        nr: 32,
-        mc: 168,
-        kc: 256,
-        nc: 4096,
+        blocking: super::TILE_14X32,
         kernel: kernels::emulated_14x32,
+        detect: || true,
     };
 }
