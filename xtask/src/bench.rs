@@ -161,40 +161,37 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             results.push(r);
         }
     }
-    for threads in [1, 2] {
-        let full = format!("mlp-step-784-256-128-10-b128/{threads}t");
-        if !wanted(&full) {
-            continue;
+    // One training step of each network (the CNN's FLOP count is not tallied: 0).
+    type MakeStep = fn() -> MlpStep;
+    let steps: [(&str, MakeStep, f64); 2] = [
+        (
+            "mlp-step-784-256-128-10-b128",
+            || MlpStep::new(128, 0),
+            MlpStep::flop(128),
+        ),
+        ("cnn-step-32-64-128-b128", || MlpStep::cnn(128, 0), 0.0),
+    ];
+    for (name, make, flop) in steps {
+        for threads in [1, 2] {
+            let full = format!("{name}/{threads}t");
+            if !wanted(&full) {
+                continue;
+            }
+            let mut step = make();
+            let r = pool(threads)
+                .install(|| measure(&full, &cfg, 128.0, flop, threads, || step.step()));
+            let gflops = if flop > 0.0 {
+                format!(", {:.1} GFLOP/s", r.flops() / 1e9)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{full:<36} {:>8.2} ms/step, {:.0} samples/s{gflops}",
+                1e3 * r.seconds.median,
+                r.items_per_second(),
+            );
+            results.push(r);
         }
-        let p = pool(threads);
-        let mut step = MlpStep::new(128, 0);
-        let r = p.install(|| {
-            measure(&full, &cfg, 128.0, MlpStep::flop(128), threads, || {
-                step.step()
-            })
-        });
-        eprintln!(
-            "{full:<36} {:>8.2} ms/step, {:.0} samples/s, {:.1} GFLOP/s",
-            1e3 * r.seconds.median,
-            r.items_per_second(),
-            r.flops() / 1e9
-        );
-        results.push(r);
-    }
-    for threads in [1, 2] {
-        let full = format!("cnn-step-32-64-128-b128/{threads}t");
-        if !wanted(&full) {
-            continue;
-        }
-        let p = pool(threads);
-        let mut step = MlpStep::cnn(128, 0);
-        let r = p.install(|| measure(&full, &cfg, 128.0, 0.0, threads, || step.step()));
-        eprintln!(
-            "{full:<36} {:>8.2} ms/step, {:.0} samples/s",
-            1e3 * r.seconds.median,
-            r.items_per_second()
-        );
-        results.push(r);
     }
     // A whole epoch of the Fashion-MNIST MLP with Adam, through the study's training loop.
     if let Ok(dir) = nn::data::find_dataset("fashion-mnist") {
