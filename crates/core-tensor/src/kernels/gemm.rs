@@ -185,52 +185,69 @@ unsafe fn gemm_raw(
     let parallel = parallel
         && rayon::current_num_threads() > 1
         && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MNK;
-    if let Kernel::Packed(packed) = kernel {
-        if csc == 1 && rsc >= n as isize {
-            let strided = |v: &ArrayView2<'_, f32>| Strided {
-                ptr: v.as_ptr(),
-                rs: v.strides()[0],
-                cs: v.strides()[1],
-            };
-            // SAFETY: m, k, n >= 1 (checked above); a `Kernel::Packed` only ever holds an
-            // instance whose `available()` held (default_kernel checks; tests check before
-            // building one); the strided
-            // descriptions come from live views of m x k and k x n; C is m rows of n floats
-            // with unit column stride and row stride >= n (caller's contract).
-            unsafe { packed.gemm(m, k, n, strided(&a), strided(&b), c, rsc as usize, parallel) };
-            return;
+    // Our packed engine needs C's rows contiguous; any other C goes to matrixmultiply.
+    let packed = match kernel {
+        Kernel::Packed(p) if csc == 1 && rsc >= n as isize => Some(p),
+        _ => None,
+    };
+    // One engine on the calling thread, for C's block at `c` (same strides).
+    let serial = |a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: *mut f32, parallel: bool| {
+        let (m, k, n) = (a.dim().0, a.dim().1, b.dim().1);
+        match packed {
+            // SAFETY: m, k, n >= 1 (checked above; slabs are non-empty); a `Kernel::Packed`
+            // only ever holds an instance whose `available()` held (default_kernel checks;
+            // tests check before building one); the strided descriptions come from live views
+            // of m x k and k x n; C is m rows of n floats with unit column stride and row
+            // stride >= n (caller's contract).
+            Some(p) => unsafe {
+                let strided = |v: &ArrayView2<'_, f32>| Strided {
+                    ptr: v.as_ptr(),
+                    rs: v.strides()[0],
+                    cs: v.strides()[1],
+                };
+                p.gemm(m, k, n, strided(&a), strided(&b), c, rsc as usize, parallel)
+            },
+            // SAFETY: the caller's contract, for this block.
+            None => unsafe { sgemm(a, b, c, rsc, csc) },
         }
-    }
+    };
     if !parallel {
-        // SAFETY: the caller's contract.
-        unsafe { sgemm(a, b, c, rsc, csc) };
+        serial(a, b, c, false);
         return;
     }
-    // One slab per thread, aligned to matrixmultiply's largest tile (16).
+    // A large B is packed once and shared by the pool's threads (our engine). A small one is
+    // not worth a separate packing phase: one slab of rows (or columns) per thread, each
+    // packing its own copy of B — also how matrixmultiply, which has no threading of its
+    // own here, runs in parallel.
+    if packed.is_some() && k * n >= SHARED_B_MIN_FLOATS {
+        serial(a, b, c, true);
+        return;
+    }
+    let (mr, nr) = packed.map_or((16, 16), |p| p.tile());
     let threads = rayon::current_num_threads();
     let c = SendPtr(c);
     if m >= n {
-        let rows = m.div_ceil(threads).div_ceil(16) * 16;
+        let rows = m.div_ceil(threads).div_ceil(mr) * mr;
         (0..m.div_ceil(rows)).into_par_iter().for_each(|s| {
             let r = s * rows..m.min((s + 1) * rows);
-            // SAFETY: slab s covers rows r of A and C; slabs are disjoint.
-            unsafe {
-                let c = c.get().offset(r.start as isize * rsc);
-                sgemm(a.slice(ndarray::s![r, ..]), b, c, rsc, csc)
-            }
+            // Slab s covers rows r of A and C; slabs are disjoint.
+            let c = c.get().wrapping_offset(r.start as isize * rsc);
+            serial(a.slice(ndarray::s![r, ..]), b, c, false);
         });
     } else {
-        let cols = n.div_ceil(threads).div_ceil(16) * 16;
+        let cols = n.div_ceil(threads).div_ceil(nr) * nr;
         (0..n.div_ceil(cols)).into_par_iter().for_each(|s| {
             let r = s * cols..n.min((s + 1) * cols);
-            // SAFETY: slab s covers columns r of B and C; slabs are disjoint.
-            unsafe {
-                let c = c.get().offset(r.start as isize * csc);
-                sgemm(a, b.slice(ndarray::s![.., r]), c, rsc, csc)
-            }
+            // Slab s covers columns r of B and C; slabs are disjoint.
+            let c = c.get().wrapping_offset(r.start as isize * csc);
+            serial(a, b.slice(ndarray::s![.., r]), c, false);
         });
     }
 }
+
+/// B smaller than this (in floats: 1 MiB) is packed by each thread for its own slab of C
+/// rather than once and shared.
+const SHARED_B_MIN_FLOATS: usize = 1 << 18;
 
 /// `matrixmultiply::sgemm` with beta = 0 on the calling thread.
 ///
@@ -433,12 +450,14 @@ mod tests {
     #[test]
     fn bit_identical_for_any_thread_count() {
         use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
-        // Row blocks only, row blocks x panel groups (m < n), several k blocks, the NC slice.
+        // Slabs of rows and of columns (small B); shared B with row blocks only and with row
+        // blocks x panel groups (m < n), several k blocks, the NC slice.
         let shapes = [
             (300, 200, 100),
             (40, 300, 500),
             (150, 1100, 70),
             (13, 600, 900),
+            (200, 700, 400),
         ];
         for &(m, k, n) in &shapes {
             let a = filled(m, k, 3);
@@ -463,7 +482,8 @@ mod tests {
             .build()
             .unwrap();
         for packed in [EMULATED_6X16, EMULATED_14X32] {
-            for &(m, k, n) in &[(100, 300, 90), (20, 60, 300), (3, 30, 4100)] {
+            // Row and column slabs (small B), then shared B (k * n >= 2^18).
+            for &(m, k, n) in &[(100, 300, 90), (20, 60, 300), (30, 600, 500)] {
                 let a = filled(m, k, 3);
                 let b = filled(k, n, 4);
                 let mut serial = Array2::from_elem((m, n), f32::NAN);

@@ -143,6 +143,11 @@ pub(crate) const AVX512: Packed = Packed {
 };
 
 impl Packed {
+    /// The register tile (MR, NR).
+    pub(crate) fn tile(&self) -> (usize, usize) {
+        (self.blocking.mr, self.blocking.nr)
+    }
+
     /// Whether this CPU can run the instance.
     pub(crate) fn available(&self) -> bool {
         (self.detect)()
@@ -237,8 +242,7 @@ impl Packed {
                         pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
                     }
                 };
-                // Packing is memory-bound and quick; only a large B is worth waking threads for.
-                if threads > 1 && jobs.len() > 1 && k * nc >= PAR_PACK_MIN_FLOATS {
+                if threads > 1 && jobs.len() > 1 {
                     jobs.into_par_iter().for_each(pack);
                 } else {
                     jobs.into_iter().for_each(pack);
@@ -331,9 +335,6 @@ impl Packed {
         });
     }
 }
-
-/// Slices of B smaller than this (in floats, 1 MiB) are packed on the calling thread alone.
-const PAR_PACK_MIN_FLOATS: usize = 1 << 18;
 
 /// Most floats of B packed at once (8 MiB): the NC slice is cut to fit it.
 const B_SLICE_FLOATS: usize = 2 << 20;
