@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Our f32 GEMM against NumPy's and PyTorch's on this machine, alternated N times (default 5)
+# so that a noisy machine treats both sides alike; prints the median of each side per shape
+# and the median of the per-run ratios (ours / faster peer).
+#
+#   PY=/path/to/venv/python scripts/gemm-vs-peers.sh [N]
+#
+# PY is a Python with numpy, torch and threadpoolctl (see ../shared/peers/README.md);
+# PEERS is the peers folder (default ../shared/peers). Runs land in results/gemm-vs-peers/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+py=${PY:-python3}
+peers=${PEERS:-../shared/peers}
+out=results/gemm-vs-peers
+mkdir -p "$out"
+cargo build --release -q -p xtask
+for i in $(seq 1 "$runs"); do
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" scripts/peers_f32_gemm.py "$peers" "$out/peers-$i.json" >/dev/null
+    target/release/xtask bench --filter gemm/ --peers "$out/peers-$i.json" >/dev/null 2>&1
+    cp results/bench/results.json "$out/ours-$i.json"
+    echo "run $i of $runs done" >&2
+done
+python3 - "$out" "$runs" <<'PY'
+import json, re, statistics, sys
+out, runs = sys.argv[1], int(sys.argv[2])
+rows = {}
+for i in range(1, runs + 1):
+    peers = json.load(open(f"{out}/peers-{i}.json"))["results"]
+    for r in json.load(open(f"{out}/ours-{i}.json"))["measurements"]:
+        m = re.match(r"gemm/(?:square-(\d+)|bert-(\d+)x(\d+)x(\d+))/(\d)t", r["name"])
+        if not m:
+            continue
+        shape = (int(m[1]),) * 3 if m[1] else (int(m[2]), int(m[3]), int(m[4]))
+        t = int(m[5])
+        ours = r["flop"] / r["seconds"]["median"] / 1e9
+        peer = {p["lib"]: p["gflops"] for p in peers
+                if (p["M"], p["K"], p["N"]) == shape and p["threads"] == t}
+        if peer:
+            rows.setdefault(r["name"], []).append((ours, peer.get("numpy"), peer.get("torch"),
+                                                   ours / max(peer.values())))
+roofs = [next(p for p in json.load(open(f"{out}/ours-{i}.json"))["peaks"] if p["kind"] == "f32-fma")
+         for i in range(1, runs + 1)]
+per_core = sorted(r["per_core"] / 1e9 for r in roofs)
+all_cores = sorted(r["all_cores"] / 1e9 for r in roofs)
+print(f"f32 FMA roof: {per_core[0]:.1f}-{per_core[-1]:.1f} GFLOP/s per core, "
+      f"{all_cores[0]:.1f}-{all_cores[-1]:.1f} on all cores (median {statistics.median(all_cores):.1f})")
+print(f"{'measurement':32s} {'ours':>7s} {'numpy':>7s} {'torch':>7s} {'ours/best':>9s}   (medians of {runs})")
+for name, v in rows.items():
+    med = lambda i: statistics.median(x[i] for x in v if x[i] is not None)
+    print(f"{name:32s} {med(0):7.1f} {med(1):7.1f} {med(2):7.1f} {med(3):8.2f}x")
+PY
