@@ -163,20 +163,31 @@ impl Packed {
     }
 
     /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
-    /// threads: (rows per block, row blocks, panel groups per block). One thread takes MC-row
-    /// blocks. Several take equal blocks of at most MC rows whose count is a multiple of the
-    /// thread count (1024 rows on 2 threads: 16 blocks of 64, not 14 of 72 and one of 16),
-    /// and when that gives under 4 tasks per thread the panels are split into groups too.
-    fn partition(&self, m: usize, panels: usize, threads: usize) -> (usize, usize, usize) {
+    /// threads: (row blocks, panel groups per block). The `ceil(m / MR)` row tiles are dealt
+    /// out evenly (counts differing by at most one) to the fewest blocks of at most MC rows;
+    /// with several threads, that count is rounded up to a multiple of the thread count
+    /// (1024 rows, AVX2 on 2 threads: 16 blocks of 10 or 11 tiles, where MC-row blocks would
+    /// be 14 of 72 rows and one of 16), and when that gives under 4 tasks per thread the
+    /// panels are split into groups too. See [`Packed::block_rows`] for each block's rows.
+    fn partition(&self, m: usize, panels: usize, threads: usize) -> (usize, usize) {
         let Blocking { mr, mc, .. } = self.blocking;
+        let tiles = m.div_ceil(mr);
+        let blocks = tiles.div_ceil(mc / mr);
         if threads <= 1 {
-            return (mc, m.div_ceil(mc), 1);
+            return (blocks, 1);
         }
-        let blocks = m.div_ceil(mc).div_ceil(threads) * threads;
-        let rows = m.div_ceil(blocks).div_ceil(mr) * mr;
-        let row_blocks = m.div_ceil(rows);
-        let groups = (4 * threads).div_ceil(row_blocks).min(panels).max(1);
-        (rows, row_blocks, groups)
+        let blocks = (blocks.div_ceil(threads) * threads).min(tiles);
+        let groups = (4 * threads).div_ceil(blocks).min(panels).max(1);
+        (blocks, groups)
+    }
+
+    /// Rows `(first, count)` of block `block` of `blocks` (see [`Packed::partition`]): tiles
+    /// `block * T / blocks ..(block + 1) * T / blocks` of the `T = ceil(m / MR)` row tiles.
+    fn block_rows(&self, m: usize, blocks: usize, block: usize) -> (usize, usize) {
+        let mr = self.blocking.mr;
+        let tiles = m.div_ceil(mr);
+        let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
+        (t0 * mr, (t1 * mr).min(m) - t0 * mr)
     }
 
     /// `C = A B` for `A: m x k`, `B: k x n` (any strides; `m`, `k`, `n` at least 1), `C` with
@@ -257,13 +268,12 @@ impl Packed {
                     jobs.into_iter().for_each(pack);
                 }
                 let bpack: &[f32] = bpack;
-                let (mc_block, row_blocks, groups) = self.partition(m, panels, threads);
+                let (row_blocks, groups) = self.partition(m, panels, threads);
                 let per_group = panels.div_ceil(groups);
                 // One task: a block of rows x a group of panels of C, over every k block.
                 let task = |task: usize| {
                     let (block, group) = (task / groups, task % groups);
-                    let i0 = block * mc_block;
-                    let mc = mc_block.min(m - i0);
+                    let (i0, mc) = self.block_rows(m, row_blocks, block);
                     let panel_range = group * per_group..panels.min((group + 1) * per_group);
                     let tiles = mc.div_ceil(mr);
                     let passes = k.div_ceil(kc_max);
@@ -921,4 +931,49 @@ pub(crate) mod emulated {
         kernel: kernels::emulated_14x32,
         detect: || true,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emulated::{EMULATED_14X32, EMULATED_6X16};
+
+    /// Row blocks cover `0..m` in order, start on tile boundaries, hold at most MC rows and
+    /// tile counts that differ by at most one; with several threads their count is a multiple
+    /// of the thread count whenever there are that many tiles.
+    #[test]
+    fn row_blocks_tile_m_evenly() {
+        for packed in [EMULATED_6X16, EMULATED_14X32] {
+            let (mr, mc) = (packed.blocking.mr, packed.blocking.mc);
+            for m in [1, 5, 6, 7, 64, 100, 171, 512, 1000, 1024, 2048, 4096] {
+                for threads in [1, 2, 3, 16] {
+                    let (blocks, groups) = packed.partition(m, 24, threads);
+                    assert!((1..=24).contains(&groups));
+                    let tiles = m.div_ceil(mr);
+                    if threads > 1 && tiles >= threads {
+                        assert_eq!(blocks % threads, 0, "{} m={m} t={threads}", packed.name);
+                    }
+                    let mut next = 0;
+                    let mut counts = Vec::new();
+                    for b in 0..blocks {
+                        let (i0, rows) = packed.block_rows(m, blocks, b);
+                        let ctx = format!("{} m={m} t={threads} block {b}/{blocks}", packed.name);
+                        assert_eq!(i0, next, "{ctx}");
+                        assert!(
+                            i0 % mr == 0 && rows >= 1 && rows <= mc,
+                            "{ctx}: {rows} rows"
+                        );
+                        counts.push(rows.div_ceil(mr));
+                        next = i0 + rows;
+                    }
+                    assert_eq!(next, m);
+                    let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+                    assert!(
+                        hi - lo <= 1,
+                        "{} m={m} t={threads}: {counts:?}",
+                        packed.name
+                    );
+                }
+            }
+        }
+    }
 }
