@@ -22,23 +22,14 @@ for i in $(seq 1 "$runs"); do
     echo "run $i of $runs done" >&2
 done
 python3 - "$out" "$runs" <<'PY'
-import json, re, statistics, sys
+import json, statistics, sys
 out, runs = sys.argv[1], int(sys.argv[2])
+# `cargo xtask bench --peers` pairs each GEMM measurement with the peers' figures for the same
+# shape and thread count (`against_peers` in results.json); this only takes medians over runs.
 rows = {}
 for i in range(1, runs + 1):
-    peers = json.load(open(f"{out}/peers-{i}.json"))["results"]
-    for r in json.load(open(f"{out}/ours-{i}.json"))["measurements"]:
-        m = re.match(r"gemm/(?:square-(\d+)|bert-(\d+)x(\d+)x(\d+))/(\d)t", r["name"])
-        if not m:
-            continue
-        shape = (int(m[1]),) * 3 if m[1] else (int(m[2]), int(m[3]), int(m[4]))
-        t = int(m[5])
-        ours = r["flop"] / r["seconds"]["median"] / 1e9
-        peer = {p["lib"]: p["gflops"] for p in peers
-                if (p["M"], p["K"], p["N"]) == shape and p["threads"] == t}
-        if peer:
-            rows.setdefault(r["name"], []).append((ours, peer.get("numpy"), peer.get("torch"),
-                                                   ours / max(peer.values())))
+    for r in json.load(open(f"{out}/ours-{i}.json"))["against_peers"]:
+        rows.setdefault(r["name"], []).append((r["ours"], r["numpy"], r["torch"], r["ratio"]))
 roofs = [next(p for p in json.load(open(f"{out}/ours-{i}.json"))["peaks"] if p["kind"] == "f32-fma")
          for i in range(1, runs + 1)]
 per_core = sorted(r["per_core"] / 1e9 for r in roofs)

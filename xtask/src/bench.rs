@@ -259,9 +259,24 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     write(out, &fp, &peaks, &results, peers.as_deref())
 }
 
-/// Our GEMM measurements beside the peers' for the same shape and thread count: rows of
-/// (measurement, ours, numpy, torch, ours / best peer).
-fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<Vec<String>> {
+/// One GEMM measurement beside the peers' figures for the same shape and thread count
+/// (GFLOP/s); `ratio` is ours over the faster peer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PeerRow {
+    /// Our measurement's name (`gemm/square-1024/2t`).
+    pub name: String,
+    /// Our GFLOP/s.
+    pub ours: f64,
+    /// NumPy's GFLOP/s, if the peers' file has this shape.
+    pub numpy: Option<f64>,
+    /// PyTorch's GFLOP/s, if the peers' file has this shape.
+    pub torch: Option<f64>,
+    /// `ours / max(numpy, torch)`.
+    pub ratio: f64,
+}
+
+/// Our GEMM measurements that a peer also measured, beside the peers' figures.
+fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<PeerRow> {
     let mut rows = Vec::new();
     for r in results.iter().filter(|r| r.name.starts_with("gemm/")) {
         let Some(shape) = gemm_shape(&r.name) else {
@@ -279,14 +294,13 @@ fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<Vec<String>> {
             continue;
         }
         let ours = r.flops() / 1e9;
-        let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-        rows.push(vec![
-            r.name.clone(),
-            format!("{ours:.1}"),
-            cell(numpy),
-            cell(torch),
-            format!("{:.2}x", ours / best),
-        ]);
+        rows.push(PeerRow {
+            name: r.name.clone(),
+            ours,
+            numpy,
+            torch,
+            ratio: ours / best,
+        });
     }
     rows
 }
@@ -317,11 +331,13 @@ fn write(
     peers: Option<&[PeerGemm]>,
 ) -> std::io::Result<()> {
     let engine = core_tensor::gemm_kernel_name();
+    let against_peers = peers.map(|p| peer_rows(results, p));
     let json = json!({
         "fingerprint": fp,
         "gemm_engine": engine,
         "peaks": peaks,
         "measurements": results,
+        "against_peers": against_peers,
     });
     write_atomic(
         &out.join("results.json"),
@@ -425,7 +441,7 @@ fn write(
             ]
         })
         .collect();
-    let sections = vec![
+    let mut sections = vec![
         Section {
             title: "Machine".into(),
             text: format!(
@@ -447,8 +463,7 @@ fn write(
             plots,
         },
     ];
-    let mut sections = sections;
-    if let Some(peers) = peers {
+    if let Some(rows) = against_peers {
         sections.push(Section {
             title: "Against the peers".into(),
             text: "Our GEMM beside NumPy's and PyTorch's from `../shared/peers/gemm_bench.py`, which should have run in the same sitting (the file given with --peers). GFLOP/s; the ratio is ours over the faster peer.".into(),
@@ -457,7 +472,19 @@ fn write(
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
-                rows: peer_rows(results, peers),
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        let cell = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+                        vec![
+                            r.name.clone(),
+                            format!("{:.1}", r.ours),
+                            cell(r.numpy),
+                            cell(r.torch),
+                            format!("{:.2}x", r.ratio),
+                        ]
+                    })
+                    .collect(),
             }),
             plots: vec![],
         });
@@ -515,13 +542,13 @@ mod tests {
         let rows = peer_rows(&[ours], &peers);
         assert_eq!(
             rows,
-            vec![vec![
-                "gemm/square-1024/2t",
-                "125.0",
-                "100.0",
-                "125.0",
-                "1.00x"
-            ]]
+            vec![PeerRow {
+                name: "gemm/square-1024/2t".into(),
+                ours: 125.0,
+                numpy: Some(100.0),
+                torch: Some(125.0),
+                ratio: 1.0,
+            }]
         );
         std::fs::write(&path, r#"{"loadavg": [0, 0, 0]}"#).unwrap();
         let err = read_peers(&path).unwrap_err().to_string();
