@@ -19,7 +19,7 @@
 //! ```text
 //! for each NC-wide slice j0 of n:
 //!   B[.., j0..] packed, KC block by KC block, into NR-wide panels    (L3; shared by threads)
-//!   for each MC-tall block i0 of m (a task; with few rows, a task also takes a group of panels):
+//!   for each block i0 of <= MC rows (a task; with few rows, a task also takes a group of panels):
 //!     for each KC-deep block p0 of k:
 //!       A[i0.., p0..] packed into MR-tall panels                       (L2; per thread)
 //!       for each MR panel i, NR panel j:  S[i, j] (+)= A_panel . B_panel   (micro-kernel)
@@ -28,11 +28,8 @@
 //! The A panel (MR x KC, 12 KiB for AVX2) stays in L1 while the B panels stream past it, the
 //! loop order of OpenBLAS's kernels with the roles of A and B swapped. The other order (a B
 //! panel held while A panels stream) writes C down a column of tiles, rows `ldc` apart; with
-//! `n` a power of two those rows share one L1 set. Both orders alternated in one process (an
-//! ad-hoc probe, 2026-11-26, medians in GFLOP/s, this order first): AVX2 on the 2-core Zen 3
-//! VM, 1024^3: 75.7 vs 72.3 and 75.0 vs 70.6 on one thread, 146.9 vs 142.4 and 137.5 vs
-//! 124.8 on two, BERT shapes and 2048^3 within 3%; AVX-512 on a Sapphire Rapids VM, two
-//! threads: 1024^3 270 vs 263, 2048^3 333 vs 310, 4096x384x1536 331 vs 314.
+//! `n` a power of two those rows share one L1 set, and a 32 KiB B panel does not stay in L1
+//! beside the A panel. (The commit that swapped the orders gives the alternated timings.)
 //!
 //! `S` is a per-thread scratch block of partial sums (tile after tile, contiguous) while k
 //! blocks remain, and C itself for the last one, so C is written once and never read. Strided
@@ -195,7 +192,7 @@ impl Packed {
     /// may be uninitialised.
     ///
     /// With `parallel`, each packed slice of B (all of k, NC columns) is shared by the current
-    /// rayon pool's threads, which take (MC block of rows x group of NR panels) tasks from it
+    /// rayon pool's threads, which take (block of rows x group of NR panels) tasks from it
     /// as they become free (so a core slowed by something else just takes fewer tasks), each
     /// packing its own A blocks and running every k block of its part of C without waiting
     /// for the others. Without it, everything runs on the calling thread.
