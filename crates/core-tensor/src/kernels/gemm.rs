@@ -332,8 +332,8 @@ mod tests {
 
     /// Edge tiles in both dimensions; k = 1, k across the KC block (256 or 512) boundary and
     /// in three unequal-looking blocks (1100); m across the MC block (72 or 168); n across the
-    /// NC = 4096 slice boundary, and across a slice cut short by a large k (k = 1100 packs
-    /// 1904 columns of B at a time for NR = 16, 1888 for NR = 32).
+    /// NC = 4096 slice boundary, and across slices cut short by a large k (k = 1100 packs
+    /// 944 columns of B at a time for NR = 16, 928 for NR = 32).
     const AWKWARD: &[(usize, usize, usize)] = &[
         (1, 1, 1),
         (6, 3, 16),

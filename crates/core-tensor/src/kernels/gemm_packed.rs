@@ -357,8 +357,13 @@ impl Packed {
     }
 }
 
-/// Most floats of B packed at once (8 MiB): the NC slice is cut to fit it.
-const B_SLICE_FLOATS: usize = 2 << 20;
+/// Most floats of B packed at once (4 MiB): the NC slice is cut to fit it. Each A tile of a
+/// task streams the slice's current k block past it and a task runs every k block, so the
+/// whole slice is a working set that must stay in L3, which other cores (and, on a shared
+/// machine, other tenants) also fill. Halving it from 8 MiB made 2048^3 faster on the 2-core
+/// AVX2 machine (the commit that set it gives the timings); a product with `k * n` under
+/// 1 Mi floats (1024^3, the BERT shapes) is one slice either way.
+const B_SLICE_FLOATS: usize = 1 << 20;
 
 /// A pointer to C that tasks on other threads may write through, each to its own part (tiles
 /// here, slabs in `gemm.rs`).
