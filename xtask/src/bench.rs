@@ -12,6 +12,7 @@ use core_tensor::{no_grad, Rng};
 use groundwork_benches::{autodiff_chain, pool, MlpStep};
 use serde_json::json;
 
+use crate::blas::{ab_gemm, check_agrees, AbConfig, AbRow, Cblas};
 use crate::fsutil::write_atomic;
 use crate::report::{write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 
@@ -24,6 +25,8 @@ pub struct BenchOptions {
     pub filter: Option<String>,
     /// `gemm_results.json` from `../shared/peers/gemm_bench.py`, measured in the same sitting.
     pub peers: Option<PathBuf>,
+    /// A CBLAS shared library to time against our GEMM in this process (see [`crate::blas`]).
+    pub blas: Option<PathBuf>,
 }
 
 /// One peer GEMM figure: library, shape, threads, GFLOP/s.
@@ -100,6 +103,12 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             .is_none_or(|f| name.contains(f.as_str()))
     };
     let peers = opts.peers.as_deref().map(read_peers).transpose()?;
+    // Load and check the library first, so that a wrong path fails before the long sweeps.
+    let blas = opts.blas.as_deref().map(Cblas::open).transpose()?;
+    if let Some(blas) = &blas {
+        check_agrees(blas)?;
+        eprintln!("against {} ({}), in this process", blas.path, blas.symbol);
+    }
     let fp = Fingerprint::detect();
     eprintln!(
         "machine: {} ({} logical cores; {}); GEMM engine {}",
@@ -159,6 +168,30 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 100.0 * r.seconds.rel_spread
             );
             results.push(r);
+        }
+    }
+    // Ours against the BLAS library, in alternating rounds, for the same shapes.
+    let mut against_blas = Vec::new();
+    if let Some(blas) = &blas {
+        let ab_cfg = if opts.quick {
+            AbConfig::quick()
+        } else {
+            AbConfig::standard()
+        };
+        for (name, m, k, n) in &shapes {
+            for threads in [1, 2] {
+                let full = format!("{name}/{threads}t");
+                if !wanted(&full) {
+                    continue;
+                }
+                let row = pool(threads)
+                    .install(|| ab_gemm(blas, &full, (*m, *k, *n), threads, &ab_cfg))?;
+                eprintln!(
+                    "{full:<36} ours {:>6.1}, BLAS {:>6.1} GFLOP/s: ratio {:.3} (rounds {:.2}-{:.2})",
+                    row.ours, row.blas, row.ratio, row.ratio_min, row.ratio_max
+                );
+                against_blas.push(row);
+            }
         }
     }
     // One training step of each network (the CNN's FLOP count is not tallied: 0).
@@ -256,7 +289,8 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         );
         results.push(r);
     }
-    write(out, &fp, &peaks, &results, peers.as_deref())
+    let against_blas = blas.as_ref().map(|b| (b, against_blas));
+    write(out, &fp, &peaks, &results, peers.as_deref(), against_blas)
 }
 
 /// One GEMM measurement beside the peers' figures for the same shape and thread count
@@ -305,6 +339,11 @@ fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<PeerRow> {
     rows
 }
 
+/// A table's header row.
+fn header(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|s| s.to_string()).collect()
+}
+
 /// (m, k, n) of a GEMM measurement name: `gemm/square-1024/2t`, `gemm/bert-4096x384x1536/1t`.
 fn gemm_shape(name: &str) -> Option<(usize, usize, usize)> {
     let label = name.split('/').nth(1)?;
@@ -329,6 +368,7 @@ fn write(
     peaks: &[Peak],
     results: &[Measurement],
     peers: Option<&[PeerGemm]>,
+    against_blas: Option<(&Cblas, Vec<AbRow>)>,
 ) -> std::io::Result<()> {
     let engine = core_tensor::gemm_kernel_name();
     let against_peers = peers.map(|p| peer_rows(results, p));
@@ -338,6 +378,11 @@ fn write(
         "peaks": peaks,
         "measurements": results,
         "against_peers": against_peers,
+        "against_blas": against_blas.as_ref().map(|(b, rows)| json!({
+            "library": b.path,
+            "symbol": b.symbol,
+            "rows": rows,
+        })),
     });
     write_atomic(
         &out.join("results.json"),
@@ -453,13 +498,13 @@ fn write(
                 fp.features.join(" "),
                 fp.rustc
             ),
-            table: Some(TableData { header: ["roof", "instruction set", "G/s per core", "G/s all cores", "threads"].iter().map(|s| s.to_string()).collect(), rows: peak_rows }),
+            table: Some(TableData { header: header(&["roof", "instruction set", "G/s per core", "G/s all cores", "threads"]), rows: peak_rows }),
             plots: vec![],
         },
         Section {
             title: "Kernels".into(),
             text: "Median time per call; spread is MAD/median. % of roof compares with the f32 FMA roof for the same thread count. Scaling is the 1-thread time over this one.".into(),
-            table: Some(TableData { header: ["measurement", "ms", "spread", "GFLOP/s", "% of roof", "items/s", "scaling"].iter().map(|s| s.to_string()).collect(), rows }),
+            table: Some(TableData { header: header(&["measurement", "ms", "spread", "GFLOP/s", "% of roof", "items/s", "scaling"]), rows }),
             plots,
         },
     ];
@@ -468,10 +513,7 @@ fn write(
             title: "Against the peers".into(),
             text: "Our GEMM beside NumPy's and PyTorch's from `../shared/peers/gemm_bench.py`, which should have run in the same sitting (the file given with --peers). GFLOP/s; the ratio is ours over the faster peer.".into(),
             table: Some(TableData {
-                header: ["measurement", "ours", "numpy", "torch", "ours / best peer"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                header: header(&["measurement", "ours", "numpy", "torch", "ours / best peer"]),
                 rows: rows
                     .iter()
                     .map(|r| {
@@ -482,6 +524,32 @@ fn write(
                             cell(r.numpy),
                             cell(r.torch),
                             format!("{:.2}x", r.ratio),
+                        ]
+                    })
+                    .collect(),
+            }),
+            plots: vec![],
+        });
+    }
+    if let Some((blas, rows)) = &against_blas {
+        sections.push(Section {
+            title: "Against a BLAS library, in this process".into(),
+            text: format!(
+                "Our GEMM and `{}` from {} (--blas), timed in the same process in alternating rounds (one group of calls per side per round, a pause before each, both allocating a fresh output per product), so that the machine's changing speed slows both sides of a round alike. GFLOP/s are medians over the rounds; the ratio is the median of the rounds' ours / theirs, with the smallest and largest round.",
+                blas.symbol, blas.path
+            ),
+            table: Some(TableData {
+                header: header(&["measurement", "ours", "BLAS", "ours / BLAS", "rounds: min - max", "rounds"]),
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.name.clone(),
+                            format!("{:.1}", r.ours),
+                            format!("{:.1}", r.blas),
+                            format!("{:.3}x", r.ratio),
+                            format!("{:.2} - {:.2}", r.ratio_min, r.ratio_max),
+                            r.rounds.to_string(),
                         ]
                     })
                     .collect(),

@@ -422,12 +422,18 @@ pub fn fetch_model(name: &str) -> ExitCode {
 }
 
 /// `cargo xtask bench`: the harness sweeps and their report.
-pub fn bench(quick: bool, filter: Option<String>, peers: Option<PathBuf>) -> ExitCode {
+pub fn bench(
+    quick: bool,
+    filter: Option<String>,
+    peers: Option<PathBuf>,
+    blas: Option<PathBuf>,
+) -> ExitCode {
     let out = project_root().join("results/bench");
     let opts = crate::bench::BenchOptions {
         quick,
         filter,
         peers,
+        blas,
     };
     match crate::bench::run(&opts, &out) {
         Ok(()) => {

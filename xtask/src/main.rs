@@ -98,6 +98,10 @@ enum Cmd {
         /// table of our GEMM against NumPy's and PyTorch's, shape by shape.
         #[arg(long)]
         peers: Option<std::path::PathBuf>,
+        /// A CBLAS shared library (e.g. NumPy's numpy.libs/libscipy_openblas64_*.so) to time
+        /// against our GEMM in this process, the two alternating round by round.
+        #[arg(long)]
+        blas: Option<std::path::PathBuf>,
     },
 }
 
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
             quick,
             filter,
             peers,
-        } => commands::bench(quick, filter, peers),
+            blas,
+        } => commands::bench(quick, filter, peers, blas),
     }
 }
