@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: the harness sweeps — f32 GEMM over sizes and thread counts, one MLP
 //! training step, the autodiff per-op overhead — measured against this machine's roof
 //! (bench-harness peak probes), written to `results/bench/` as `results.json`, `report.md`
-//! and a self-contained `report.html`.
+//! and a self-contained `report.html`. With `--peers` the GEMM figures are set beside NumPy's
+//! and PyTorch's measured by another program; with `--blas` beside a CBLAS library's sgemm
+//! timed in this process, the two alternating (see [`crate::blas`]).
 
 use std::path::{Path, PathBuf};
 
@@ -193,6 +195,9 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 against_blas.push(row);
             }
         }
+        if against_blas.is_empty() {
+            eprintln!("--blas: no GEMM shape matched the filter, so nothing was compared");
+        }
     }
     // One training step of each network (the CNN's FLOP count is not tallied: 0).
     type MakeStep = fn() -> MlpStep;
@@ -289,7 +294,10 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         );
         results.push(r);
     }
-    let against_blas = blas.as_ref().map(|b| (b, against_blas));
+    let against_blas = blas
+        .as_ref()
+        .filter(|_| !against_blas.is_empty())
+        .map(|b| (b, against_blas));
     write(out, &fp, &peaks, &results, peers.as_deref(), against_blas)
 }
 
