@@ -148,6 +148,12 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 .map(|&(m, k, n)| (format!("gemm/bert-{m}x{k}x{n}"), m, k, n)),
         )
         .collect();
+    let ab_cfg = if opts.quick {
+        AbConfig::quick()
+    } else {
+        AbConfig::standard()
+    };
+    let mut against_blas = Vec::new();
     let mut rng = Rng::seed(0);
     for (name, m, k, n) in &shapes {
         let a = rng.normal(&[*m, *k], 0.0, 1.0);
@@ -170,34 +176,19 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 100.0 * r.seconds.rel_spread
             );
             results.push(r);
-        }
-    }
-    // Ours against the BLAS library, in alternating rounds, for the same shapes.
-    let mut against_blas = Vec::new();
-    if let Some(blas) = &blas {
-        let ab_cfg = if opts.quick {
-            AbConfig::quick()
-        } else {
-            AbConfig::standard()
-        };
-        for (name, m, k, n) in &shapes {
-            for threads in [1, 2] {
-                let full = format!("{name}/{threads}t");
-                if !wanted(&full) {
-                    continue;
-                }
-                let row = pool(threads)
-                    .install(|| ab_gemm(blas, &full, (*m, *k, *n), threads, &ab_cfg))?;
+            // The same product against the BLAS library, in alternating rounds.
+            if let Some(blas) = &blas {
+                let row = p.install(|| ab_gemm(blas, &full, &a, &b, threads, &ab_cfg))?;
                 eprintln!(
                     "{full:<36} ours {:>6.1}, BLAS {:>6.1} GFLOP/s: ratio {:.3} (rounds {:.2}-{:.2})",
-                    row.ours, row.blas, row.ratio, row.ratio_min, row.ratio_max
+                    row.ours, row.blas, row.ratio.median, row.ratio.min, row.ratio.max
                 );
                 against_blas.push(row);
             }
         }
-        if against_blas.is_empty() {
-            eprintln!("--blas: no GEMM shape matched the filter, so nothing was compared");
-        }
+    }
+    if blas.is_some() && against_blas.is_empty() {
+        eprintln!("--blas: no GEMM shape matched the filter, so nothing was compared");
     }
     // One training step of each network (the CNN's FLOP count is not tallied: 0).
     type MakeStep = fn() -> MlpStep;
@@ -555,9 +546,9 @@ fn write(
                             r.name.clone(),
                             format!("{:.1}", r.ours),
                             format!("{:.1}", r.blas),
-                            format!("{:.3}x", r.ratio),
-                            format!("{:.2} - {:.2}", r.ratio_min, r.ratio_max),
-                            r.rounds.to_string(),
+                            format!("{:.3}x", r.ratio.median),
+                            format!("{:.2} - {:.2}", r.ratio.min, r.ratio.max),
+                            r.ratio.n.to_string(),
                         ]
                     })
                     .collect(),

@@ -17,6 +17,7 @@ use std::ffi::c_int;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use bench_harness::stats::Stats;
 use core_tensor::{no_grad, Rng, Tensor};
 
 /// CBLAS enum values (cblas.h): row-major storage, no transpose.
@@ -264,18 +265,13 @@ pub struct AbRow {
     pub name: String,
     /// Threads on both sides.
     pub threads: usize,
-    /// Rounds taken (one group of calls per side per round).
-    pub rounds: usize,
     /// Our GFLOP/s, median over the rounds.
     pub ours: f64,
     /// The library's GFLOP/s, median over the rounds.
     pub blas: f64,
-    /// Median over the rounds of (our GFLOP/s / the library's) within the round.
-    pub ratio: f64,
-    /// Smallest round ratio.
-    pub ratio_min: f64,
-    /// Largest round ratio.
-    pub ratio_max: f64,
+    /// Each round's (our GFLOP/s / the library's), summarised: `median` is the comparison,
+    /// `min` and `max` its spread, `n` the number of rounds.
+    pub ratio: Stats,
 }
 
 /// How long each side's group of calls lasts, and how many rounds.
@@ -311,93 +307,83 @@ impl AbConfig {
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        0.5 * (v[mid - 1] + v[mid])
-    }
-}
-
-/// Times `name`'s product (m x k times k x n, N(0, 1) values) on the current rayon pool
-/// (which should have `threads` threads) against `blas` on as many threads.
+/// Times `a.matmul(b)` (`a`: m x k, `b`: k x n, contiguous) on the current rayon pool (which
+/// should have `threads` threads) against `blas` on as many threads, as measurement `name`.
 ///
 /// # Errors
-/// Our matmul failed (it cannot for these shapes).
+/// Our matmul failed (it cannot for matrices).
+///
+/// # Panics
+/// If `a` or `b` is not a matrix, or their inner dimensions differ.
 pub fn ab_gemm(
     blas: &Cblas,
     name: &str,
-    (m, k, n): (usize, usize, usize),
+    a: &Tensor,
+    b: &Tensor,
     threads: usize,
     cfg: &AbConfig,
 ) -> std::io::Result<AbRow> {
-    let mut rng = Rng::seed(0);
-    let a = rng.normal(&[m, k], 0.0, 1.0);
-    let b = rng.normal(&[k, n], 0.0, 1.0);
+    let (&[m, k], &[k2, n]) = (a.shape(), b.shape()) else {
+        panic!(
+            "ab_gemm: matrices expected, got {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        );
+    };
+    assert_eq!(k, k2, "ab_gemm: {m}x{k} times {k2}x{n}");
     let (av, bv) = (a.to_vec(), b.to_vec());
     blas.set_threads(threads);
-    let ours = |a: &Tensor, b: &Tensor| -> std::io::Result<()> {
+    let ours = || -> std::io::Result<()> {
         let c = no_grad(|| a.matmul(b))
             .map_err(|e| std::io::Error::other(format!("our matmul: {e}")))?;
         std::hint::black_box(c);
         Ok(())
     };
-    let theirs = || {
+    let theirs = || -> std::io::Result<()> {
         std::hint::black_box(blas.matmul(&av, &bv, m, k, n));
+        Ok(())
     };
-    // Warm up both (packing buffers, thread pools) and size the groups from one call each.
-    let t = Instant::now();
-    ours(&a, &b)?;
-    ours(&a, &b)?;
-    let one_ours = t.elapsed().as_secs_f64() / 2.0;
-    let t = Instant::now();
-    theirs();
-    theirs();
-    let one_theirs = t.elapsed().as_secs_f64() / 2.0;
-    let calls = |one: f64| ((cfg.group_seconds / one.max(1e-9)).ceil() as usize).max(1);
-    let (n_ours, n_theirs) = (calls(one_ours), calls(one_theirs));
+    // Seconds per call over `calls` calls.
+    let per_call = |side: &dyn Fn() -> std::io::Result<()>, calls: usize| {
+        let t = Instant::now();
+        for _ in 0..calls {
+            side()?;
+        }
+        Ok::<f64, std::io::Error>(t.elapsed().as_secs_f64() / calls as f64)
+    };
+    // Warm both up (packing buffers, thread pools) and size the groups from two calls each.
+    let group = |side: &dyn Fn() -> std::io::Result<()>| {
+        let one = per_call(side, 2)?;
+        Ok::<usize, std::io::Error>(((cfg.group_seconds / one.max(1e-9)).ceil() as usize).max(1))
+    };
+    let (n_ours, n_theirs) = (group(&ours)?, group(&theirs)?);
     let flop = 2.0 * (m * k * n) as f64;
+    // One side's GFLOP/s over a group of calls, after the pause.
+    let gflops = |side: &dyn Fn() -> std::io::Result<()>, calls: usize| {
+        std::thread::sleep(cfg.pause);
+        Ok::<f64, std::io::Error>(flop / per_call(side, calls)? / 1e9)
+    };
     let (mut g_ours, mut g_theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..cfg.rounds {
-        let time_ours = || -> std::io::Result<f64> {
-            std::thread::sleep(cfg.pause);
-            let t = Instant::now();
-            for _ in 0..n_ours {
-                ours(&a, &b)?;
-            }
-            Ok(flop * n_ours as f64 / t.elapsed().as_secs_f64() / 1e9)
-        };
-        let time_theirs = || {
-            std::thread::sleep(cfg.pause);
-            let t = Instant::now();
-            for _ in 0..n_theirs {
-                theirs();
-            }
-            flop * n_theirs as f64 / t.elapsed().as_secs_f64() / 1e9
-        };
         let (o, t) = if round % 2 == 0 {
-            let o = time_ours()?;
-            (o, time_theirs())
+            let o = gflops(&ours, n_ours)?;
+            (o, gflops(&theirs, n_theirs)?)
         } else {
-            let t = time_theirs();
-            (time_ours()?, t)
+            let t = gflops(&theirs, n_theirs)?;
+            (gflops(&ours, n_ours)?, t)
         };
         g_ours.push(o);
         g_theirs.push(t);
         ratios.push(o / t);
     }
+    let median = |v: &[f64]| Stats::from_samples(v).map_or(f64::NAN, |s| s.median);
     Ok(AbRow {
         name: name.to_string(),
         threads,
-        rounds: cfg.rounds,
         ours: median(&g_ours),
         blas: median(&g_theirs),
-        ratio: median(&ratios),
-        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
-        ratio_max: ratios.iter().copied().fold(0.0, f64::max),
+        ratio: Stats::from_samples(&ratios)
+            .ok_or_else(|| std::io::Error::other(format!("{name}: no rounds, or a NaN timing")))?,
     })
 }
 
@@ -428,8 +414,11 @@ mod tests {
         );
     }
 
+    /// The round summary is `bench_harness`'s median (the mean of the middle two for an even
+    /// count of rounds).
     #[test]
     fn median_of_even_and_odd_counts() {
+        let median = |v: &[f64]| Stats::from_samples(v).unwrap().median;
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
