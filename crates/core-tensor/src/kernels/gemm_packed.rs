@@ -297,50 +297,26 @@ impl Packed {
                                 // SAFETY: the caller vouches for A over m x k; the block is
                                 // inside it.
                                 unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
-                                // A tile by A tile (its MR x KC panel stays in L1), each
-                                // across the group's B panels: the tile's rows of C are
-                                // written left to right, never down a column of C, whose
-                                // rows can be a power-of-two stride apart.
-                                let group_panels = panel_range.len();
-                                for it in 0..tiles {
-                                    let rows = mr.min(mc - it * mr);
-                                    for (jl, jt) in panel_range.clone().enumerate() {
-                                        let cols = nr.min(nc - jt * nr);
-                                        // SAFETY (all pointers): the scratch tile is inside
-                                        // the scratch block (it < tiles, jl < panels in the
-                                        // group); the C tile at (i0 + it*mr, j0 + jt*nr) of
-                                        // rows x cols lies inside C and no other task writes
-                                        // it (tasks own disjoint blocks of C).
-                                        let part = scratch
-                                            .wrapping_add((it * group_panels + jl) * mr * nr);
-                                        let (src, lds) = if pass == 0 {
-                                            (std::ptr::null(), 0)
-                                        } else {
-                                            (part.cast_const(), nr)
-                                        };
-                                        let (out, ldo, rows, cols) = if last {
-                                            let at = (i0 + it * mr) * ldc + j0 + jt * nr;
-                                            (c.get().wrapping_add(at), ldc, rows, cols)
-                                        } else {
-                                            (part, nr, mr, nr)
-                                        };
-                                        // SAFETY: available() holds (caller); both panels
-                                        // were packed with kc steps; see above for out/src.
-                                        unsafe {
-                                            (self.kernel)(
-                                                kc,
-                                                apack.as_ptr().add(it * mr * kc),
-                                                bblock.as_ptr().add(jt * nr * kc),
-                                                out,
-                                                ldo,
-                                                rows,
-                                                cols,
-                                                src,
-                                                lds,
-                                            )
-                                        };
-                                    }
-                                }
+                                // C's block of this task, written by the last k block.
+                                let c_block =
+                                    last.then(|| (c.get().wrapping_add(i0 * ldc + j0), ldc));
+                                // SAFETY: available() holds (caller); the A block was just
+                                // packed for kc steps and the B block for the slice; the
+                                // scratch block holds tiles x group panels tiles; the task
+                                // owns C's block (tasks own disjoint blocks of C).
+                                unsafe {
+                                    self.tile_pass(
+                                        kc,
+                                        apack,
+                                        bblock,
+                                        mc,
+                                        panel_range.clone(),
+                                        nc,
+                                        scratch,
+                                        pass == 0,
+                                        c_block,
+                                    )
+                                };
                             }
                         })
                     });
@@ -354,6 +330,70 @@ impl Packed {
                 j0 += nc;
             }
         });
+    }
+
+    /// One k block of one task: the packed A block (`mc` rows, `kc` deep) times the group's
+    /// packed B panels (`panels` of the slice's, `nc` columns wide), A tile by A tile, each
+    /// across the group's B panels (the loop order the module documentation explains).
+    ///
+    /// Tile `(it, jl)` (A tile `it`, `jl`-th panel of the group) accumulates in `scratch` at
+    /// `(it * panels.len() + jl) * MR * NR` (row stride NR), starting from zero when `first`;
+    /// with `c_block = Some((c, ldc))` (the last k block) it goes to C instead, at
+    /// `c + it * MR * ldc + jt * NR` for the slice's panel `jt`, clipped to `mc` rows and `nc`
+    /// columns (`c` is C at the block's first row and the slice's first column).
+    ///
+    /// # Safety
+    /// [`Packed::available`] holds; `apack` holds the block's ceil(mc / MR) panels of `kc`
+    /// steps and `bblock` the slice's panels of `kc` steps; `scratch` is valid for
+    /// ceil(mc / MR) x `panels.len()` tiles; `c` is valid for `mc` rows of row stride `ldc`
+    /// over the group's columns, and nothing else writes them meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_pass(
+        &self,
+        kc: usize,
+        apack: &[f32],
+        bblock: &[f32],
+        mc: usize,
+        panels: std::ops::Range<usize>,
+        nc: usize,
+        scratch: *mut f32,
+        first: bool,
+        c_block: Option<(*mut f32, usize)>,
+    ) {
+        let Blocking { mr, nr, .. } = self.blocking;
+        let group_panels = panels.len();
+        for it in 0..mc.div_ceil(mr) {
+            let rows = mr.min(mc - it * mr);
+            for (jl, jt) in panels.clone().enumerate() {
+                let cols = nr.min(nc - jt * nr);
+                let part = scratch.wrapping_add((it * group_panels + jl) * mr * nr);
+                let (src, lds) = if first {
+                    (std::ptr::null(), 0)
+                } else {
+                    (part.cast_const(), nr)
+                };
+                let (out, ldo, rows, cols) = match c_block {
+                    Some((c, ldc)) => (c.wrapping_add(it * mr * ldc + jt * nr), ldc, rows, cols),
+                    None => (part, nr, mr, nr),
+                };
+                // SAFETY: the caller's contract: both panels hold kc steps, the scratch tile
+                // (it < tiles, jl < group panels) and the clipped C tile are inside their
+                // blocks.
+                unsafe {
+                    (self.kernel)(
+                        kc,
+                        apack.as_ptr().add(it * mr * kc),
+                        bblock.as_ptr().add(jt * nr * kc),
+                        out,
+                        ldo,
+                        rows,
+                        cols,
+                        src,
+                        lds,
+                    )
+                };
+            }
+        }
     }
 }
 
