@@ -3,20 +3,23 @@
 //! (bench-harness peak probes), written to `results/bench/` as `results.json`, `report.md`
 //! and a self-contained `report.html`. With `--peers` the GEMM figures are set beside NumPy's
 //! and PyTorch's measured by another program; with `--blas` beside a CBLAS library's sgemm
-//! timed in this process, the two alternating (see [`crate::blas`]).
+//! timed in this process, the two alternating ([`bench_harness::ab`]). The timing and the
+//! statistics live in bench-harness; this file chooses what to measure and reports it.
 
 use std::path::{Path, PathBuf};
 
+use bench_harness::ab::{compare, AbConfig};
+use bench_harness::blas::Cblas;
 use bench_harness::fingerprint::Fingerprint;
 use bench_harness::peak::{probe, Peak, ProbeKind};
+use bench_harness::peers::{peer_rows, read_peers, PeerGemm};
+use bench_harness::stats::Stats;
 use bench_harness::sweep::{measure, MeasureConfig, Measurement};
-use core_tensor::{no_grad, Rng};
+use core_tensor::{no_grad, Rng, Tensor};
 use groundwork_benches::{autodiff_chain, pool, MlpStep};
+use lab::fsutil::write_atomic;
+use lab::report::{write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 use serde_json::json;
-
-use crate::blas::{ab_gemm, check_agrees, AbConfig, AbRow, Cblas};
-use crate::fsutil::write_atomic;
-use crate::report::{write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -27,63 +30,8 @@ pub struct BenchOptions {
     pub filter: Option<String>,
     /// `gemm_results.json` from `../shared/peers/gemm_bench.py`, measured in the same sitting.
     pub peers: Option<PathBuf>,
-    /// A CBLAS shared library to time against our GEMM in this process (see [`crate::blas`]).
+    /// A CBLAS shared library to time against our GEMM in this process (see [`bench_harness::blas`]).
     pub blas: Option<PathBuf>,
-}
-
-/// One peer GEMM figure: library, shape, threads, GFLOP/s.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerGemm {
-    /// `numpy` or `torch`.
-    pub lib: String,
-    /// (m, k, n).
-    pub shape: (usize, usize, usize),
-    /// Threads the peer ran on.
-    pub threads: usize,
-    /// Measured GFLOP/s.
-    pub gflops: f64,
-}
-
-/// Reads the f32 GEMM figures from the JSON `gemm_bench.py` writes (`results`: objects with
-/// `lib`, `dtype`, `M`, `K`, `N`, `threads`, `gflops`; other entries, such as int8, are skipped).
-///
-/// # Errors
-/// The file cannot be read, is not JSON, or has no `results` list with f32 entries; the
-/// message names the file.
-pub fn read_peers(path: &Path) -> std::io::Result<Vec<PeerGemm>> {
-    let bad = |what: String| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}: {what}", path.display()),
-        )
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let results = json
-        .get("results")
-        .and_then(|r| r.as_array())
-        .ok_or_else(|| bad("no `results` list (expected gemm_bench.py's output)".into()))?;
-    let peers: Vec<PeerGemm> = results
-        .iter()
-        .filter(|r| r.get("dtype").and_then(|d| d.as_str()) == Some("f32"))
-        .filter_map(|r| {
-            let num = |k: &str| r.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
-            Some(PeerGemm {
-                lib: r.get("lib")?.as_str()?.to_string(),
-                shape: (num("M")?, num("K")?, num("N")?),
-                threads: num("threads")?,
-                gflops: r.get("gflops")?.as_f64()?,
-            })
-        })
-        .collect();
-    if peers.is_empty() {
-        return Err(bad(
-            "no f32 entries with lib, M, K, N, threads and gflops".into()
-        ));
-    }
-    Ok(peers)
 }
 
 const SQUARE: &[usize] = &[128, 256, 512, 1024, 2048];
@@ -236,28 +184,23 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                     continue;
                 }
                 let cfg = nn::study::ClassifierConfig {
-                    model: nn::study::ModelKind::Mlp,
-                    optimizer: nn::study::OptimizerKind::Adam,
-                    lr: 1e-3,
-                    momentum: 0.9,
-                    batch: 128,
                     epochs: 1,
-                    init: nn::study::InitKind::Default,
                     train_limit: limit,
                     test_limit: 1000,
                     sharpness_every: 0,
-                    landscape: false,
-                    label_smoothing: 0.0,
-                    cosine: false,
-                    seed: 0,
+                    ..nn::study::ClassifierConfig::new(
+                        nn::study::ModelKind::Mlp,
+                        optim::Method::Adam,
+                        1e-3,
+                    )
                 };
-                let run = pool(threads)
-                    .install(|| nn::study::run_classifier(&cfg, &train, &test, &mut |_, _, _| {}));
+                let run = pool(threads).install(|| {
+                    nn::study::run_classifier(&cfg, 0, &train, &test, &mut |_, _, _| {})
+                });
                 if let Ok(run) = run {
                     let secs = run.epochs[0].seconds;
                     let n = if limit == 0 { train.len() } else { limit };
-                    let stats =
-                        bench_harness::stats::Stats::from_samples(&[secs]).expect("one sample");
+                    let stats = Stats::from_samples(&[secs]).expect("one sample");
                     let m = Measurement {
                         name: full.clone(),
                         seconds: stats,
@@ -292,73 +235,9 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     write(out, &fp, &peaks, &results, peers.as_deref(), against_blas)
 }
 
-/// One GEMM measurement beside the peers' figures for the same shape and thread count
-/// (GFLOP/s); `ratio` is ours over the faster peer.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PeerRow {
-    /// Our measurement's name (`gemm/square-1024/2t`).
-    pub name: String,
-    /// Our GFLOP/s.
-    pub ours: f64,
-    /// NumPy's GFLOP/s, if the peers' file has this shape.
-    pub numpy: Option<f64>,
-    /// PyTorch's GFLOP/s, if the peers' file has this shape.
-    pub torch: Option<f64>,
-    /// `ours / max(numpy, torch)`.
-    pub ratio: f64,
-}
-
-/// Our GEMM measurements that a peer also measured, beside the peers' figures.
-fn peer_rows(results: &[Measurement], peers: &[PeerGemm]) -> Vec<PeerRow> {
-    let mut rows = Vec::new();
-    for r in results.iter().filter(|r| r.name.starts_with("gemm/")) {
-        let Some(shape) = gemm_shape(&r.name) else {
-            continue;
-        };
-        let find = |lib: &str| {
-            peers
-                .iter()
-                .find(|p| p.lib == lib && p.shape == shape && p.threads == r.threads)
-                .map(|p| p.gflops)
-        };
-        let (numpy, torch) = (find("numpy"), find("torch"));
-        let best = numpy.into_iter().chain(torch).fold(f64::NAN, f64::max);
-        if best.is_nan() {
-            continue;
-        }
-        let ours = r.flops() / 1e9;
-        rows.push(PeerRow {
-            name: r.name.clone(),
-            ours,
-            numpy,
-            torch,
-            ratio: ours / best,
-        });
-    }
-    rows
-}
-
 /// A table's header row.
 fn header(cols: &[&str]) -> Vec<String> {
     cols.iter().map(|s| s.to_string()).collect()
-}
-
-/// (m, k, n) of a GEMM measurement name: `gemm/square-1024/2t`, `gemm/bert-4096x384x1536/1t`.
-fn gemm_shape(name: &str) -> Option<(usize, usize, usize)> {
-    let label = name.split('/').nth(1)?;
-    if let Some(n) = label.strip_prefix("square-") {
-        let n = n.parse().ok()?;
-        return Some((n, n, n));
-    }
-    let dims: Vec<usize> = label
-        .strip_prefix("bert-")?
-        .split('x')
-        .map(|d| d.parse().ok())
-        .collect::<Option<_>>()?;
-    match dims[..] {
-        [m, k, n] => Some((m, k, n)),
-        _ => None,
-    }
 }
 
 fn write(
@@ -562,67 +441,89 @@ fn write(
         kind: "bench".into(),
         counts: (results.len(), 0, 0, 0),
         environment: String::new(),
+        unreadable: Vec::new(),
     };
     write_report(out, &meta, &[], &sections)?;
-    crate::report::write_index(out.parent().unwrap_or(Path::new(".")))
+    lab::report::write_index(out.parent().unwrap_or(Path::new(".")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One shape and thread count, ours against the library in alternating rounds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AbRow {
+    /// Our measurement's name (`gemm/square-1024/2t`).
+    pub name: String,
+    /// Threads on both sides.
+    pub threads: usize,
+    /// Our GFLOP/s, median over the rounds.
+    pub ours: f64,
+    /// The library's GFLOP/s, median over the rounds.
+    pub blas: f64,
+    /// Each round's (our GFLOP/s / the library's): median, min, max, rounds.
+    pub ratio: Stats,
+}
 
-    #[test]
-    fn gemm_names_give_their_shapes() {
-        assert_eq!(gemm_shape("gemm/square-1024/2t"), Some((1024, 1024, 1024)));
-        assert_eq!(
-            gemm_shape("gemm/bert-4096x384x1536/1t"),
-            Some((4096, 384, 1536))
-        );
-        assert_eq!(gemm_shape("mlp-step/1t"), None);
-        assert_eq!(gemm_shape("gemm/bert-4x5/1t"), None);
-    }
+/// Times `a.matmul(b)` on the current rayon pool (of `threads` threads) against `blas` on as
+/// many threads; both allocate a fresh output per product, as NumPy's `a @ b` does.
+fn ab_gemm(
+    blas: &Cblas,
+    name: &str,
+    a: &Tensor,
+    b: &Tensor,
+    threads: usize,
+    cfg: &AbConfig,
+) -> std::io::Result<AbRow> {
+    let (&[m, k], &[_, n]) = (a.shape(), b.shape()) else {
+        return Err(std::io::Error::other(format!("{name}: matrices expected")));
+    };
+    let (av, bv) = (a.to_vec(), b.to_vec());
+    blas.set_threads(threads);
+    let mut ours = || -> std::io::Result<()> {
+        let c = no_grad(|| a.matmul(b))
+            .map_err(|e| std::io::Error::other(format!("our matmul: {e}")))?;
+        std::hint::black_box(c);
+        Ok(())
+    };
+    let mut theirs = || -> std::io::Result<()> {
+        std::hint::black_box(blas.matmul(&av, &bv, m, k, n));
+        Ok(())
+    };
+    let flop = 2.0 * (m * k * n) as f64;
+    let r = compare(cfg, flop, &mut ours, &mut theirs)?
+        .ok_or_else(|| std::io::Error::other(format!("{name}: no rounds, or a NaN timing")))?;
+    Ok(AbRow {
+        name: name.to_string(),
+        threads,
+        ours: r.a / 1e9,
+        blas: r.b / 1e9,
+        ratio: r.ratio,
+    })
+}
 
-    #[test]
-    fn peers_are_read_and_compared_shape_by_shape() {
-        let dir = std::env::temp_dir().join(format!("gw-peers-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("gemm_results.json");
-        std::fs::write(
-            &path,
-            r#"{"results": [
-                {"lib": "numpy", "dtype": "f32", "shape": "sq1024", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gflops": 100.0},
-                {"lib": "torch", "dtype": "f32", "shape": "sq1024", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gflops": 125.0},
-                {"lib": "torch", "dtype": "int8->int32 (_int_mm)", "M": 1024, "K": 1024, "N": 1024, "threads": 2, "gops": 900.0}
-            ]}"#,
-        )
-        .unwrap();
-        let peers = read_peers(&path).unwrap();
-        assert_eq!(peers.len(), 2);
-        let stats = bench_harness::stats::Stats::from_samples(&[0.016]).unwrap();
-        let ours = Measurement {
-            name: "gemm/square-1024/2t".into(),
-            seconds: stats,
-            items: 1.0,
-            flop: 2.0e9,
-            threads: 2,
-        };
-        let rows = peer_rows(&[ours], &peers);
-        assert_eq!(
-            rows,
-            vec![PeerRow {
-                name: "gemm/square-1024/2t".into(),
-                ours: 125.0,
-                numpy: Some(100.0),
-                torch: Some(125.0),
-                ratio: 1.0,
-            }]
-        );
-        std::fs::write(&path, r#"{"loadavg": [0, 0, 0]}"#).unwrap();
-        let err = read_peers(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("gemm_results.json") && err.contains("no `results` list"),
-            "{err}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
+/// Checks that the library computes our product (an odd shape, so that the calling
+/// convention — row-major, integer width — would show if it were wrong).
+fn check_agrees(blas: &Cblas) -> std::io::Result<()> {
+    let (m, k, n) = (67, 45, 33);
+    let mut rng = Rng::seed(7);
+    let a = rng.normal(&[m, k], 0.0, 1.0);
+    let b = rng.normal(&[k, n], 0.0, 1.0);
+    let ours = no_grad(|| a.matmul(&b))
+        .map_err(|e| std::io::Error::other(format!("our matmul: {e}")))?
+        .to_vec();
+    blas.set_threads(1);
+    let theirs = blas.matmul(&a.to_vec(), &b.to_vec(), m, k, n);
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    // Sums of 45 products of N(0, 1) values: a few units; rounding differs at ~1e-6.
+    if worst.is_finite() && worst < 1e-3 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "{}: its {} disagrees with our matmul on a {m}x{k}x{n} product (largest \
+             difference {worst}); the library's calling convention is not the one expected",
+            blas.path, blas.symbol
+        )))
     }
 }

@@ -5,9 +5,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use crate::fsutil::{project_root, write_atomic};
-use crate::runner::{self, RunOptions};
-use crate::spec::{self, LoadOptions};
+use lab::fsutil::write_atomic;
+use lab::params::show_value;
+use lab::runner::{self, RunOptions};
+use lab::spec::{self, LoadOptions, SpecErrors};
+
+use crate::fsutil::project_root;
+use crate::registry::registry;
 
 /// Options of `run-experiment`.
 #[derive(Debug, Clone)]
@@ -26,6 +30,18 @@ pub struct RunArgs {
     pub quick: bool,
     /// `K/N`.
     pub shard: Option<(usize, usize)>,
+    /// The largest grid accepted.
+    pub max_runs: usize,
+}
+
+/// Prints every error of a file, then how many.
+fn report_errors(e: &SpecErrors) {
+    for err in &e.0 {
+        eprintln!("error: {err}");
+    }
+    if e.0.len() > 1 {
+        eprintln!("{} errors", e.0.len());
+    }
 }
 
 /// Parses `K/N` (1 <= K <= N).
@@ -55,11 +71,12 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
     let load = LoadOptions {
         quick: args.quick,
         sets: args.sets.clone(),
+        max_runs: args.max_runs,
     };
-    let exp = match spec::load(&args.file, &load) {
+    let exp = match spec::load(&args.file, &registry(), &load) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_errors(&e);
             return ExitCode::from(2);
         }
     };
@@ -67,7 +84,7 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
         "{}: {} runs of study `{}` with {} jobs{}",
         exp.name,
         exp.runs.len(),
-        exp.study.kind,
+        exp.study.kind(),
         args.jobs,
         if args.quick { " (quick)" } else { "" }
     );
@@ -86,12 +103,17 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !summary.skipped.is_empty() {
+    if args.resume {
         eprintln!(
-            "resumed: {} runs had finished before and were kept",
-            summary.skipped.len()
+            "resumed: kept {} finished runs; reran {} whose configuration had changed",
+            summary.skipped.len(),
+            summary.changed.len()
         );
     }
+    for (id, message) in &summary.failed {
+        eprintln!("run {id} failed: {message}");
+    }
+    let failures_count = !summary.failed.is_empty() && !exp.expect_failures;
     if let Some((k, n)) = args.shard {
         eprintln!(
             "shard {k}/{n} done ({} runs). When every shard has finished: cargo xtask report {}",
@@ -103,22 +125,22 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
     print_claims(&summary.claims);
     let dir = args.out.join(&exp.name);
     println!("report: {}", dir.join("report.html").display());
-    if summary.claims.iter().all(|c| c.pass) {
+    if failures_count {
+        eprintln!(
+            "{} runs failed (set experiment.expect_failures = true if that is the point)",
+            summary.failed.len()
+        );
+    }
+    if summary.claims.iter().all(|c| c.pass) && !failures_count {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-fn print_claims(claims: &[crate::claims::ClaimResult]) {
+fn print_claims(claims: &[lab::claims::ClaimResult]) {
     for c in claims {
-        println!(
-            "{} {}\n       measured: {}\n       expected: {}",
-            if c.pass { "PASS" } else { "FAIL" },
-            c.description,
-            c.lhs,
-            c.rhs
-        );
+        println!("{c}");
     }
     let pass = claims.iter().filter(|c| c.pass).count();
     println!("claims: {pass} passed, {} failed", claims.len() - pass);
@@ -140,19 +162,20 @@ fn experiment_files() -> Vec<PathBuf> {
 /// `cargo xtask list`.
 pub fn list() -> ExitCode {
     let mut bad = false;
+    let registry = registry();
     for f in experiment_files() {
-        match spec::load(&f, &LoadOptions::default()) {
+        match spec::load(&f, &registry, &LoadOptions::default()) {
             Ok(e) => println!(
-                "{:<40} {:<10} {:>4} runs  {:<12} {}",
+                "{:<40} {:<16} {:>4} runs  {:<12} {}",
                 f.strip_prefix(project_root()).unwrap_or(&f).display(),
-                e.study.kind,
+                e.study.kind(),
                 e.runs.len(),
                 e.expected_runtime.clone().unwrap_or_else(|| "?".into()),
                 e.description
             ),
             Err(e) => {
                 bad = true;
-                println!("{e}");
+                report_errors(&e);
             }
         }
     }
@@ -163,27 +186,65 @@ pub fn list() -> ExitCode {
     }
 }
 
-/// `cargo xtask check`.
-pub fn check(file: &Path, quick: bool, sets: &[String]) -> ExitCode {
-    match spec::load(
-        file,
-        &LoadOptions {
-            quick,
-            sets: sets.to_vec(),
-        },
-    ) {
-        Ok(e) => {
-            println!(
-                "{}: kind `{}`, {} runs, {} claims; axes: {}",
-                e.name,
-                e.study.kind,
-                e.runs.len(),
-                e.claims.len(),
-                e.axes.join(", ")
-            );
-            for r in &e.runs {
-                println!("  {}", r.id);
-            }
+/// `cargo xtask check`: validates the file and lists the study's parameters (each run's
+/// value, or the default) and the runs.
+pub fn check(file: &Path, quick: bool, sets: &[String], max_runs: usize) -> ExitCode {
+    let options = LoadOptions {
+        quick,
+        sets: sets.to_vec(),
+        max_runs,
+    };
+    let e = match spec::load(file, &registry(), &options) {
+        Ok(e) => e,
+        Err(e) => {
+            report_errors(&e);
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "{}: kind `{}`, {} runs, {} claims; axes: {}",
+        e.name,
+        e.study.kind(),
+        e.runs.len(),
+        e.claims.len(),
+        e.axes.join(", ")
+    );
+    println!("parameters:");
+    for p in e.study.params() {
+        let mut values: Vec<String> = e
+            .runs
+            .iter()
+            .filter_map(|r| r.resolved.get(p.name).map(show_value))
+            .collect();
+        values.dedup();
+        values.sort();
+        values.dedup();
+        let shown = match values.len() {
+            0 => p.default.to_string(),
+            1 => values.remove(0),
+            _ => format!("[{}]", values.join(", ")),
+        };
+        let range = p
+            .bounds
+            .describe()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        println!("  {:<16} {:<24} {}{range}", p.name, shown, p.doc);
+    }
+    println!("runs:");
+    for r in &e.runs {
+        println!("  {}", r.id);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `cargo xtask docs`: writes `docs/studies.md`, every study's parameters and metrics from
+/// their single definitions (a test fails when the file is stale).
+pub fn docs() -> ExitCode {
+    let path = project_root().join("docs/studies.md");
+    match write_atomic(&path, studies_markdown().as_bytes()) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -191,6 +252,19 @@ pub fn check(file: &Path, quick: bool, sets: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The text of `docs/studies.md`.
+pub fn studies_markdown() -> String {
+    let mut s = String::from(
+        "# Studies\n\nEvery experiment kind, its parameters and its metrics, generated from the \
+         studies' own definitions by `cargo xtask docs` (do not edit by hand).\n\n",
+    );
+    for study in registry().studies() {
+        s.push_str(&lab::study::params_markdown(study.as_ref()));
+        s.push('\n');
+    }
+    s
 }
 
 /// `cargo xtask report [DIR]`.
@@ -220,8 +294,9 @@ pub fn report(dir: Option<&Path>) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut all_pass = true;
+    let registry = registry();
     for d in dirs {
-        let exp = match runner::reload(&d) {
+        let exp = match runner::reload(&d, &registry) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("error: {}: {e}", d.display());
@@ -251,10 +326,10 @@ pub fn report(dir: Option<&Path>) -> ExitCode {
 
 /// `cargo xtask slurm FILE --shards N`: writes a Slurm job-array script.
 pub fn slurm(file: &Path, shards: usize, out: &Path) -> ExitCode {
-    let exp = match spec::load(file, &LoadOptions::default()) {
+    let exp = match spec::load(file, &registry(), &LoadOptions::default()) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: {e}");
+            report_errors(&e);
             return ExitCode::from(2);
         }
     };

@@ -1,19 +1,12 @@
 //! # xtask
 //!
-//! groundwork's task runner, as a library so its pieces are testable: experiment files
-//! ([`spec`]), the study registry ([`registry`]), running and resuming ([`runner`]), claims
-//! ([`claims`]) and reports ([`report`]); benchmarks ([`bench`](mod@bench)) and the in-process comparison
-//! with a C BLAS library ([`blas`]). `main.rs` only parses the command line and dispatches to
-//! [`commands`].
+//! groundwork's command line, a thin layer over the libraries: experiments run on
+//! [`lab`] with the studies in [`registry`] (their presentation in [`studies`]; their
+//! science in the study crates), benchmarks on [`bench_harness`] ([`bench`](mod@bench)).
+//! `main.rs` only parses the command line and dispatches to [`commands`].
 
 pub mod bench;
-pub mod blas;
-pub mod claims;
 pub mod commands;
-pub mod environment;
 pub mod fsutil;
 pub mod registry;
-pub mod report;
-pub mod runner;
-pub mod spec;
 pub mod studies;

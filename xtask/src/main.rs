@@ -45,6 +45,9 @@ enum Cmd {
         /// Run only the K-th of N stable slices of the run list (for cluster job arrays).
         #[arg(long, value_name = "K/N", value_parser = commands::parse_shard)]
         shard: Option<(usize, usize)>,
+        /// Refuse grids of more runs than this.
+        #[arg(long, default_value_t = lab::spec::DEFAULT_MAX_RUNS)]
+        max_runs: usize,
     },
     /// List the experiments in experiments/ with their kind, size and expected run time.
     List,
@@ -58,7 +61,12 @@ enum Cmd {
         /// Overrides, as for run-experiment.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Refuse grids of more runs than this.
+        #[arg(long, default_value_t = lab::spec::DEFAULT_MAX_RUNS)]
+        max_runs: usize,
     },
+    /// Write docs/studies.md: every study's parameters and metrics, from their definitions.
+    Docs,
     /// Rebuild reports (and re-check claims) from saved results, merging shards.
     Report {
         /// An experiment's results folder, or a results root (default: results/).
@@ -126,6 +134,7 @@ fn main() -> ExitCode {
             sets,
             quick,
             shard,
+            max_runs,
         } => commands::run_experiment(&RunArgs {
             file,
             out: root(out),
@@ -134,9 +143,16 @@ fn main() -> ExitCode {
             sets,
             quick,
             shard,
+            max_runs,
         }),
         Cmd::List => commands::list(),
-        Cmd::Check { file, quick, sets } => commands::check(&file, quick, &sets),
+        Cmd::Check {
+            file,
+            quick,
+            sets,
+            max_runs,
+        } => commands::check(&file, quick, &sets, max_runs),
+        Cmd::Docs => commands::docs(),
         Cmd::Report { dir } => commands::report(dir.as_deref()),
         Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
         Cmd::FetchData { name } => commands::fetch_data(&name),

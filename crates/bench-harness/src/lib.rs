@@ -8,6 +8,9 @@
 //! * [`peak::probe`] — the attainable f32 FLOP/s and int8 OP/s per core and for all cores,
 //!   from register-resident kernels (AVX-512, AVX2+FMA, VNNI where present; scalar otherwise)
 //!   that are tested bit-exact against scalar twins.
+//! * [`ab::compare`] — two implementations timed in alternating rounds in one process (the
+//!   steady comparison on a noisy machine); [`blas::Cblas`] loads a C BLAS library's sgemm to
+//!   be one side; [`peers`] reads figures other programs measured.
 //!
 //! Everything is plain serde data, so results go straight to JSON.
 //!
@@ -23,8 +26,15 @@
 //! println!("{}", serde_json::to_string(&m).unwrap());
 //! ```
 
+#![deny(unsafe_code)]
+
+pub mod ab;
+#[allow(unsafe_code)]
+pub mod blas;
 pub mod fingerprint;
+#[allow(unsafe_code)]
 pub mod kernels;
 pub mod peak;
+pub mod peers;
 pub mod stats;
 pub mod sweep;

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{self, ACC};
+use crate::kernels::ACC;
 use crate::sweep::{measure, MeasureConfig};
 
 /// An instruction-set path of a probe kernel.
@@ -106,48 +106,7 @@ pub fn ops_per_iteration(kind: ProbeKind, isa: Isa) -> f64 {
     }
 }
 
-/// Runs the f32 kernel on a path; the result equals [`kernels::fma_f32_scalar`].
-///
-/// # Panics
-/// When the CPU lacks the path's features (check [`available`] first).
-pub fn run_f32(isa: Isa, iters: u64, seed: f32, a: f32, b: f32) -> f32 {
-    assert!(
-        available(ProbeKind::F32Fma).contains(&isa),
-        "f32 probe path {isa:?} is not available on this CPU"
-    );
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked the features the kernel is compiled for.
-        Isa::Avx2 => unsafe { kernels::x86_avx2::fma_f32(iters, seed, a, b) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx512 => unsafe { kernels::x86_avx512::fma_f32(iters, seed, a, b) },
-        _ => kernels::fma_f32_scalar(iters, seed, a, b, 1),
-    }
-}
-
-/// Runs the int8 kernel on a path; the result equals [`kernels::dot_u8i8_scalar`].
-///
-/// # Panics
-/// When the CPU lacks the path's features (check [`available`] first).
-pub fn run_int8(isa: Isa, iters: u64, seed: i32, b: i8) -> i64 {
-    assert!(
-        available(ProbeKind::Int8Dot).contains(&isa),
-        "int8 probe path {isa:?} is not available on this CPU"
-    );
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the assert above checked the features the kernel is compiled for.
-        Isa::Avx2 => unsafe { kernels::x86_avx2::dot_u8i8(iters, seed, b) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::AvxVnni => unsafe { kernels::x86_avx2::dot_u8i8_avxvnni(iters, seed, b) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx512 => unsafe { kernels::x86_avx512::dot_u8i8_vnni(iters, seed, b) },
-        _ => kernels::dot_u8i8_scalar(iters, seed, b, 1, true),
-    }
-}
+pub use crate::kernels::{run_f32, run_int8};
 
 fn run(kind: ProbeKind, isa: Isa, iters: u64) -> f64 {
     match kind {
@@ -193,6 +152,7 @@ pub fn probe(kind: ProbeKind, config: &MeasureConfig) -> Peak {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels;
 
     #[test]
     fn every_available_f32_path_matches_its_scalar_twin_bit_for_bit() {

@@ -5,14 +5,15 @@
 //! (optimizer: sgd | momentum | adam; model: mlp | cnn)
 
 use nn::data::{find_dataset, load_mnist_like, Split};
-use nn::study::{run_classifier, ClassifierConfig, InitKind, ModelKind, OptimizerKind};
+use nn::study::{run_classifier, ClassifierConfig, ModelKind};
+use optim::Method;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (optimizer, lr) = match args.get(1).map(String::as_str).unwrap_or("adam") {
-        "sgd" => (OptimizerKind::Sgd, 0.1),
-        "momentum" => (OptimizerKind::Momentum, 0.01),
-        _ => (OptimizerKind::Adam, 1e-3),
+        "sgd" => (Method::Sgd, 0.1),
+        "momentum" => (Method::HeavyBall, 0.01),
+        _ => (Method::Adam, 1e-3),
     };
     let epochs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let model = if args.get(3).map(String::as_str) == Some("cnn") {
@@ -26,22 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         load_mnist_like(&dir, Split::Test)?,
     );
     let cfg = ClassifierConfig {
-        model,
-        optimizer,
-        lr,
-        momentum: 0.9,
-        batch: 128,
         epochs,
-        init: InitKind::Default,
-        train_limit: 0,
-        test_limit: 0,
         sharpness_every: 0,
-        landscape: false,
-        label_smoothing: 0.0,
-        cosine: false,
-        seed: 0,
+        ..ClassifierConfig::new(model, optimizer, lr)
     };
-    let run = run_classifier(&cfg, &train, &test, &mut |_, _, _| {})?;
+    let run = run_classifier(&cfg, 0, &train, &test, &mut |_, _, _| {})?;
     for e in &run.epochs {
         println!(
             "epoch {} test acc {:.4} test loss {:.4} train loss {:.4} ({:.3} s, {:.0} samples/s)",

@@ -27,18 +27,9 @@ pub enum NnError {
         /// Every problem found.
         problems: Vec<String>,
     },
-    /// A configuration value outside its valid range; `field` names the parameter.
-    #[error("{what}: {field} = {value} is invalid: {reason}")]
-    InvalidParameter {
-        /// The configuration.
-        what: &'static str,
-        /// The parameter's name.
-        field: &'static str,
-        /// The value given.
-        value: f64,
-        /// The valid range.
-        reason: &'static str,
-    },
+    /// A configuration value outside its valid range (the shape optim and nn share).
+    #[error(transparent)]
+    InvalidParameter(#[from] optim::InvalidParameter),
     /// A layer or loss was configured or called with invalid values.
     #[error("{what}: {message}")]
     Invalid {

@@ -15,8 +15,9 @@
 use std::time::Instant;
 
 use core_tensor::{no_grad, with_flush_denormals, Rng, Tensor};
+use lab::params::Params;
 use optim::hessian::{power_iteration, HessianOperator};
-use optim::{Adam, Optimizer, Sgd};
+use optim::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batches, Dataset};
@@ -38,18 +39,6 @@ pub enum ModelKind {
     Cnn,
 }
 
-/// The optimizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerKind {
-    /// Plain SGD.
-    Sgd,
-    /// SGD with heavy-ball momentum (`momentum`).
-    Momentum,
-    /// Adam (PyTorch defaults).
-    Adam,
-}
-
 /// How weights start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,106 +55,72 @@ pub enum InitKind {
     He,
 }
 
-fn d_momentum() -> f64 {
-    0.9
-}
-fn d_batch() -> usize {
-    128
-}
-fn d_epochs() -> usize {
-    10
-}
-fn d_init() -> InitKind {
-    InitKind::Default
-}
-fn d_sharp() -> u64 {
-    500
-}
+lab::choice!(ModelKind, InitKind);
 
-/// One run's configuration (mirrors the experiment's `[params]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClassifierConfig {
-    /// The network.
-    pub model: ModelKind,
-    /// The optimizer.
-    pub optimizer: OptimizerKind,
-    /// Learning rate (> 0).
-    pub lr: f64,
-    /// Momentum for `momentum`.
-    #[serde(default = "d_momentum")]
-    pub momentum: f64,
-    /// Batch size (> 0).
-    #[serde(default = "d_batch")]
-    pub batch: usize,
-    /// Epochs (> 0).
-    #[serde(default = "d_epochs")]
-    pub epochs: usize,
-    /// Weight initialisation.
-    #[serde(default = "d_init")]
-    pub init: InitKind,
-    /// Use only the first this-many training examples (0 = all).
-    #[serde(default)]
-    pub train_limit: usize,
-    /// Use only the first this-many test examples (0 = all).
-    #[serde(default)]
-    pub test_limit: usize,
-    /// Steps between sharpness estimates (0 = never).
-    #[serde(default = "d_sharp")]
-    pub sharpness_every: u64,
-    /// Compute the 2-D loss landscape after training.
-    #[serde(default)]
-    pub landscape: bool,
-    /// Label smoothing in `[0, 1)`.
-    #[serde(default)]
-    pub label_smoothing: f32,
-    /// Decay the learning rate along half a cosine to 0 over the run (no warm-up).
-    #[serde(default)]
-    pub cosine: bool,
-    /// Seed of initialisation and shuffling.
-    #[serde(default)]
-    pub seed: u64,
+lab::params! {
+    /// One run's configuration (mirrors the experiment's `[params]`).
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    pub struct ClassifierConfig as "classifier" {
+        /// The network: 784-256-128-10 MLP or a two-conv CNN.
+        pub model: ModelKind,
+        /// The optimizer.
+        pub optimizer: Method,
+        /// Learning rate.
+        pub lr: f64; bounds(gt = 0, max = 1e3),
+        /// Momentum of the momentum methods.
+        pub momentum: f64 = 0.9; bounds(min = 0, lt = 1),
+        /// Batch size.
+        pub batch: usize = 128; bounds(min = 1, max = 65_536),
+        /// Epochs.
+        pub epochs: usize = 10; bounds(min = 1, max = 10_000),
+        /// Weight initialisation (biases always take PyTorch's default).
+        pub init: InitKind = InitKind::Default,
+        /// Use only the first this-many training examples (0 = all).
+        pub train_limit: usize = 0,
+        /// Use only the first this-many test examples (0 = all).
+        pub test_limit: usize = 0,
+        /// Steps between sharpness estimates (0 = never).
+        pub sharpness_every: u64 = 500,
+        /// Compute the 2-D loss landscape after training.
+        pub landscape: bool = false,
+        /// Label smoothing.
+        pub label_smoothing: f32 = 0.0; bounds(min = 0, lt = 1),
+        /// Decay the learning rate along half a cosine to 0 over the run (no warm-up).
+        pub cosine: bool = false,
+    }
 }
 
 impl ClassifierConfig {
-    /// Checks values a file can get wrong.
-    ///
-    /// # Errors
-    /// [`NnError::InvalidParameter`](crate::NnError::InvalidParameter) naming the field.
-    pub fn validate(&self) -> Result<()> {
-        let check = |ok: bool, field: &'static str, value: f64, reason: &'static str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(crate::NnError::InvalidParameter {
-                    what: "classifier",
-                    field,
-                    value,
-                    reason,
-                })
-            }
-        };
-        check(
-            self.lr > 0.0 && self.lr.is_finite(),
-            "lr",
-            self.lr,
-            "must be > 0",
-        )?;
-        check(self.batch > 0, "batch", self.batch as f64, "must be > 0")?;
-        check(self.epochs > 0, "epochs", self.epochs as f64, "must be > 0")?;
-        check(
-            (0.0..1.0).contains(&self.momentum),
-            "momentum",
-            self.momentum,
-            "must be in [0, 1)",
-        )?;
-        let ls = self.label_smoothing;
-        check(
-            (0.0..1.0).contains(&ls),
-            "label_smoothing",
-            ls as f64,
-            "must be in [0, 1)",
-        )
+    /// A configuration with the defaults for everything but the model, optimizer and rate.
+    pub fn new(model: ModelKind, optimizer: Method, lr: f64) -> ClassifierConfig {
+        ClassifierConfig {
+            model,
+            optimizer,
+            lr,
+            momentum: 0.9,
+            batch: 128,
+            epochs: 10,
+            init: InitKind::Default,
+            train_limit: 0,
+            test_limit: 0,
+            sharpness_every: 500,
+            landscape: false,
+            label_smoothing: 0.0,
+            cosine: false,
+        }
+    }
+
+    /// The number of training examples a run uses out of `available`.
+    pub fn train_examples(&self, available: usize) -> usize {
+        limit(self.train_limit, available)
+    }
+}
+
+fn limit(limit: usize, available: usize) -> usize {
+    if limit == 0 {
+        available
+    } else {
+        limit.min(available)
     }
 }
 
@@ -200,6 +155,8 @@ pub struct LayerScale {
 /// What a run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierRun {
+    /// Training examples used per epoch.
+    pub train_examples: usize,
     /// `(step, loss)` for every training step.
     pub train_loss: Vec<(u64, f64)>,
     /// Per-epoch records.
@@ -218,6 +175,26 @@ pub struct ClassifierRun {
     pub parameters: usize,
 }
 
+impl ClassifierRun {
+    /// Median training seconds per epoch (evaluation and sharpness estimates excluded); NaN
+    /// before the first epoch ends.
+    pub fn epoch_seconds(&self) -> f64 {
+        let mut secs: Vec<f64> = self.epochs.iter().map(|e| e.seconds).collect();
+        secs.sort_by(f64::total_cmp);
+        secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    /// Training throughput: examples per second of training time.
+    pub fn samples_per_second(&self) -> f64 {
+        self.train_examples as f64 / self.epoch_seconds()
+    }
+
+    /// Test accuracy after the last epoch.
+    pub fn test_accuracy(&self) -> f64 {
+        self.epochs.last().map_or(f64::NAN, |e| e.test_accuracy)
+    }
+}
+
 fn std_of(v: &[f32]) -> f64 {
     let n = v.len().max(1) as f64;
     let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
@@ -234,63 +211,67 @@ fn init_weight(kind: InitKind, shape: &[usize], rng: &mut Rng) -> Result<Tensor>
     })
 }
 
+/// Where [`architecture`] gets each layer's `(weight, bias)` for a weight shape.
+type ParamSource<'a> = dyn FnMut(&[usize]) -> Result<(Tensor, Tensor)> + 'a;
+
+/// The network of `model`, its parameters drawn in order from `param`, which is asked for
+/// each weight shape (`[out, in]` or `[out, in, k, k]`) and returns `(weight, bias)`. The one
+/// definition of each architecture: [`build_model`] initialises, `with_params` substitutes.
+fn architecture(model: ModelKind, param: &mut ParamSource<'_>) -> Result<Sequential> {
+    let mut linear = |i: usize, o: usize| -> Result<Linear> {
+        let (w, b) = param(&[o, i])?;
+        Linear::from_tensors(w, Some(b))
+    };
+    Ok(match model {
+        ModelKind::Mlp => Sequential::new()
+            .push(linear(784, 256)?)
+            .push(Activation::Relu)
+            .push(linear(256, 128)?)
+            .push(Activation::Relu)
+            .push(linear(128, 10)?),
+        ModelKind::Cnn => {
+            let c1 = param(&[32, 1, 3, 3])?;
+            let c2 = param(&[64, 32, 3, 3])?;
+            let mut linear = |i: usize, o: usize| -> Result<Linear> {
+                let (w, b) = param(&[o, i])?;
+                Linear::from_tensors(w, Some(b))
+            };
+            Sequential::new()
+                .push(Reshape(vec![1, 28, 28]))
+                .push(Conv2d::from_tensors(c1.0, Some(c1.1), 2, 1)?)
+                .push(Activation::Relu)
+                .push(Conv2d::from_tensors(c2.0, Some(c2.1), 2, 1)?)
+                .push(Activation::Relu)
+                .push(Flatten)
+                .push(linear(64 * 7 * 7, 128)?)
+                .push(Activation::Relu)
+                .push(linear(128, 10)?)
+        }
+    })
+}
+
 /// Builds the network with the chosen initialisation of weights (biases: PyTorch default).
 ///
 /// # Errors
 /// Never for the fixed architectures.
 pub fn build_model(model: ModelKind, init: InitKind, rng: &mut Rng) -> Result<Sequential> {
-    let linear = |i: usize, o: usize, rng: &mut Rng| -> Result<Linear> {
-        let w = init_weight(init, &[o, i], rng)?.with_grad();
-        let b = init::torch_default(&[o, i], &[o], rng)?.with_grad();
-        Linear::from_tensors(w, Some(b))
-    };
-    let conv = |i: usize, o: usize, rng: &mut Rng| -> Result<Conv2d> {
-        let w = init_weight(init, &[o, i, 3, 3], rng)?.with_grad();
-        let b = init::torch_default(&[o, i, 3, 3], &[o], rng)?.with_grad();
-        Conv2d::from_tensors(w, Some(b), 2, 1)
-    };
-    Ok(match model {
-        ModelKind::Mlp => Sequential::new()
-            .push(linear(784, 256, rng)?)
-            .push(Activation::Relu)
-            .push(linear(256, 128, rng)?)
-            .push(Activation::Relu)
-            .push(linear(128, 10, rng)?),
-        ModelKind::Cnn => Sequential::new()
-            .push(Reshape(vec![1, 28, 28]))
-            .push(conv(1, 32, rng)?)
-            .push(Activation::Relu)
-            .push(conv(32, 64, rng)?)
-            .push(Activation::Relu)
-            .push(Flatten)
-            .push(linear(64 * 7 * 7, 128, rng)?)
-            .push(Activation::Relu)
-            .push(linear(128, 10, rng)?),
+    architecture(model, &mut |shape| {
+        let w = init_weight(init, shape, rng)?.with_grad();
+        let b = init::torch_default(shape, &shape[..1], rng)?.with_grad();
+        Ok((w, b))
     })
 }
 
-/// Rebuilds a network whose parameters are the given tensors (same architecture), for
-/// evaluating the loss at perturbed weights.
+/// Rebuilds a network whose parameters are the given tensors (same architecture, same order
+/// as [`Module::parameters`]), for evaluating the loss at perturbed weights.
 fn with_params(model: ModelKind, p: &[Tensor]) -> Result<Sequential> {
-    let lin = |i: usize| Linear::from_tensors(p[i].clone(), Some(p[i + 1].clone()));
-    let cv = |i: usize| Conv2d::from_tensors(p[i].clone(), Some(p[i + 1].clone()), 2, 1);
-    Ok(match model {
-        ModelKind::Mlp => Sequential::new()
-            .push(lin(0)?)
-            .push(Activation::Relu)
-            .push(lin(2)?)
-            .push(Activation::Relu)
-            .push(lin(4)?),
-        ModelKind::Cnn => Sequential::new()
-            .push(Reshape(vec![1, 28, 28]))
-            .push(cv(0)?)
-            .push(Activation::Relu)
-            .push(cv(2)?)
-            .push(Activation::Relu)
-            .push(Flatten)
-            .push(lin(4)?)
-            .push(Activation::Relu)
-            .push(lin(6)?),
+    let mut next = p.chunks(2);
+    architecture(model, &mut |shape| match next.next() {
+        Some([w, b]) if w.shape() == shape => Ok((w.clone(), b.clone())),
+        _ => Err(crate::error::invalid(
+            "classifier",
+            format!("no parameter pair of weight shape {shape:?} left"),
+        )),
     })
 }
 
@@ -305,11 +286,7 @@ fn evaluate(
     limit: usize,
     smoothing: f32,
 ) -> Result<(f64, f64, Vec<usize>)> {
-    let n = if limit == 0 {
-        data.len()
-    } else {
-        limit.min(data.len())
-    };
+    let n = self::limit(limit, data.len());
     no_grad(|| {
         let (mut loss, mut preds) = (0.0, Vec::with_capacity(n));
         for start in (0..n).step_by(1000) {
@@ -335,34 +312,37 @@ fn evaluate(
 /// Invalid configuration; tensor errors.
 pub fn run_classifier(
     cfg: &ClassifierConfig,
+    seed: u64,
     train: &Dataset,
     test: &Dataset,
     progress: &mut dyn FnMut(u64, u64, f64),
 ) -> Result<ClassifierRun> {
-    cfg.validate()?;
-    with_flush_denormals(|| train_inner(cfg, train, test, progress))
+    cfg.check()?;
+    if train.is_empty() || test.is_empty() {
+        return Err(crate::error::invalid(
+            "classifier",
+            format!(
+                "the training set has {} and the test set {} examples: both need some",
+                train.len(),
+                test.len()
+            ),
+        ));
+    }
+    with_flush_denormals(|| train_inner(cfg, seed, train, test, progress))
 }
 
 fn train_inner(
     cfg: &ClassifierConfig,
+    seed: u64,
     train: &Dataset,
     test: &Dataset,
     progress: &mut dyn FnMut(u64, u64, f64),
 ) -> Result<ClassifierRun> {
-    let mut rng = Rng::with_stream(cfg.seed, 7);
+    let mut rng = Rng::with_stream(seed, 7);
     let net = build_model(cfg.model, cfg.init, &mut rng)?;
     let params = parameter_tensors(&net);
-    let n_train = if cfg.train_limit == 0 {
-        train.len()
-    } else {
-        cfg.train_limit.min(train.len())
-    };
-    let lr = cfg.lr as f32;
-    let mut opt: Box<dyn Optimizer> = match cfg.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd::new(lr).build()?),
-        OptimizerKind::Momentum => Box::new(Sgd::new(lr).momentum(cfg.momentum as f32).build()?),
-        OptimizerKind::Adam => Box::new(Adam::new(lr).build()?),
-    };
+    let n_train = cfg.train_examples(train.len());
+    let mut opt = cfg.optimizer.build(cfg.lr as f32, cfg.momentum as f32)?;
     // Fixed batch for the sharpness and the init statistics: the first `batch` examples.
     let fixed: Vec<usize> = (0..cfg.batch.min(n_train)).collect();
     let (fx, fy) = train.batch(&fixed)?;
@@ -405,13 +385,13 @@ fn train_inner(
             .map_err(to_tensor_err)
         };
         let op = HessianOperator::new(loss, params);
-        Ok(power_iteration(&op, 20, 1e-3, cfg.seed ^ 0x5a)?.eigenvalue)
+        Ok(power_iteration(&op, 20, 1e-3, seed ^ 0x5a)?.eigenvalue)
     };
     'epochs: for epoch in 0..cfg.epochs {
         let started = Instant::now();
         let mut sum = 0.0;
         let mut count = 0usize;
-        let batches = Batches::new(n_train, cfg.batch, true, cfg.seed, epoch as u64, false);
+        let batches = Batches::new(n_train, cfg.batch, true, seed, epoch as u64, false);
         let mut paused = 0.0f64;
         for idx in batches {
             if cfg.sharpness_every > 0 && step.is_multiple_of(cfg.sharpness_every) {
@@ -461,11 +441,12 @@ fn train_inner(
     let n_test = preds.len();
     let confusion = confusion_matrix(&preds, &test.labels[..n_test], 10)?;
     let landscape = if cfg.landscape && diverged_at.is_none() {
-        Some(landscape(cfg, &params, train, n_train)?)
+        Some(landscape(cfg, seed, &params, train, n_train)?)
     } else {
         None
     };
     Ok(ClassifierRun {
+        train_examples: n_train,
         train_loss,
         epochs,
         sharpness,
@@ -507,11 +488,12 @@ fn filter_normalised(p: &[Tensor], rng: &mut Rng) -> Result<Vec<Tensor>> {
 
 fn landscape(
     cfg: &ClassifierConfig,
+    seed: u64,
     params: &[Tensor],
     train: &Dataset,
     n_train: usize,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-    let mut rng = Rng::with_stream(cfg.seed, 99);
+    let mut rng = Rng::with_stream(seed, 99);
     let (d1, d2) = (
         filter_normalised(params, &mut rng)?,
         filter_normalised(params, &mut rng)?,
@@ -540,4 +522,29 @@ fn landscape(
         Ok(())
     })?;
     Ok((grid.clone(), grid, losses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_architecture_serves_building_and_substituting_parameters() {
+        for model in [ModelKind::Mlp, ModelKind::Cnn] {
+            let net = build_model(model, InitKind::He, &mut Rng::seed(3)).unwrap();
+            let params = parameter_tensors(&net);
+            let again = with_params(model, &params).unwrap();
+            let x = Rng::seed(4).uniform(&[2, 784], 0.0, 1.0);
+            assert_eq!(
+                net.forward(&x).unwrap().to_vec(),
+                again.forward(&x).unwrap().to_vec()
+            );
+            // Too few tensors, or tensors of another architecture, are refused.
+            assert!(with_params(model, &params[..params.len() - 2]).is_err());
+        }
+        let mlp = parameter_tensors(
+            &build_model(ModelKind::Mlp, InitKind::Default, &mut Rng::seed(0)).unwrap(),
+        );
+        assert!(with_params(ModelKind::Cnn, &mlp).is_err());
+    }
 }

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use optim::study::{run_quadratic, Method, QuadraticRunConfig};
+use optim::study::{run_quadratic, QuadraticRunConfig};
+use optim::Method;
 
 fn main() -> optim::Result<()> {
     let dim: usize = std::env::args()
@@ -18,7 +19,7 @@ fn main() -> optim::Result<()> {
     );
     for kappa in [1.0, 10.0, 100.0, 1000.0, 10000.0] {
         for method in [
-            Method::Gd,
+            Method::Sgd,
             Method::HeavyBall,
             Method::Nesterov,
             Method::Adam,
@@ -26,7 +27,7 @@ fn main() -> optim::Result<()> {
             for rotated in [false, true] {
                 let cfg = QuadraticRunConfig::new(dim, kappa, rotated, method);
                 let t = Instant::now();
-                let r = run_quadratic(&cfg, &mut |_, _| {})?;
+                let r = run_quadratic(&cfg, 0, &mut |_, _| {})?;
                 let f = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or("-".into());
                 let it = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or("-".into());
                 println!(

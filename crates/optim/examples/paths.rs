@@ -2,11 +2,12 @@
 //!
 //! Run: `cargo run --release -p optim --example paths`
 
-use optim::paths::{run_path, PathConfig, PathMethod, Problem2d};
+use optim::paths::{run_path, PathConfig, Problem2d};
+use optim::Method;
 
 fn main() -> optim::Result<()> {
     for problem in Problem2d::ALL {
-        for method in PathMethod::ALL {
+        for method in Method::ALL {
             let r = run_path(&PathConfig {
                 problem,
                 method,

@@ -107,7 +107,7 @@ impl Adam {
     /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter) for an invalid
     /// hyper-parameter.
     pub fn build(self) -> Result<Optim<Adam>> {
-        Optim::new(self)
+        Optim::new(self.lr, self)
     }
 }
 
@@ -126,14 +126,6 @@ impl UpdateRule for Adam {
         } else {
             &["exp_avg", "exp_avg_sq"]
         }
-    }
-
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn validate(&self) -> Result<()> {
@@ -162,20 +154,23 @@ impl UpdateRule for Adam {
         )
     }
 
-    fn update(&self, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]) {
+    fn update(
+        &self,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [Vec<f32>],
+    ) {
         let (b1, b2) = self.betas;
         let t = step as f64;
         let bc1 = 1.0 - (b1 as f64).powf(t);
         let bc2 = 1.0 - (b2 as f64).powf(t);
-        let step_size = (self.lr as f64 / bc1) as f32;
+        let step_size = (lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
         let (eps, wd) = (self.eps, self.weight_decay);
         let l2 = if self.decoupled { 0.0 } else { wd };
-        let shrink = if self.decoupled {
-            1.0 - self.lr * wd
-        } else {
-            1.0
-        };
+        let shrink = if self.decoupled { 1.0 - lr * wd } else { 1.0 };
         match buffers {
             [m, v] => {
                 for (((p, &g), m), v) in param

@@ -60,7 +60,7 @@ impl RmsProp {
     /// # Errors
     /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter).
     pub fn build(self) -> Result<Optim<RmsProp>> {
-        Optim::new(self)
+        Optim::new(self.lr, self)
     }
 }
 
@@ -71,14 +71,6 @@ impl UpdateRule for RmsProp {
 
     fn buffers(&self) -> &'static [&'static str] {
         &["square_avg"]
-    }
-
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn validate(&self) -> Result<()> {
@@ -105,11 +97,18 @@ impl UpdateRule for RmsProp {
         )
     }
 
-    fn update(&self, _step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]) {
+    fn update(
+        &self,
+        lr: f32,
+        _step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [Vec<f32>],
+    ) {
         let [v] = buffers else {
             unreachable!("rmsprop keeps one buffer")
         };
-        let (lr, a, eps, wd) = (self.lr, self.alpha, self.eps, self.weight_decay);
+        let (a, eps, wd) = (self.alpha, self.eps, self.weight_decay);
         for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
             let g = g + wd * *p;
             *v = a * *v + (1.0 - a) * g * g;
@@ -147,7 +146,7 @@ impl AdaGrad {
     /// # Errors
     /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter).
     pub fn build(self) -> Result<Optim<AdaGrad>> {
-        Optim::new(self)
+        Optim::new(self.lr, self)
     }
 }
 
@@ -158,14 +157,6 @@ impl UpdateRule for AdaGrad {
 
     fn buffers(&self) -> &'static [&'static str] {
         &["sum"]
-    }
-
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn validate(&self) -> Result<()> {
@@ -185,11 +176,18 @@ impl UpdateRule for AdaGrad {
         )
     }
 
-    fn update(&self, _step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]) {
+    fn update(
+        &self,
+        lr: f32,
+        _step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [Vec<f32>],
+    ) {
         let [s] = buffers else {
             unreachable!("adagrad keeps one buffer")
         };
-        let (lr, eps, wd) = (self.lr, self.eps, self.weight_decay);
+        let (eps, wd) = (self.eps, self.weight_decay);
         for ((p, &g), s) in param.iter_mut().zip(grad).zip(s.iter_mut()) {
             let g = g + wd * *p;
             *s += g * g;

@@ -1,6 +1,7 @@
 //! The error type of the optim crate.
 
 use core_tensor::TensorError;
+pub use lab::params::InvalidParameter;
 use thiserror::Error;
 
 /// Result alias of the optim crate.
@@ -9,18 +10,9 @@ pub type Result<T, E = OptimError> = std::result::Result<T, E>;
 /// Errors from optimizers, schedules, theory functions and Hessian tools.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum OptimError {
-    /// A hyper-parameter outside its valid range.
-    #[error("{what}: {field} = {value} is invalid: {reason}")]
-    InvalidParameter {
-        /// The optimizer, schedule or function.
-        what: &'static str,
-        /// The parameter's name.
-        field: &'static str,
-        /// The value given.
-        value: f64,
-        /// The valid range.
-        reason: &'static str,
-    },
+    /// A hyper-parameter outside its valid range (the shape every groundwork crate shares).
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     /// A saved optimizer state that does not fit the parameters or the optimizer.
     #[error("optimizer state mismatch: {0}")]
     StateMismatch(String),
@@ -35,16 +27,7 @@ pub(crate) fn check(
     what: &'static str,
     field: &'static str,
     value: f64,
-    reason: &'static str,
+    reason: impl Into<String>,
 ) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(OptimError::InvalidParameter {
-            what,
-            field,
-            value,
-            reason,
-        })
-    }
+    Ok(lab::params::ensure(ok, what, field, value, reason)?)
 }

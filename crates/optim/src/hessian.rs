@@ -439,7 +439,7 @@ pub fn hutchinson_trace(
 }
 
 /// A smoothed eigenvalue density on a grid, with the quadrature nodes it came from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpectralDensity {
     /// Grid points (eigenvalue axis).
     pub grid: Vec<f64>,

@@ -45,6 +45,7 @@ mod adam;
 mod adaptive;
 mod error;
 pub mod hessian;
+mod method;
 mod optimizer;
 pub mod paths;
 pub mod problems;
@@ -55,7 +56,8 @@ pub mod theory;
 
 pub use adam::Adam;
 pub use adaptive::{AdaGrad, RmsProp};
-pub use error::{OptimError, Result};
+pub use error::{InvalidParameter, OptimError, Result};
+pub use method::Method;
 pub use optimizer::{clip_grad_norm, Optim, Optimizer, OptimizerState, UpdateRule};
 pub use schedule::Schedule;
 pub use sgd::Sgd;

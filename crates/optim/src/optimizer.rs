@@ -19,12 +19,6 @@ pub trait UpdateRule: Send {
     /// Names of the per-parameter buffers this rule keeps (`["exp_avg", "exp_avg_sq"]`).
     fn buffers(&self) -> &'static [&'static str];
 
-    /// The learning rate.
-    fn lr(&self) -> f32;
-
-    /// Sets the learning rate (used by schedules).
-    fn set_lr(&mut self, lr: f32);
-
     /// Checks the hyper-parameters other than the learning rate, which [`Optim::new`] checks
     /// (`lr > 0`, finite) for every rule.
     ///
@@ -32,9 +26,11 @@ pub trait UpdateRule: Send {
     /// [`OptimError::InvalidParameter`] naming the first invalid one.
     fn validate(&self) -> Result<()>;
 
-    /// Updates `param` in place given `grad`; `step` counts from 1; `buffers` holds one
-    /// zero-initialised vector per name in [`UpdateRule::buffers`], each of `param.len()`.
-    fn update(&self, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]);
+    /// Updates `param` in place given `grad` at learning rate `lr` (the optimizer's current
+    /// rate: the rule itself keeps none, so schedules change it in one place); `step` counts
+    /// from 1; `buffers` holds one zero-initialised vector per name in
+    /// [`UpdateRule::buffers`], each of `param.len()`.
+    fn update(&self, lr: f32, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]);
 }
 
 /// An optimizer over a list of parameters.
@@ -87,18 +83,18 @@ pub struct OptimizerState {
 /// An [`UpdateRule`] with its state: the type every optimizer constructor returns.
 pub struct Optim<R: UpdateRule> {
     rule: R,
+    lr: f32,
     step: u64,
     state: Vec<Vec<Vec<f32>>>,
 }
 
 impl<R: UpdateRule> Optim<R> {
-    /// Wraps a validated rule.
+    /// Wraps a validated rule, starting at learning rate `lr`.
     ///
     /// # Errors
     /// [`OptimError::InvalidParameter`] for a learning rate that is not positive and finite,
     /// or from the rule's own validation.
-    pub fn new(rule: R) -> Result<Self> {
-        let lr = rule.lr();
+    pub fn new(lr: f32, rule: R) -> Result<Self> {
         check(
             lr > 0.0 && lr.is_finite(),
             rule.name(),
@@ -109,6 +105,7 @@ impl<R: UpdateRule> Optim<R> {
         rule.validate()?;
         Ok(Optim {
             rule,
+            lr,
             step: 0,
             state: Vec::new(),
         })
@@ -155,21 +152,21 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
                     bufs[0].len()
                 )));
             }
-            let (rule, step) = (&self.rule, self.step);
+            let (rule, lr, step) = (&self.rule, self.lr, self.step);
             p.update_data(|w| {
                 let w = w.as_slice_mut().expect("update_data gives standard layout");
-                rule.update(step, w, g, bufs);
+                rule.update(lr, step, w, g, bufs);
             })?;
         }
         Ok(())
     }
 
     fn lr(&self) -> f32 {
-        self.rule.lr()
+        self.lr
     }
 
     fn set_lr(&mut self, lr: f32) {
-        self.rule.set_lr(lr);
+        self.lr = lr;
     }
 
     fn steps(&self) -> u64 {
@@ -180,7 +177,7 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
         OptimizerState {
             name: self.rule.name().to_string(),
             step: self.step,
-            lr: self.rule.lr(),
+            lr: self.lr,
             buffer_names: self.rule.buffers().iter().map(|s| s.to_string()).collect(),
             buffers: self.state.clone(),
         }
@@ -198,7 +195,7 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             )));
         }
         self.step = state.step;
-        self.rule.set_lr(state.lr);
+        self.lr = state.lr;
         self.state = state.buffers;
         Ok(())
     }

@@ -9,10 +9,11 @@
 use core_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check, Result};
-use crate::optimizer::Optimizer;
+use lab::params::Params;
+
+use crate::error::Result;
+use crate::method::Method;
 use crate::problems::{beale, rosenbrock};
-use crate::{AdaGrad, Adam, RmsProp, Sgd};
 
 /// A 2-D test function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,42 +27,14 @@ pub enum Problem2d {
     Beale,
 }
 
+lab::choice!(Problem2d);
+
 impl Problem2d {
     /// Every test function, in study order.
     pub const ALL: [Problem2d; 3] = [
         Problem2d::Quadratic,
         Problem2d::Rosenbrock,
         Problem2d::Beale,
-    ];
-}
-
-/// The optimizer of a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PathMethod {
-    /// Gradient descent.
-    Gd,
-    /// Heavy ball, momentum 0.9.
-    HeavyBall,
-    /// Nesterov, momentum 0.9.
-    Nesterov,
-    /// Adam.
-    Adam,
-    /// RMSProp.
-    Rmsprop,
-    /// AdaGrad.
-    Adagrad,
-}
-
-impl PathMethod {
-    /// Every optimizer, in study order.
-    pub const ALL: [PathMethod; 6] = [
-        PathMethod::Gd,
-        PathMethod::HeavyBall,
-        PathMethod::Nesterov,
-        PathMethod::Adam,
-        PathMethod::Rmsprop,
-        PathMethod::Adagrad,
     ];
 }
 
@@ -124,80 +97,38 @@ impl Problem2d {
 }
 
 /// The learning rate a method uses on a problem when none is given.
-pub fn default_lr(problem: Problem2d, method: PathMethod) -> f64 {
-    use PathMethod::*;
+pub fn default_lr(problem: Problem2d, method: Method) -> f64 {
+    use Method::*;
     match (problem, method) {
-        (Problem2d::Quadratic, Gd) => 0.09,
+        (Problem2d::Quadratic, Sgd) => 0.09,
         (Problem2d::Quadratic, HeavyBall | Nesterov) => 0.02,
-        (Problem2d::Quadratic, Adam | Rmsprop) => 0.05,
-        (Problem2d::Quadratic, Adagrad) => 0.5,
-        (Problem2d::Rosenbrock, Gd) => 1e-3,
+        (Problem2d::Quadratic, Adam | AdamW | RmsProp) => 0.05,
+        (Problem2d::Quadratic, AdaGrad) => 0.5,
+        (Problem2d::Rosenbrock, Sgd) => 1e-3,
         (Problem2d::Rosenbrock, HeavyBall | Nesterov) => 2e-4,
-        (Problem2d::Rosenbrock, Adam | Rmsprop) => 0.05,
-        (Problem2d::Rosenbrock, Adagrad) => 0.5,
-        (Problem2d::Beale, Gd) => 0.01,
+        (Problem2d::Rosenbrock, Adam | AdamW | RmsProp) => 0.05,
+        (Problem2d::Rosenbrock, AdaGrad) => 0.5,
+        (Problem2d::Beale, Sgd) => 0.01,
         (Problem2d::Beale, HeavyBall | Nesterov) => 1e-3,
-        (Problem2d::Beale, Adam | Rmsprop) => 0.05,
-        (Problem2d::Beale, Adagrad) => 0.5,
+        (Problem2d::Beale, Adam | AdamW | RmsProp) => 0.05,
+        (Problem2d::Beale, AdaGrad) => 0.5,
     }
 }
 
-/// One trajectory's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PathConfig {
-    /// The function.
-    pub problem: Problem2d,
-    /// The optimizer.
-    pub method: PathMethod,
-    /// Learning rate (default: [`default_lr`]).
-    #[serde(default)]
-    pub lr: Option<f64>,
-    /// Steps to take.
-    #[serde(default = "default_steps")]
-    pub steps: u64,
-    /// Condition number of the quadratic.
-    #[serde(default = "default_kappa")]
-    pub kappa: f64,
-}
-
-fn default_steps() -> u64 {
-    1000
-}
-
-fn default_kappa() -> f64 {
-    10.0
-}
-
-impl PathConfig {
-    /// Checks the values.
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter) naming the field.
-    pub fn validate(&self) -> Result<()> {
-        if let Some(lr) = self.lr {
-            check(
-                lr > 0.0 && lr.is_finite(),
-                "optimizer paths",
-                "lr",
-                lr,
-                "must be > 0",
-            )?;
-        }
-        check(
-            self.steps >= 1,
-            "optimizer paths",
-            "steps",
-            self.steps as f64,
-            "must be >= 1",
-        )?;
-        check(
-            self.kappa >= 1.0,
-            "optimizer paths",
-            "kappa",
-            self.kappa,
-            "must be >= 1",
-        )
+lab::params! {
+    /// One trajectory's configuration.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    pub struct PathConfig as "optimizer paths" {
+        /// The 2-D function.
+        pub problem: Problem2d,
+        /// The optimizer (momentum methods use 0.9).
+        pub method: Method,
+        /// Learning rate (default: a per-problem table in optim::paths).
+        pub lr: Option<f64> = None; bounds(gt = 0),
+        /// Steps to take.
+        pub steps: u64 = 1000; bounds(min = 1, max = 10_000_000),
+        /// Condition number of the quadratic.
+        pub kappa: f64 = 10.0; bounds(min = 1, max = 1e12),
     }
 }
 
@@ -223,19 +154,13 @@ pub struct PathRun {
 /// # Errors
 /// Invalid configuration.
 pub fn run_path(cfg: &PathConfig) -> Result<PathRun> {
-    cfg.validate()?;
+    cfg.check()?;
     let lr = cfg
         .lr
         .unwrap_or_else(|| default_lr(cfg.problem, cfg.method));
-    let l = lr as f32;
-    let mut opt: Box<dyn Optimizer> = match cfg.method {
-        PathMethod::Gd => Box::new(Sgd::new(l).build()?),
-        PathMethod::HeavyBall => Box::new(Sgd::new(l).momentum(0.9).build()?),
-        PathMethod::Nesterov => Box::new(Sgd::new(l).nesterov(0.9).build()?),
-        PathMethod::Adam => Box::new(Adam::new(l).build()?),
-        PathMethod::Rmsprop => Box::new(RmsProp::new(l).build()?),
-        PathMethod::Adagrad => Box::new(AdaGrad::new(l).build()?),
-    };
+    let mut opt = cfg
+        .method
+        .build(lr as f32, Method::DEFAULT_MOMENTUM as f32)?;
     let Geometry {
         start,
         minimum: min,
@@ -285,7 +210,7 @@ mod tests {
     fn paths_descend_and_the_quadratic_has_its_minimum() {
         assert!(Problem2d::Quadratic.value(0.0, 0.0, 10.0).abs() < 1e-12);
         for problem in Problem2d::ALL {
-            for method in PathMethod::ALL {
+            for method in Method::ALL {
                 let run = run_path(&PathConfig {
                     problem,
                     method,

@@ -20,6 +20,8 @@ pub enum Spectrum {
     LogUniform,
 }
 
+lab::choice!(Spectrum);
+
 /// `f(x) = 1/2 x^T A x` with `A = Q diag(lambda) Q^T` (`Q = I` when axis-aligned). The
 /// minimiser is `x* = 0` and `f* = 0`, so errors and suboptimalities are exact in f32.
 #[derive(Debug, Clone)]

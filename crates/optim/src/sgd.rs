@@ -75,7 +75,7 @@ impl Sgd {
     /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter) for an invalid
     /// hyper-parameter.
     pub fn build(self) -> Result<Optim<Sgd>> {
-        Optim::new(self)
+        Optim::new(self.lr, self)
     }
 }
 
@@ -94,14 +94,6 @@ impl UpdateRule for Sgd {
         } else {
             &[]
         }
-    }
-
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
     }
 
     fn validate(&self) -> Result<()> {
@@ -128,8 +120,15 @@ impl UpdateRule for Sgd {
         )
     }
 
-    fn update(&self, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]) {
-        let (lr, mu, wd) = (self.lr, self.momentum, self.weight_decay);
+    fn update(
+        &self,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [Vec<f32>],
+    ) {
+        let (mu, wd) = (self.momentum, self.weight_decay);
         match buffers {
             [] => {
                 for (p, &g) in param.iter_mut().zip(grad) {

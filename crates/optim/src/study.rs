@@ -26,26 +26,13 @@
 use core_tensor::{Rng, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check, Result};
-use crate::hessian::{lanczos, HessianOperator};
-use crate::optimizer::Optimizer;
+use lab::params::Params;
+
+use crate::error::Result;
+use crate::hessian::{lanczos, slq_density, HessianOperator, SpectralDensity};
+use crate::method::Method;
 use crate::problems::{Quadratic, Spectrum};
 use crate::theory::{self, Approach};
-use crate::{Adam, Sgd};
-
-/// The optimizer of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// Gradient descent.
-    Gd,
-    /// Polyak's heavy ball (PyTorch SGD momentum).
-    HeavyBall,
-    /// Nesterov momentum.
-    Nesterov,
-    /// Adam.
-    Adam,
-}
 
 /// Which theory-derived step a momentum-free or momentum method uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,71 +46,41 @@ pub enum LrRule {
     InverseL,
 }
 
-fn one() -> f64 {
-    1.0
-}
+lab::choice!(LrRule);
 
-fn default_tol() -> f64 {
-    1e-6
-}
-
-fn default_stop() -> f64 {
-    1e-10
-}
-
-fn default_max_iters() -> u64 {
-    200_000
-}
-
-fn default_spectrum() -> Spectrum {
-    Spectrum::Uniform
-}
-
-/// One run of the study.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuadraticRunConfig {
-    /// Dimension of `x` (>= 2).
-    pub dim: usize,
-    /// Condition number `kappa = L / mu` (>= 1); `mu = 1`.
-    pub kappa: f64,
-    /// How eigenvalues fill `[1, kappa]`.
-    #[serde(default = "default_spectrum")]
-    pub spectrum: Spectrum,
-    /// Rotate the eigenbasis by a random orthogonal matrix.
-    #[serde(default)]
-    pub rotated: bool,
-    /// The optimizer.
-    pub method: Method,
-    /// Theory rule for the step (ignored by Adam and when `lr` is given).
-    #[serde(default = "default_rule")]
-    pub lr_rule: LrRule,
-    /// Multiplier on the theory step (> 0).
-    #[serde(default = "one")]
-    pub lr_scale: f64,
-    /// Explicit learning rate (> 0); Adam's defaults to 0.01.
-    #[serde(default)]
-    pub lr: Option<f64>,
-    /// Explicit momentum in `[0, 1)` for heavy ball / Nesterov.
-    #[serde(default)]
-    pub momentum: Option<f64>,
-    /// Suboptimality target for `iterations_to_tol`.
-    #[serde(default = "default_tol")]
-    pub tol: f64,
-    /// Stop once the relative error `|x_k| / |x_0|` is below this (deep enough into the tail
-    /// for the rate fit, whose window starts at `1e-2`).
-    #[serde(default = "default_stop")]
-    pub stop_error: f64,
-    /// Iteration budget.
-    #[serde(default = "default_max_iters")]
-    pub max_iters: u64,
-    /// Seed of the rotation and the starting point.
-    #[serde(default)]
-    pub seed: u64,
-}
-
-fn default_rule() -> LrRule {
-    LrRule::Optimal
+lab::params! {
+    /// One run of the study: the problem, the method and how long to run.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    pub struct QuadraticRunConfig as "quadratic study" {
+        /// Dimension of x.
+        pub dim: usize; bounds(min = 2, max = 4096),
+        /// Condition number kappa = L / mu, with mu = 1.
+        pub kappa: f64; bounds(min = 1, max = 1e12),
+        /// How the eigenvalues fill [1, kappa] (both ends are always eigenvalues).
+        pub spectrum: Spectrum = Spectrum::Uniform,
+        /// Rotate the eigenbasis by a random orthogonal matrix instead of the axes.
+        pub rotated: bool = false,
+        /// The optimizer.
+        pub method: Method,
+        /// Theory's step: the method's tuned optimum, GD's stability limit 2/L, or 1/L
+        /// (ignored by adaptive methods and when `lr` is given).
+        pub lr_rule: LrRule = LrRule::Optimal,
+        /// Multiplier on the theory step.
+        pub lr_scale: f64 = 1.0; bounds(gt = 0, max = 1e6),
+        /// Explicit learning rate (adaptive methods default to 0.01).
+        pub lr: Option<f64> = None; bounds(gt = 0),
+        /// Explicit momentum for heavy ball and Nesterov (theory's otherwise).
+        pub momentum: Option<f64> = None; bounds(min = 0, lt = 1),
+        /// Suboptimality target f/f0 for iterations_to_tol.
+        pub tol: f64 = 1e-6; bounds(gt = 0, lt = 1),
+        /// Stop once |x|/|x0| falls below this (deep enough into the tail for the rate fit,
+        /// whose window starts at 1e-2).
+        pub stop_error: f64 = 1e-10; bounds(gt = 0, lt = 1e-2),
+        /// Iteration budget.
+        pub max_iters: u64 = 200_000; bounds(min = 1, max = 100_000_000),
+        /// Refuse a step outside the stable range before running.
+        pub require_stable: bool = false,
+    }
 }
 
 impl QuadraticRunConfig {
@@ -132,115 +89,67 @@ impl QuadraticRunConfig {
         QuadraticRunConfig {
             dim,
             kappa,
-            spectrum: default_spectrum(),
+            spectrum: Spectrum::Uniform,
             rotated,
             method,
-            lr_rule: default_rule(),
+            lr_rule: LrRule::Optimal,
             lr_scale: 1.0,
             lr: None,
             momentum: None,
-            tol: default_tol(),
-            stop_error: default_stop(),
-            max_iters: default_max_iters(),
-            seed: 0,
+            tol: 1e-6,
+            stop_error: 1e-10,
+            max_iters: 200_000,
+            require_stable: false,
         }
     }
 
-    /// Checks the values a file may get wrong.
+    /// Checks every value's range and, with `require_stable`, that the step is stable.
     ///
     /// # Errors
     /// [`OptimError::InvalidParameter`](crate::OptimError::InvalidParameter) naming the field.
     pub fn validate(&self) -> Result<()> {
-        check(
-            self.dim >= 2,
-            "quadratic study",
-            "dim",
-            self.dim as f64,
-            "must be >= 2",
-        )?;
-        check(
-            self.kappa >= 1.0 && self.kappa.is_finite(),
-            "quadratic study",
-            "kappa",
-            self.kappa,
-            "must be >= 1",
-        )?;
-        check(
-            self.lr_scale > 0.0,
-            "quadratic study",
-            "lr_scale",
-            self.lr_scale,
-            "must be > 0",
-        )?;
-        if let Some(lr) = self.lr {
-            check(
-                lr > 0.0 && lr.is_finite(),
-                "quadratic study",
-                "lr",
-                lr,
-                "must be > 0",
-            )?;
+        self.check()?;
+        if self.require_stable && !self.is_stable() {
+            let (lr, beta) = self.hyper_parameters();
+            let field = if self.lr.is_some() { "lr" } else { "lr_scale" };
+            let reason = format!(
+                "learning rate {lr:.6} (momentum {beta}) is outside the stable range for \
+                 kappa = {} (GD needs lr < 2/L = {:.6}) and require_stable = true",
+                self.kappa,
+                theory::gd_stability_limit(self.kappa)
+            );
+            crate::error::check(false, "quadratic study", field, lr, reason)?;
         }
-        if let Some(m) = self.momentum {
-            check(
-                (0.0..1.0).contains(&m),
-                "quadratic study",
-                "momentum",
-                m,
-                "must be in [0, 1)",
-            )?;
-        }
-        check(
-            self.tol > 0.0 && self.tol < 1.0,
-            "quadratic study",
-            "tol",
-            self.tol,
-            "must be in (0, 1)",
-        )?;
-        check(
-            self.stop_error > 0.0 && self.stop_error < 1e-2,
-            "quadratic study",
-            "stop_error",
-            self.stop_error,
-            "must be in (0, 1e-2)",
-        )?;
-        check(
-            self.max_iters >= 1,
-            "quadratic study",
-            "max_iters",
-            self.max_iters as f64,
-            "must be >= 1",
-        )
+        Ok(())
     }
 
     /// The `(lr, momentum)` the run will use, from theory unless given explicitly.
     pub fn hyper_parameters(&self) -> (f64, f64) {
         let (mu, l) = (1.0, self.kappa);
         let (theory_lr, theory_beta) = match (self.method, self.lr_rule) {
-            (Method::Adam, _) => (0.01, 0.0),
-            (Method::Gd, LrRule::Optimal) => (theory::gd_optimal_step(mu, l), 0.0),
+            (Method::Adam | Method::AdamW | Method::RmsProp | Method::AdaGrad, _) => (0.01, 0.0),
+            (Method::Sgd, LrRule::Optimal) => (theory::gd_optimal_step(mu, l), 0.0),
             (Method::HeavyBall, LrRule::Optimal) => theory::heavy_ball_optimal(mu, l),
             (Method::Nesterov, LrRule::Optimal) | (Method::Nesterov, LrRule::InverseL) => {
                 theory::nesterov_params(mu, l)
             }
             (Method::HeavyBall, LrRule::InverseL) => (1.0 / l, theory::heavy_ball_optimal(mu, l).1),
-            (Method::Gd, LrRule::InverseL) => (1.0 / l, 0.0),
+            (Method::Sgd, LrRule::InverseL) => (1.0 / l, 0.0),
             (_, LrRule::StabilityLimit) => (
                 theory::gd_stability_limit(l),
                 theory::heavy_ball_optimal(mu, l).1,
             ),
         };
-        let lr = self.lr.unwrap_or(
-            theory_lr
-                * if self.method == Method::Adam {
-                    1.0
-                } else {
-                    self.lr_scale
-                },
-        );
-        let beta = match self.method {
-            Method::Gd | Method::Adam => 0.0,
-            _ => self.momentum.unwrap_or(theory_beta),
+        let scale = if self.method.is_adaptive() {
+            1.0
+        } else {
+            self.lr_scale
+        };
+        let lr = self.lr.unwrap_or(theory_lr * scale);
+        let beta = if self.method.uses_momentum() {
+            self.momentum.unwrap_or(theory_beta)
+        } else {
+            0.0
         };
         (lr, beta)
     }
@@ -251,13 +160,11 @@ impl QuadraticRunConfig {
     pub fn is_stable(&self) -> bool {
         let (lr, beta) = self.hyper_parameters();
         match self.method {
-            Method::Adam => true,
-            Method::Gd => lr < theory::gd_stability_limit(self.kappa),
-            Method::HeavyBall => {
-                theory::rate_over_spectrum(lr, beta, &[1.0, self.kappa], false) < 1.0
-            }
-            Method::Nesterov => {
-                theory::rate_over_spectrum(lr, beta, &[1.0, self.kappa], true) < 1.0
+            m if m.is_adaptive() => true,
+            Method::Sgd => lr < theory::gd_stability_limit(self.kappa),
+            m => {
+                let nesterov = m == Method::Nesterov;
+                theory::rate_over_spectrum(lr, beta, &[1.0, self.kappa], nesterov) < 1.0
             }
         }
     }
@@ -318,11 +225,27 @@ pub struct QuadraticRun {
     pub diverged_at: Option<u64>,
     /// Largest and smallest Hessian eigenvalue found by Lanczos through autodiff HVPs.
     pub hessian_extremes: (f64, f64),
+    /// The Hessian's spectral density by stochastic Lanczos quadrature.
+    pub spectral_density: SpectralDensity,
+}
+
+impl QuadraticRun {
+    /// How far the measured rate is from theory's, in the exponent:
+    /// `|ln(measured) / ln(predicted) - 1|` (the relative error in the number of iterations
+    /// per decade). `None` without both rates or when the prediction is not a contraction.
+    pub fn rate_log_error(&self) -> Option<f64> {
+        match (self.measured_rate, self.predicted_rate) {
+            (Some(a), Some(b)) if b > 0.0 && b < 1.0 && a > 0.0 => {
+                Some((a.ln() / b.ln() - 1.0).abs())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn predict(method: Method, lr: f64, beta: f64, lambda: f64) -> Option<theory::DirectionPrediction> {
     match method {
-        Method::Adam => None,
+        m if m.is_adaptive() => None,
         Method::Nesterov => Some(theory::nesterov_direction(lr, beta, lambda)),
         _ => Some(theory::momentum_direction(lr, beta, lambda)),
     }
@@ -405,27 +328,23 @@ fn tail_rate_linear(pts: &[(f64, f64)]) -> Option<f64> {
     Some((sxy / sxx).exp())
 }
 
-/// Runs one configuration. `progress(iter, rel_subopt)` is called about every 1% of the budget.
+/// Runs one configuration from seed `seed` (the rotation, the start and the Lanczos probes).
+/// `progress(iter, rel_subopt)` is called about every 1% of the budget.
 ///
 /// # Errors
 /// Invalid configuration values; tensor errors (none expected for valid configs).
 pub fn run_quadratic(
     cfg: &QuadraticRunConfig,
+    seed: u64,
     progress: &mut dyn FnMut(u64, f64),
 ) -> Result<QuadraticRun> {
     cfg.validate()?;
-    let q = Quadratic::new(cfg.dim, cfg.kappa, 1.0, cfg.spectrum, cfg.rotated, cfg.seed)?;
+    let q = Quadratic::new(cfg.dim, cfg.kappa, 1.0, cfg.spectrum, cfg.rotated, seed)?;
     let (lr, beta) = cfg.hyper_parameters();
-    let mut opt: Box<dyn Optimizer> = match cfg.method {
-        Method::Gd => Box::new(Sgd::new(lr as f32).build()?),
-        Method::HeavyBall => Box::new(Sgd::new(lr as f32).momentum(beta as f32).build()?),
-        // With beta = 0 (kappa = 1) Nesterov is plain GD; PyTorch refuses nesterov=True there.
-        Method::Nesterov if beta == 0.0 => Box::new(Sgd::new(lr as f32).build()?),
-        Method::Nesterov => Box::new(Sgd::new(lr as f32).nesterov(beta as f32).build()?),
-        Method::Adam => Box::new(Adam::new(lr as f32).build()?),
-    };
+    // With beta = 0 (kappa = 1) Nesterov is plain GD: `build` makes it so.
+    let mut opt = cfg.method.build(lr as f32, beta as f32)?;
     let eig = q.eigenvalues();
-    let predicted_rate = (cfg.method != Method::Adam)
+    let predicted_rate = (!cfg.method.is_adaptive())
         .then(|| theory::rate_over_spectrum(lr, beta, eig, cfg.method == Method::Nesterov));
     let predicted_iterations = match predicted_rate {
         // A zero rate (GD at eta = 1/L on kappa = 1) converges in one step.
@@ -438,11 +357,21 @@ pub fn run_quadratic(
         |p: &[Tensor]| q.loss(&p[0]),
         &[Tensor::zeros(&[cfg.dim, 1])],
     );
-    let lz = lanczos(&hess, cfg.dim.min(30), cfg.seed ^ 0x1a2c)?;
+    let lz = lanczos(&hess, cfg.dim.min(30), seed ^ 0x1a2c)?;
     let hessian_extremes = (lz.top(1)[0], lz.bottom(1)[0]);
+    // The spectral density by stochastic Lanczos quadrature: 4 probes, a Gaussian kernel of
+    // width kappa / 50 (at least 0.02), on 200 points.
+    let density = slq_density(
+        &hess,
+        cfg.dim.min(20),
+        4,
+        (cfg.kappa / 50.0).max(0.02),
+        200,
+        seed,
+    )?;
 
     let (top, bottom) = (q.eigenvector(cfg.dim - 1), q.eigenvector(0));
-    let x = Rng::with_stream(cfg.seed, 1)
+    let x = Rng::with_stream(seed, 1)
         .normal(&[cfg.dim, 1], 0.0, 1.0)
         .with_grad();
     let params = [x.clone()];
@@ -549,6 +478,7 @@ pub fn run_quadratic(
         top_component: top_c.iter().take(200).copied().collect(),
         diverged_at,
         hessian_extremes,
+        spectral_density: density,
     })
 }
 
@@ -558,8 +488,8 @@ mod tests {
 
     #[test]
     fn gd_rate_matches_theory_and_diverges_past_the_limit() {
-        let cfg = QuadraticRunConfig::new(16, 100.0, true, Method::Gd);
-        let run = run_quadratic(&cfg, &mut |_, _| {}).unwrap();
+        let cfg = QuadraticRunConfig::new(16, 100.0, true, Method::Sgd);
+        let run = run_quadratic(&cfg, 0, &mut |_, _| {}).unwrap();
         let (m, p) = (run.measured_rate.unwrap(), run.predicted_rate.unwrap());
         assert!(
             (m.ln() / p.ln() - 1.0).abs() < 0.05,
@@ -576,7 +506,7 @@ mod tests {
             ..cfg
         };
         assert!(!bad.is_stable());
-        let run = run_quadratic(&bad, &mut |_, _| {}).unwrap();
+        let run = run_quadratic(&bad, 0, &mut |_, _| {}).unwrap();
         assert!(run.diverged_at.is_some());
     }
 

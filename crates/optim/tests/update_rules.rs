@@ -3,7 +3,9 @@
 //! save/restore, clipping, schedules and validation.
 
 use core_tensor::Tensor;
-use optim::{clip_grad_norm, AdaGrad, Adam, OptimError, Optimizer, RmsProp, Schedule, Sgd};
+use optim::{
+    clip_grad_norm, AdaGrad, Adam, InvalidParameter, OptimError, Optimizer, RmsProp, Schedule, Sgd,
+};
 
 const P0: [f64; 2] = [1.0, -2.0];
 const GRADS: [[f64; 2]; 3] = [[0.5, -1.0], [0.1, 0.2], [0.0, 0.0]];
@@ -252,14 +254,17 @@ fn invalid_hyper_parameters_are_named() {
     );
     assert!(matches!(
         Adam::new(1e-3).betas(1.0, 0.999).build(),
-        Err(OptimError::InvalidParameter { field: "beta1", .. })
+        Err(OptimError::InvalidParameter(InvalidParameter {
+            field: "beta1",
+            ..
+        }))
     ));
     assert!(matches!(
         Sgd::new(0.1).momentum(1.0).build(),
-        Err(OptimError::InvalidParameter {
+        Err(OptimError::InvalidParameter(InvalidParameter {
             field: "momentum",
             ..
-        })
+        }))
     ));
     assert!(RmsProp::new(0.0).build().is_err());
 }

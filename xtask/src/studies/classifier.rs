@@ -1,66 +1,86 @@
-//! The `classifier` study (nn::study): a network trained from scratch on Fashion-MNIST, with
-//! loss and accuracy curves, the sharpness against the edge of stability, the loss landscape,
-//! a confusion matrix and initialisation scales.
+//! The `classifier` study's presentation: a network trained from scratch on Fashion-MNIST
+//! (`nn::study`, where the training, the sharpness and the landscape live), recorded as
+//! metrics and drawn as loss and accuracy curves (mean over seeds with a min-max band),
+//! sharpness against the edge of stability, the loss landscape, a confusion matrix and the
+//! initialisation scales.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::study::{Progress, Record, Run, Study};
 use nn::data::{find_dataset, load_mnist_like, Dataset, Split};
-use nn::study::{run_classifier, ClassifierConfig};
-use serde_json::json;
-use toml::{Table, Value};
+use nn::study::{run_classifier, ClassifierConfig, ClassifierRun};
 
-use crate::registry::{
-    field_error_from_serde, FieldError, FieldSpec, FieldType, Progress, RunOutput, RunRecord, Study,
-};
-use crate::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+/// The Fashion-MNIST classifier study.
+pub struct Classifier;
 
-/// The registry entry.
-pub const STUDY: Study = Study {
-    kind: "classifier",
-    description: "a network trained from scratch on Fashion-MNIST: curves, sharpness, landscape, initialisation",
-    fields: &[
-        FieldSpec { name: "model", ty: FieldType::Choice(&["mlp", "cnn"]), doc: "784-256-128-10 MLP or a two-conv CNN" },
-        FieldSpec { name: "optimizer", ty: FieldType::Choice(&["sgd", "momentum", "adam"]), doc: "the optimizer" },
-        FieldSpec { name: "lr", ty: FieldType::Float, doc: "learning rate (> 0)" },
-        FieldSpec { name: "momentum", ty: FieldType::Float, doc: "momentum for `momentum` (default 0.9)" },
-        FieldSpec { name: "batch", ty: FieldType::Int, doc: "batch size (> 0, default 128)" },
-        FieldSpec { name: "epochs", ty: FieldType::Int, doc: "epochs (> 0, default 10)" },
-        FieldSpec { name: "init", ty: FieldType::Choice(&["default", "normal", "small-uniform", "xavier", "he"]), doc: "weight initialisation" },
-        FieldSpec { name: "train_limit", ty: FieldType::Int, doc: "use the first N training examples (0 = all)" },
-        FieldSpec { name: "test_limit", ty: FieldType::Int, doc: "use the first N test examples (0 = all)" },
-        FieldSpec { name: "sharpness_every", ty: FieldType::Int, doc: "steps between sharpness estimates (0 = never)" },
-        FieldSpec { name: "landscape", ty: FieldType::Bool, doc: "compute the 2-D loss landscape after training" },
-        FieldSpec { name: "label_smoothing", ty: FieldType::Float, doc: "label smoothing in [0, 1)" },
-        FieldSpec { name: "cosine", ty: FieldType::Bool, doc: "cosine learning-rate decay to 0 over the run" },
-    ],
-    metrics: &[
-        "test_accuracy", "best_test_accuracy", "test_loss", "final_train_loss", "epoch_seconds", "samples_per_second",
-        "max_sharpness", "final_sharpness", "edge_of_stability", "diverged", "parameters", "lr",
-    ],
-    validate_fn: validate,
-    run_fn: run,
-    report_fn: report,
-};
+impl Study for Classifier {
+    type Config = ClassifierConfig;
+    type Output = ClassifierRun;
+    const KIND: &'static str = "classifier";
+    const DESCRIPTION: &'static str =
+        "a network trained from scratch on Fashion-MNIST: curves, sharpness, landscape, initialisation";
+    const METRICS: &'static [&'static str] = &[
+        "test_accuracy",
+        "best_test_accuracy",
+        "test_loss",
+        "final_train_loss",
+        "epoch_seconds",
+        "samples_per_second",
+        "max_sharpness",
+        "final_sharpness",
+        "edge_of_stability",
+        "diverged",
+        "parameters",
+        "lr",
+    ];
 
-fn config(params: &Table, seed: u64) -> Result<ClassifierConfig, FieldError> {
-    let mut t = params.clone();
-    t.insert("seed".into(), Value::Integer(seed as i64));
-    let cfg: ClassifierConfig = Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| FieldError {
-        field: match &e {
-            nn::NnError::InvalidParameter { field, .. } => Some(field.to_string()),
-            _ => None,
-        },
-        message: format!("params: {e}"),
-    })?;
-    Ok(cfg)
-}
+    fn run(
+        &self,
+        cfg: &ClassifierConfig,
+        seed: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<ClassifierRun, String> {
+        let (train, test) = data()?;
+        run_classifier(cfg, seed, train, test, &mut progress.as_fn()).map_err(|e| e.to_string())
+    }
 
-fn validate(params: &Table) -> Result<(), FieldError> {
-    config(params, 0).map(|_| ())
+    fn record(&self, cfg: &ClassifierConfig, r: &ClassifierRun) -> Record {
+        let last = r.epochs.last();
+        let sharp = r.sharpness.iter().map(|s| s.1);
+        Record::new()
+            .metric("test_accuracy", r.test_accuracy())
+            .metric(
+                "best_test_accuracy",
+                r.epochs
+                    .iter()
+                    .map(|e| e.test_accuracy)
+                    .fold(f64::NAN, f64::max),
+            )
+            .maybe("test_loss", last.map(|e| e.test_loss))
+            .maybe("final_train_loss", last.map(|e| e.train_loss))
+            .metric("epoch_seconds", r.epoch_seconds())
+            .metric("samples_per_second", r.samples_per_second())
+            .metric("max_sharpness", sharp.fold(f64::NAN, f64::max))
+            .maybe("final_sharpness", r.sharpness.last().map(|s| s.1))
+            .metric("edge_of_stability", 2.0 / cfg.lr)
+            .flag("diverged", Some(r.diverged_at.is_some()))
+            .metric("parameters", r.parameters as f64)
+            .metric("lr", cfg.lr)
+            .series(
+                &["step", "train_loss"],
+                r.train_loss
+                    .iter()
+                    .map(|&(s, l)| vec![s as f64, l])
+                    .collect(),
+            )
+            .diverged_at(r.diverged_at)
+    }
+
+    fn report(&self, runs: &[Run<Self>]) -> Vec<Section> {
+        report(runs)
+    }
 }
 
 /// Fashion-MNIST, loaded once per process and shared by every run.
@@ -76,73 +96,9 @@ fn data() -> Result<&'static (Dataset, Dataset), String> {
     .map_err(Clone::clone)
 }
 
-fn run(params: &Table, seed: u64, progress: &mut dyn FnMut(Progress)) -> Result<RunOutput, String> {
-    let cfg = config(params, seed).map_err(|e| e.message)?;
-    let (train, test) = data()?;
-    let r = run_classifier(&cfg, train, test, &mut |step, total, loss| {
-        progress(Progress { step, total, loss })
-    })
-    .map_err(|e| e.to_string())?;
-    let last = r.epochs.last();
-    let mut secs: Vec<f64> = r.epochs.iter().map(|e| e.seconds).collect();
-    secs.sort_by(f64::total_cmp);
-    let median = secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN);
-    let n_train = if cfg.train_limit == 0 {
-        train.len()
-    } else {
-        cfg.train_limit.min(train.len())
-    };
-    let mut m = BTreeMap::new();
-    m.insert(
-        "test_accuracy".into(),
-        last.map(|e| e.test_accuracy).unwrap_or(f64::NAN),
-    );
-    m.insert(
-        "best_test_accuracy".into(),
-        r.epochs
-            .iter()
-            .map(|e| e.test_accuracy)
-            .fold(f64::NAN, f64::max),
-    );
-    m.insert(
-        "test_loss".into(),
-        last.map(|e| e.test_loss).unwrap_or(f64::NAN),
-    );
-    m.insert(
-        "final_train_loss".into(),
-        last.map(|e| e.train_loss).unwrap_or(f64::NAN),
-    );
-    m.insert("epoch_seconds".into(), median);
-    m.insert("samples_per_second".into(), n_train as f64 / median);
-    m.insert(
-        "max_sharpness".into(),
-        r.sharpness.iter().map(|s| s.1).fold(f64::NAN, f64::max),
-    );
-    m.insert(
-        "final_sharpness".into(),
-        r.sharpness.last().map(|s| s.1).unwrap_or(f64::NAN),
-    );
-    m.insert("edge_of_stability".into(), 2.0 / cfg.lr);
-    m.insert(
-        "diverged".into(),
-        if r.diverged_at.is_some() { 1.0 } else { 0.0 },
-    );
-    m.insert("parameters".into(), r.parameters as f64);
-    m.insert("lr".into(), cfg.lr);
-    Ok(RunOutput {
-        metrics: m,
-        columns: vec!["step".into(), "train_loss".into()],
-        rows: r
-            .train_loss
-            .iter()
-            .map(|&(s, l)| vec![s as f64, l])
-            .collect(),
-        extra: json!({ "epochs": r.epochs, "sharpness": r.sharpness, "confusion": r.confusion, "init_scales": r.init_scales, "landscape": r.landscape }),
-        diverged_at: r.diverged_at,
-    })
-}
+type R = Run<Classifier>;
 
-fn label(r: &RunRecord) -> String {
+fn label(r: &R) -> String {
     let init = r.param("init");
     format!(
         "{} {} lr={}{}",
@@ -157,7 +113,7 @@ fn label(r: &RunRecord) -> String {
     )
 }
 
-fn color(r: &RunRecord) -> usize {
+fn color(r: &R) -> usize {
     match (r.param("optimizer").as_str(), r.param("init").as_str()) {
         (_, "normal") => 3,
         (_, "small-uniform") => 4,
@@ -180,8 +136,8 @@ fn smooth(pts: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn report(runs: &[RunRecord]) -> Vec<Section> {
-    let mut sorted: Vec<&RunRecord> = runs.iter().collect();
+fn report(runs: &[R]) -> Vec<Section> {
+    let mut sorted: Vec<&R> = runs.iter().collect();
     sorted.sort_by_key(|r| (label(r), r.seed));
     let f = |v: f64, d: usize| {
         if v.is_nan() {
@@ -196,7 +152,7 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             vec![
                 label(r),
                 r.seed.to_string(),
-                r.status.clone(),
+                r.status.kind().to_string(),
                 f(r.metric("test_accuracy"), 4),
                 f(r.metric("test_loss"), 4),
                 f(r.metric("final_train_loss"), 4),
@@ -206,41 +162,47 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             ]
         })
         .collect();
-    let main: Vec<&&RunRecord> = sorted
+    let main: Vec<&&R> = sorted
         .iter()
         .filter(|r| r.param("init").is_empty() || r.param("init") == "default")
         .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    let firsts: Vec<&&RunRecord> = main
-        .iter()
-        .copied()
-        .filter(|r| seen.insert(label(r)))
-        .collect();
-    let curve = |r: &RunRecord| {
-        smooth(
-            &r.column("step")
-                .into_iter()
-                .zip(r.column("train_loss"))
-                .collect::<Vec<_>>(),
-            50,
-        )
+    // Runs with the same label differ only in their seed: one line, their mean, with a band.
+    let mut by_label: BTreeMap<String, Vec<&&R>> = BTreeMap::new();
+    for r in &main {
+        by_label.entry(label(r)).or_default().push(r);
+    }
+    let firsts: Vec<&&R> = by_label.values().map(|rs| rs[0]).collect();
+    let curve = |r: &R| {
+        let pts: Vec<(f64, f64)> = r
+            .output
+            .as_ref()
+            .map(|o| o.train_loss.iter().map(|&(s, l)| (s as f64, l)).collect())
+            .unwrap_or_default();
+        smooth(&pts, 50)
     };
-    let loss_lines = firsts
+    let accuracy = |r: &R| -> Vec<(f64, f64)> {
+        r.output
+            .as_ref()
+            .map(|o| {
+                o.epochs
+                    .iter()
+                    .map(|e| (e.epoch as f64, e.test_accuracy))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let loss_lines = by_label
         .iter()
-        .map(|r| Line::new(label(r), curve(r), color(r)))
+        .map(|(l, rs)| {
+            let curves: Vec<_> = rs.iter().map(|r| curve(r)).collect();
+            Line::mean_band(l.clone(), &curves, color(rs[0]))
+        })
         .collect();
-    let acc_lines = firsts
+    let acc_lines = by_label
         .iter()
-        .map(|r| {
-            let pts = r.extra["epochs"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| Some((e["epoch"].as_f64()?, e["test_accuracy"].as_f64()?)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Line::new(label(r), pts, color(r)).markers()
+        .map(|(l, rs)| {
+            let curves: Vec<_> = rs.iter().map(|r| accuracy(r)).collect();
+            Line::mean_band(l.clone(), &curves, color(rs[0])).markers()
         })
         .collect();
     let mut sections = vec![
@@ -249,19 +211,21 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             text: "Test accuracy and loss after the last epoch; training loss is the mean over the last epoch; seconds per epoch exclude evaluation and sharpness estimates (median over epochs). Sharpness is the top Hessian eigenvalue of the training loss on a fixed batch; 2/lr is the edge-of-stability value for plain gradient descent.".into(),
             table: Some(TableData { header: ["run", "seed", "status", "test acc", "test loss", "train loss", "s/epoch", "max sharpness", "2/lr"].iter().map(|s| s.to_string()).collect(), rows }),
             plots: vec![
-                Plot::Lines(LinePlot { title: "training loss (mean of 50 steps), seed of the first run".into(), x_label: "step (log)".into(), y_label: "cross-entropy (log)".into(), log_x: true, log_y: true, lines: loss_lines }),
-                Plot::Lines(LinePlot { title: "test accuracy".into(), x_label: "epoch".into(), y_label: "accuracy".into(), log_x: false, log_y: false, lines: acc_lines }),
+                Plot::Lines(LinePlot { title: "training loss (mean of 50 steps; over seeds: mean, min-max band)".into(), x_label: "step (log)".into(), y_label: "cross-entropy (log)".into(), log_x: true, log_y: true, lines: loss_lines }),
+                Plot::Lines(LinePlot { title: "test accuracy (over seeds: mean, min-max band)".into(), x_label: "epoch".into(), y_label: "accuracy".into(), log_x: false, log_y: false, lines: acc_lines }),
             ],
         },
     ];
     // Sharpness against 2/lr.
     let mut sharp = Vec::new();
     for r in &firsts {
-        let pts: Vec<(f64, f64)> = r.extra["sharpness"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| Some((p[0].as_f64()? + 1.0, p[1].as_f64()?)))
+        let pts: Vec<(f64, f64)> = r
+            .output
+            .as_ref()
+            .map(|o| {
+                o.sharpness
+                    .iter()
+                    .map(|&(s, v)| (s as f64 + 1.0, v))
                     .collect()
             })
             .unwrap_or_default();
@@ -291,14 +255,10 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         a.metric("test_accuracy")
             .total_cmp(&b.metric("test_accuracy"))
     }) {
-        if let Some(cm) = best.extra["confusion"].as_array() {
+        if let Some(cm) = best.output.as_ref().map(|o| &o.confusion) {
             let rows: Vec<Vec<f64>> = cm
                 .iter()
-                .map(|r| {
-                    r.as_array()
-                        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-                        .unwrap_or_default()
-                })
+                .map(|r| r.iter().map(|&x| x as f64).collect())
                 .collect();
             let classes = [
                 "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -338,16 +298,9 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
     }
     // Loss landscape.
     for r in &main {
-        let l = &r.extra["landscape"];
-        if let (Some(a), Some(b), Some(v)) = (l[0].as_array(), l[1].as_array(), l[2].as_array()) {
-            let (a0, a1) = (
-                a[0].as_f64().unwrap_or(-1.0),
-                a[a.len() - 1].as_f64().unwrap_or(1.0),
-            );
-            let (b0, b1) = (
-                b[0].as_f64().unwrap_or(-1.0),
-                b[b.len() - 1].as_f64().unwrap_or(1.0),
-            );
+        if let Some((a, b, v)) = r.output.as_ref().and_then(|o| o.landscape.as_ref()) {
+            let (a0, a1) = (a[0], a[a.len() - 1]);
+            let (b0, b1) = (b[0], b[b.len() - 1]);
             let step = (a1 - a0) / (a.len() - 1) as f64;
             sections.push(Section {
                 title: format!("Loss landscape ({}, seed {})", label(r), r.seed),
@@ -361,21 +314,21 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
                     y_range: (b0 - step / 2.0, b1 + step / 2.0),
                     nx: a.len(),
                     ny: b.len(),
-                    values: v.iter().map(|x| x.as_f64().unwrap_or(f64::NAN).max(1e-6).log10()).collect(),
+                    values: v.iter().map(|x| x.max(1e-6).log10()).collect(),
                     categories: vec![],
-                    overlay: vec![Line { label: "trained weights".into(), points: vec![(0.0, 0.0)], dashed: false, markers: true, color: 3 }],
+                    overlay: vec![Line::new("trained weights", vec![(0.0, 0.0)], 3).markers()],
                 })],
             });
             break;
         }
     }
     // Initialisation comparison.
-    let inits: Vec<&&RunRecord> = sorted
+    let inits: Vec<&&R> = sorted
         .iter()
         .filter(|r| !r.param("init").is_empty())
         .collect();
     let mut seen = std::collections::BTreeSet::new();
-    let inits: Vec<&&RunRecord> = inits
+    let inits: Vec<&&R> = inits
         .into_iter()
         .filter(|r| seen.insert(r.param("init")))
         .collect();
@@ -388,11 +341,20 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             inits
                 .iter()
                 .map(|r| {
-                    let pts = r.extra["init_scales"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| Some((s["layer"].as_f64()?, s[key].as_f64()?)))
+                    let pts = r
+                        .output
+                        .as_ref()
+                        .map(|o| {
+                            o.init_scales
+                                .iter()
+                                .map(|s| {
+                                    let v = if key == "grad_std" {
+                                        s.grad_std
+                                    } else {
+                                        s.activation_std
+                                    };
+                                    (s.layer as f64, v)
+                                })
                                 .filter(|(_, v)| v.is_finite() && *v > 0.0)
                                 .collect()
                         })

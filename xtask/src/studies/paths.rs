@@ -1,125 +1,65 @@
-//! The `optimizer-paths` study (optim::paths): every optimizer's trajectory on 2-D test
-//! functions, drawn over the loss landscape, with loss and gradient-norm curves.
+//! The `optimizer-paths` study's presentation: every optimizer's trajectory on 2-D test
+//! functions (`optim::paths`), drawn over the loss landscape, with loss and gradient-norm
+//! curves.
 
-use std::collections::BTreeMap;
+use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::study::{Progress, Record, Run, Study};
+use optim::paths::{run_path, PathConfig, PathRun, Problem2d};
 
-use optim::paths::{run_path, PathConfig, Problem2d};
-use toml::{Table, Value};
-
-use crate::registry::{
-    field_error_from_optim, field_error_from_serde, FieldError, FieldSpec, FieldType, Progress,
-    RunOutput, RunRecord, Study,
-};
-use crate::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+/// The optimizer-paths study.
+pub struct Paths;
 
 const METHODS: &[&str] = &["gd", "heavy-ball", "nesterov", "adam", "rmsprop", "adagrad"];
-const PROBLEMS: &[&str] = &["quadratic", "rosenbrock", "beale"];
 
-/// The registry entry.
-pub const STUDY: Study = Study {
-    kind: "optimizer-paths",
-    description: "optimizer trajectories over the loss contours of 2-D test functions",
-    fields: &[
-        FieldSpec {
-            name: "problem",
-            ty: FieldType::Choice(PROBLEMS),
-            doc: "the 2-D function",
-        },
-        FieldSpec {
-            name: "method",
-            ty: FieldType::Choice(METHODS),
-            doc: "the optimizer (momentum methods use 0.9)",
-        },
-        FieldSpec {
-            name: "lr",
-            ty: FieldType::Float,
-            doc: "learning rate (default: a per-problem table in optim::paths)",
-        },
-        FieldSpec {
-            name: "steps",
-            ty: FieldType::Int,
-            doc: "steps to take (default 1000)",
-        },
-        FieldSpec {
-            name: "kappa",
-            ty: FieldType::Float,
-            doc: "condition number of the quadratic (default 10)",
-        },
-    ],
-    metrics: &[
+impl Study for Paths {
+    type Config = PathConfig;
+    type Output = PathRun;
+    const KIND: &'static str = "optimizer-paths";
+    const DESCRIPTION: &'static str =
+        "optimizer trajectories over the loss contours of 2-D test functions";
+    const METRICS: &'static [&'static str] = &[
         "initial_loss",
         "final_loss",
         "final_distance",
         "diverged",
         "lr",
         "steps_taken",
-    ],
-    validate_fn: validate,
-    run_fn: run,
-    report_fn: report,
-};
+    ];
 
-fn config(params: &Table) -> Result<PathConfig, FieldError> {
-    let cfg: PathConfig = Value::Table(params.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| field_error_from_optim(&e))?;
-    Ok(cfg)
-}
+    fn run(
+        &self,
+        cfg: &PathConfig,
+        _seed: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<PathRun, String> {
+        let r = run_path(cfg).map_err(|e| e.to_string())?;
+        progress.update(cfg.steps, cfg.steps, *r.losses.last().unwrap_or(&f64::NAN));
+        Ok(r)
+    }
 
-fn validate(params: &Table) -> Result<(), FieldError> {
-    config(params).map(|_| ())
-}
+    fn record(&self, _cfg: &PathConfig, r: &PathRun) -> Record {
+        Record::new()
+            .metric("initial_loss", r.losses[0])
+            .metric("final_loss", *r.losses.last().unwrap_or(&f64::NAN))
+            .metric("final_distance", r.final_distance)
+            .flag("diverged", Some(r.diverged_at.is_some()))
+            .metric("lr", r.lr)
+            .metric("steps_taken", (r.points.len() - 1) as f64)
+            .series(
+                &["step", "x", "y", "loss", "grad_norm"],
+                r.points
+                    .iter()
+                    .zip(&r.losses)
+                    .zip(&r.grad_norms)
+                    .enumerate()
+                    .map(|(k, ((p, l), g))| vec![k as f64, p.0, p.1, *l, *g])
+                    .collect(),
+            )
+            .diverged_at(r.diverged_at)
+    }
 
-fn run(
-    params: &Table,
-    _seed: u64,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<RunOutput, String> {
-    let cfg = config(params).map_err(|e| e.message)?;
-    let r = run_path(&cfg).map_err(|e| e.to_string())?;
-    progress(Progress {
-        step: cfg.steps,
-        total: cfg.steps,
-        loss: *r.losses.last().unwrap_or(&f64::NAN),
-    });
-    let mut m = BTreeMap::new();
-    m.insert("initial_loss".into(), r.losses[0]);
-    m.insert("final_loss".into(), *r.losses.last().unwrap_or(&f64::NAN));
-    m.insert("final_distance".into(), r.final_distance);
-    m.insert(
-        "diverged".into(),
-        if r.diverged_at.is_some() { 1.0 } else { 0.0 },
-    );
-    m.insert("lr".into(), r.lr);
-    m.insert("steps_taken".into(), (r.points.len() - 1) as f64);
-    Ok(RunOutput {
-        metrics: m,
-        columns: vec![
-            "step".into(),
-            "x".into(),
-            "y".into(),
-            "loss".into(),
-            "grad_norm".into(),
-        ],
-        rows: r
-            .points
-            .iter()
-            .zip(&r.losses)
-            .zip(&r.grad_norms)
-            .enumerate()
-            .map(|(k, ((p, l), g))| vec![k as f64, p.0, p.1, *l, *g])
-            .collect(),
-        extra: serde_json::Value::Null,
-        diverged_at: r.diverged_at,
-    })
-}
-
-fn problem(name: &str) -> Problem2d {
-    match name {
-        "rosenbrock" => Problem2d::Rosenbrock,
-        "beale" => Problem2d::Beale,
-        _ => Problem2d::Quadratic,
+    fn report(&self, runs: &[Run<Self>]) -> Vec<Section> {
+        report(runs)
     }
 }
 
@@ -127,7 +67,7 @@ fn color(method: &str) -> usize {
     METHODS.iter().position(|m| *m == method).unwrap_or(0)
 }
 
-fn report(runs: &[RunRecord]) -> Vec<Section> {
+fn report(runs: &[Run<Paths>]) -> Vec<Section> {
     let mut sections = Vec::new();
     let mut rows: Vec<Vec<String>> = runs
         .iter()
@@ -139,7 +79,7 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
                 format!("{:.3e}", r.metric("initial_loss")),
                 format!("{:.3e}", r.metric("final_loss")),
                 format!("{:.4}", r.metric("final_distance")),
-                r.status.clone(),
+                r.status.kind().to_string(),
             ]
         })
         .collect();
@@ -150,20 +90,13 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         table: Some(TableData { header: ["problem", "method", "lr", "initial loss", "final loss", "distance to minimum", "status"].iter().map(|s| s.to_string()).collect(), rows }),
         plots: vec![],
     });
-    for name in PROBLEMS {
-        let these: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| r.param("problem") == *name)
-            .collect();
+    for p in Problem2d::ALL {
+        let these: Vec<&Run<Paths>> = runs.iter().filter(|r| r.config.problem == p).collect();
         if these.is_empty() {
             continue;
         }
-        let p = problem(name);
-        let kappa = these[0]
-            .params
-            .get("kappa")
-            .and_then(|v| v.as_float())
-            .unwrap_or(10.0);
+        let name = these[0].param("problem");
+        let kappa = these[0].config.kappa;
         let (x0, x1, y0, y1) = p.geometry().window;
         let (nx, ny) = (110, 80);
         let mut values = Vec::with_capacity(nx * ny);
@@ -178,22 +111,29 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         let overlay = these
             .iter()
             .map(|r| {
-                let (xs, ys) = (r.column("x"), r.column("y"));
+                let pts = r
+                    .output
+                    .as_ref()
+                    .map(|o| o.points.clone())
+                    .unwrap_or_default();
                 Line::new(
                     r.param("method"),
-                    xs.into_iter().zip(ys).map(clip).collect(),
+                    pts.into_iter().map(clip).collect(),
                     color(&r.param("method")),
                 )
             })
             .collect();
-        let curve = |col: &str| {
+        let curve = |values: fn(&PathRun) -> &Vec<f64>| {
             these
                 .iter()
                 .map(|r| {
-                    let (s, v) = (r.column("step"), r.column(col));
+                    let v = r.output.as_ref().map(values).cloned().unwrap_or_default();
                     Line::new(
                         r.param("method"),
-                        s.into_iter().zip(v).map(|(a, b)| (a + 1.0, b)).collect(),
+                        v.into_iter()
+                            .enumerate()
+                            .map(|(k, y)| (k as f64 + 1.0, y))
+                            .collect(),
                         color(&r.param("method")),
                     )
                 })
@@ -205,8 +145,8 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             table: None,
             plots: vec![
                 Plot::Heatmap(Heatmap { title: format!("{name}: paths over log10 loss"), x_label: "x".into(), y_label: "y".into(), x_range: (x0, x1), y_range: (y0, y1), nx, ny, values, categories: vec![], overlay }),
-                Plot::Lines(LinePlot { title: format!("{name}: loss"), x_label: "step + 1 (log)".into(), y_label: "loss (log)".into(), log_x: true, log_y: true, lines: curve("loss") }),
-                Plot::Lines(LinePlot { title: format!("{name}: gradient norm"), x_label: "step + 1 (log)".into(), y_label: "|grad f| (log)".into(), log_x: true, log_y: true, lines: curve("grad_norm") }),
+                Plot::Lines(LinePlot { title: format!("{name}: loss"), x_label: "step + 1 (log)".into(), y_label: "loss (log)".into(), log_x: true, log_y: true, lines: curve(|o| &o.losses) }),
+                Plot::Lines(LinePlot { title: format!("{name}: gradient norm"), x_label: "step + 1 (log)".into(), y_label: "|grad f| (log)".into(), log_x: true, log_y: true, lines: curve(|o| &o.grad_norms) }),
             ],
         });
     }

@@ -1,95 +1,26 @@
-//! The `quadratic` study (optim::study): optimizers on ill-conditioned quadratics, with the
-//! theory's predictions next to the measurements.
+//! The `quadratic` study's presentation: optimizers on ill-conditioned quadratics
+//! (`optim::study`, where the science and its tests live), recorded as metrics and drawn with
+//! the theory's predictions next to the measurements.
 
 use std::collections::BTreeMap;
 
-use optim::hessian::{slq_density, HessianOperator};
-use optim::problems::Quadratic;
+use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::study::{Progress, Record, Run, Study};
 use optim::study::{run_quadratic, QuadraticRun, QuadraticRunConfig};
 use optim::theory;
-use serde_json::json;
-use toml::{Table, Value};
 
-use crate::registry::{
-    field_error_from_optim, field_error_from_serde, FieldError, FieldSpec, FieldType, Progress,
-    RunOutput, RunRecord, Study,
-};
-use crate::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+/// The ill-conditioning study.
+pub struct Quadratic;
 
 const METHODS: &[&str] = &["gd", "heavy-ball", "nesterov", "adam"];
 
-/// The registry entry.
-pub const STUDY: Study = Study {
-    kind: "quadratic",
-    description: "GD, heavy ball, Nesterov and Adam on ill-conditioned quadratics, against theory",
-    fields: &[
-        FieldSpec {
-            name: "dim",
-            ty: FieldType::Int,
-            doc: "dimension of x (>= 2)",
-        },
-        FieldSpec {
-            name: "kappa",
-            ty: FieldType::Float,
-            doc: "condition number L/mu (>= 1), mu = 1",
-        },
-        FieldSpec {
-            name: "spectrum",
-            ty: FieldType::Choice(&["two-cluster", "uniform", "log-uniform"]),
-            doc: "eigenvalue layout in [mu, L]",
-        },
-        FieldSpec {
-            name: "rotated",
-            ty: FieldType::Bool,
-            doc: "random orthogonal eigenbasis instead of the axes",
-        },
-        FieldSpec {
-            name: "method",
-            ty: FieldType::Choice(METHODS),
-            doc: "the optimizer",
-        },
-        FieldSpec {
-            name: "lr_rule",
-            ty: FieldType::Choice(&["optimal", "stability-limit", "inverse-l"]),
-            doc: "theory step: tuned optimum, GD limit 2/L, or 1/L",
-        },
-        FieldSpec {
-            name: "lr_scale",
-            ty: FieldType::Float,
-            doc: "multiplier on the theory step (> 0)",
-        },
-        FieldSpec {
-            name: "lr",
-            ty: FieldType::Float,
-            doc: "explicit learning rate (> 0); Adam's default 0.01",
-        },
-        FieldSpec {
-            name: "momentum",
-            ty: FieldType::Float,
-            doc: "explicit momentum in [0, 1)",
-        },
-        FieldSpec {
-            name: "tol",
-            ty: FieldType::Float,
-            doc: "suboptimality target f/f0 for iterations_to_tol",
-        },
-        FieldSpec {
-            name: "stop_error",
-            ty: FieldType::Float,
-            doc: "stop when |x|/|x0| falls below this",
-        },
-        FieldSpec {
-            name: "max_iters",
-            ty: FieldType::Int,
-            doc: "iteration budget",
-        },
-        FieldSpec {
-            name: "require_stable",
-            ty: FieldType::Bool,
-            doc: "reject a step outside the stable range before running",
-        },
-    ],
-    metrics: &[
+impl Study for Quadratic {
+    type Config = QuadraticRunConfig;
+    type Output = QuadraticRun;
+    const KIND: &'static str = "quadratic";
+    const DESCRIPTION: &'static str =
+        "GD, heavy ball, Nesterov and Adam on ill-conditioned quadratics, against theory";
+    const METRICS: &'static [&'static str] = &[
         "iterations_to_tol",
         "reached_tol",
         "predicted_iterations",
@@ -111,146 +42,79 @@ pub const STUDY: Study = Study {
         "hessian_lambda_max",
         "hessian_lambda_min",
         "hessian_kappa",
-    ],
-    validate_fn: validate,
-    run_fn: run,
-    report_fn: report,
-};
+    ];
 
-fn config(params: &Table, seed: u64) -> Result<(QuadraticRunConfig, bool), FieldError> {
-    let mut t = params.clone();
-    let require_stable = t
-        .remove("require_stable")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    t.insert("seed".into(), Value::Integer(seed as i64));
-    let cfg: QuadraticRunConfig = Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| field_error_from_serde(e.message()))?;
-    cfg.validate().map_err(|e| field_error_from_optim(&e))?;
-    Ok((cfg, require_stable))
-}
-
-fn validate(params: &Table) -> Result<(), FieldError> {
-    let (cfg, require_stable) = config(params, 0)?;
-    if require_stable && !cfg.is_stable() {
-        let (lr, beta) = cfg.hyper_parameters();
-        let field = if cfg.lr.is_some() { "lr" } else { "lr_scale" };
-        return Err(FieldError {
-            field: Some(field.into()),
-            message: format!(
-                "params: learning rate {lr:.6} (momentum {beta}) is outside the stable range for kappa = {} \
-                 (GD needs lr < 2/L = {:.6}) and require_stable = true",
-                cfg.kappa,
-                theory::gd_stability_limit(cfg.kappa)
-            ),
-        });
+    fn check(&self, cfg: &QuadraticRunConfig) -> Result<(), lab::params::ParamError> {
+        match cfg.validate() {
+            Err(optim::OptimError::InvalidParameter(e)) => Err(e.into()),
+            Err(other) => Err(lab::params::ParamError {
+                field: None,
+                message: other.to_string(),
+            }),
+            Ok(()) => Ok(()),
+        }
     }
-    Ok(())
-}
 
-fn flag(b: Option<bool>) -> f64 {
-    match b {
-        Some(true) => 1.0,
-        Some(false) => 0.0,
-        None => f64::NAN,
+    fn run(
+        &self,
+        cfg: &QuadraticRunConfig,
+        seed: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<QuadraticRun, String> {
+        let total = cfg.max_iters;
+        run_quadratic(cfg, seed, &mut |step, loss| {
+            progress.update(step, total, loss)
+        })
+        .map_err(|e| e.to_string())
     }
-}
 
-fn run(params: &Table, seed: u64, progress: &mut dyn FnMut(Progress)) -> Result<RunOutput, String> {
-    let (cfg, _) = config(params, seed).map_err(|e| e.message)?;
-    let total = cfg.max_iters;
-    let r: QuadraticRun = run_quadratic(&cfg, &mut |step, loss| {
-        progress(Progress { step, total, loss })
-    })
-    .map_err(|e| e.to_string())?;
-    // Spectral density of this problem's Hessian by stochastic Lanczos quadrature.
-    let q = Quadratic::new(cfg.dim, cfg.kappa, 1.0, cfg.spectrum, cfg.rotated, cfg.seed)
-        .map_err(|e| e.to_string())?;
-    let op = HessianOperator::new(
-        |p: &[core_tensor::Tensor]| q.loss(&p[0]),
-        &[core_tensor::Tensor::zeros(&[cfg.dim, 1])],
-    );
-    let density = slq_density(
-        &op,
-        cfg.dim.min(20),
-        4,
-        (cfg.kappa / 50.0).max(0.02),
-        200,
-        seed,
-    )
-    .map_err(|e| e.to_string())?;
+    fn record(&self, cfg: &QuadraticRunConfig, r: &QuadraticRun) -> Record {
+        let count = |v: Option<u64>| v.map(|x| x as f64);
+        let matched = match (r.predicted_top_overshoot, r.predicted_bottom_overshoot) {
+            (Some(t), Some(b)) => {
+                Some(t == r.observed_top_overshoot && b == r.observed_bottom_overshoot)
+            }
+            _ => None,
+        };
+        let (hmax, hmin) = r.hessian_extremes;
+        Record::new()
+            .maybe("iterations_to_tol", count(r.iterations_to_tol))
+            .flag("reached_tol", Some(r.iterations_to_tol.is_some()))
+            .maybe("predicted_iterations", count(r.predicted_iterations))
+            .maybe("measured_rate", r.measured_rate)
+            .maybe("predicted_rate", r.predicted_rate)
+            .maybe("rate_log_error", r.rate_log_error())
+            .metric("final_rel_subopt", r.final_rel_subopt)
+            .metric("iterations", r.iterations as f64)
+            .metric("lr", r.lr)
+            .metric("momentum", r.momentum)
+            .metric("kappa", cfg.kappa)
+            .flag("diverged", Some(r.diverged_at.is_some()))
+            .maybe("diverged_at", count(r.diverged_at))
+            .flag("top_overshoot_predicted", r.predicted_top_overshoot)
+            .flag("top_overshoot_observed", Some(r.observed_top_overshoot))
+            .flag("bottom_overshoot_predicted", r.predicted_bottom_overshoot)
+            .flag(
+                "bottom_overshoot_observed",
+                Some(r.observed_bottom_overshoot),
+            )
+            .flag("overshoot_match", matched)
+            .metric("hessian_lambda_max", hmax)
+            .metric("hessian_lambda_min", hmin)
+            .metric("hessian_kappa", hmax / hmin)
+            .series(
+                &["iter", "rel_subopt", "rel_error", "grad_norm"],
+                r.curve
+                    .iter()
+                    .map(|p| vec![p.iter as f64, p.rel_subopt, p.rel_error, p.grad_norm])
+                    .collect(),
+            )
+            .diverged_at(r.diverged_at)
+    }
 
-    let mut m = BTreeMap::new();
-    let opt = |v: Option<u64>| v.map(|x| x as f64).unwrap_or(f64::NAN);
-    m.insert("iterations_to_tol".into(), opt(r.iterations_to_tol));
-    m.insert(
-        "reached_tol".into(),
-        flag(Some(r.iterations_to_tol.is_some())),
-    );
-    m.insert("predicted_iterations".into(), opt(r.predicted_iterations));
-    m.insert("measured_rate".into(), r.measured_rate.unwrap_or(f64::NAN));
-    m.insert(
-        "predicted_rate".into(),
-        r.predicted_rate.unwrap_or(f64::NAN),
-    );
-    let log_err = match (r.measured_rate, r.predicted_rate) {
-        (Some(a), Some(b)) if b > 0.0 && b < 1.0 && a > 0.0 => (a.ln() / b.ln() - 1.0).abs(),
-        _ => f64::NAN,
-    };
-    m.insert("rate_log_error".into(), log_err);
-    m.insert("final_rel_subopt".into(), r.final_rel_subopt);
-    m.insert("iterations".into(), r.iterations as f64);
-    m.insert("lr".into(), r.lr);
-    m.insert("momentum".into(), r.momentum);
-    m.insert("kappa".into(), cfg.kappa);
-    m.insert("diverged".into(), flag(Some(r.diverged_at.is_some())));
-    m.insert("diverged_at".into(), opt(r.diverged_at));
-    m.insert(
-        "top_overshoot_predicted".into(),
-        flag(r.predicted_top_overshoot),
-    );
-    m.insert(
-        "top_overshoot_observed".into(),
-        flag(Some(r.observed_top_overshoot)),
-    );
-    m.insert(
-        "bottom_overshoot_predicted".into(),
-        flag(r.predicted_bottom_overshoot),
-    );
-    m.insert(
-        "bottom_overshoot_observed".into(),
-        flag(Some(r.observed_bottom_overshoot)),
-    );
-    let matched = match (r.predicted_top_overshoot, r.predicted_bottom_overshoot) {
-        (Some(t), Some(b)) => flag(Some(
-            t == r.observed_top_overshoot && b == r.observed_bottom_overshoot,
-        )),
-        _ => f64::NAN,
-    };
-    m.insert("overshoot_match".into(), matched);
-    m.insert("hessian_lambda_max".into(), r.hessian_extremes.0);
-    m.insert("hessian_lambda_min".into(), r.hessian_extremes.1);
-    m.insert(
-        "hessian_kappa".into(),
-        r.hessian_extremes.0 / r.hessian_extremes.1,
-    );
-    Ok(RunOutput {
-        metrics: m,
-        columns: vec![
-            "iter".into(),
-            "rel_subopt".into(),
-            "rel_error".into(),
-            "grad_norm".into(),
-        ],
-        rows: r
-            .curve
-            .iter()
-            .map(|p| vec![p.iter as f64, p.rel_subopt, p.rel_error, p.grad_norm])
-            .collect(),
-        extra: json!({ "top_component": r.top_component, "slq_grid": density.grid, "slq_density": density.density }),
-        diverged_at: r.diverged_at,
-    })
+    fn report(&self, runs: &[Run<Self>]) -> Vec<Section> {
+        report(runs)
+    }
 }
 
 fn method_index(m: &str) -> usize {
@@ -277,9 +141,9 @@ fn yes(v: f64) -> &'static str {
     }
 }
 
-fn report(runs: &[RunRecord]) -> Vec<Section> {
+fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
     let mut sections = Vec::new();
-    let mut sorted: Vec<&RunRecord> = runs.iter().collect();
+    let mut sorted: Vec<&Run<Quadratic>> = runs.iter().collect();
     sorted.sort_by(|a, b| {
         a.metric("kappa")
             .total_cmp(&b.metric("kappa"))
@@ -291,7 +155,7 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         .map(|r| {
             vec![
                 r.id.clone(),
-                r.status.clone(),
+                r.status.kind().to_string(),
                 fmt(r.metric("lr")),
                 fmt(r.metric("momentum")),
                 fmt(r.metric("iterations_to_tol")),
@@ -331,7 +195,7 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
     });
 
     // Loss curves, one plot per (kappa, rotated).
-    let mut groups: BTreeMap<(i64, String, String), Vec<&RunRecord>> = BTreeMap::new();
+    let mut groups: BTreeMap<(i64, String, String), Vec<&Run<Quadratic>>> = BTreeMap::new();
     for r in &sorted {
         groups
             .entry((
@@ -347,8 +211,9 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         let lines = rs
             .iter()
             .map(|r| {
-                let x = r.column("iter");
-                let y = r.column("rel_subopt");
+                let curve = r.output.as_ref().map(|o| o.curve.as_slice()).unwrap_or(&[]);
+                let x: Vec<f64> = curve.iter().map(|p| p.iter as f64).collect();
+                let y: Vec<f64> = curve.iter().map(|p| p.rel_subopt).collect();
                 let label = format!(
                     "{}{}",
                     r.param("method"),
@@ -401,7 +266,7 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             let mut pts: Vec<(f64, f64)> = sorted
                 .iter()
                 .filter(|r| {
-                    r.param("method") == *m && r.param("rotated") == rot && r.status == "ok"
+                    r.param("method") == *m && r.param("rotated") == rot && r.status.kind() == "ok"
                 })
                 .map(|r| (r.metric("kappa"), r.metric("iterations_to_tol")))
                 .collect();
@@ -463,29 +328,18 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
             .filter(|(x, _)| *x <= 4.0)
             .collect();
         if !pts.is_empty() {
-            overlay.push(Line {
-                label: format!("{m} runs (eta*L and eta*mu)"),
-                points: pts,
-                dashed: false,
-                markers: true,
-                color: i,
-            });
+            overlay.push(Line::new(format!("{m} runs (eta*L and eta*mu)"), pts, i).markers());
         }
     }
     let mut traces = Vec::new();
     for r in sorted.iter().filter(|r| r.param("rotated") != "true") {
-        if let Some(c) = r.extra["top_component"].as_array() {
-            let c0 = c
-                .first()
-                .and_then(|v| v.as_f64())
-                .unwrap_or(1.0)
-                .abs()
-                .max(1e-30);
+        if let Some(c) = r.output.as_ref().map(|o| &o.top_component) {
+            let c0 = c.first().copied().unwrap_or(1.0).abs().max(1e-30);
             let pts: Vec<(f64, f64)> = c
                 .iter()
                 .take(60)
                 .enumerate()
-                .filter_map(|(i, v)| v.as_f64().map(|v| (i as f64, v / c0)))
+                .map(|(i, v)| (i as f64, v / c0))
                 .collect();
             traces.push(Line::new(
                 format!("{} kappa={}", r.param("method"), r.param("kappa")),
@@ -524,15 +378,13 @@ fn report(runs: &[RunRecord]) -> Vec<Section> {
         if !seen.insert(k.clone()) {
             continue;
         }
-        if let (Some(g), Some(d)) = (
-            r.extra["slq_grid"].as_array(),
-            r.extra["slq_density"].as_array(),
-        ) {
+        if let Some(sd) = r.output.as_ref().map(|o| &o.spectral_density) {
             let kappa = r.metric("kappa").max(1.0);
-            let pts = g
+            let pts = sd
+                .grid
                 .iter()
-                .zip(d)
-                .filter_map(|(x, y)| Some((x.as_f64()? / kappa, y.as_f64()? * kappa)))
+                .zip(&sd.density)
+                .map(|(x, y)| (x / kappa, y * kappa))
                 .collect();
             dens.push(Line::new(format!("kappa = {k}"), pts, dens.len()));
         }

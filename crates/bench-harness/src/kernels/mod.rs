@@ -12,6 +12,8 @@ pub mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_avx512;
 
+use crate::peak::{available, Isa, ProbeKind};
+
 /// Independent accumulators per kernel.
 pub const ACC: usize = 12;
 
@@ -64,4 +66,47 @@ pub fn dot_u8i8_scalar(iters: u64, seed: i32, b: i8, lanes: usize, vnni: bool) -
         total += x as i64 * lanes as i64;
     }
     total
+}
+
+/// Runs the f32 kernel on a path; the result equals [`fma_f32_scalar`].
+///
+/// # Panics
+/// When the CPU lacks the path's features (check [`available`] first).
+pub fn run_f32(isa: Isa, iters: u64, seed: f32, a: f32, b: f32) -> f32 {
+    assert!(
+        available(ProbeKind::F32Fma).contains(&isa),
+        "f32 probe path {isa:?} is not available on this CPU"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the assert above checked the features the kernel is compiled for.
+        Isa::Avx2 => unsafe { self::x86_avx2::fma_f32(iters, seed, a, b) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512 => unsafe { self::x86_avx512::fma_f32(iters, seed, a, b) },
+        _ => self::fma_f32_scalar(iters, seed, a, b, 1),
+    }
+}
+
+/// Runs the int8 kernel on a path; the result equals [`dot_u8i8_scalar`].
+///
+/// # Panics
+/// When the CPU lacks the path's features (check [`available`] first).
+pub fn run_int8(isa: Isa, iters: u64, seed: i32, b: i8) -> i64 {
+    assert!(
+        available(ProbeKind::Int8Dot).contains(&isa),
+        "int8 probe path {isa:?} is not available on this CPU"
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the assert above checked the features the kernel is compiled for.
+        Isa::Avx2 => unsafe { self::x86_avx2::dot_u8i8(iters, seed, b) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::AvxVnni => unsafe { self::x86_avx2::dot_u8i8_avxvnni(iters, seed, b) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx512 => unsafe { self::x86_avx512::dot_u8i8_vnni(iters, seed, b) },
+        _ => self::dot_u8i8_scalar(iters, seed, b, 1, true),
+    }
 }

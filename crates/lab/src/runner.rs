@@ -1,16 +1,19 @@
 //! Running an experiment: the runs in parallel (`--jobs`), each writing its own folder
-//! atomically, `--resume` skipping what finished, `--shard K/N` for clusters, and the final
-//! step (summary, claims, environment, report) that `cargo xtask report` can redo alone.
+//! atomically, `--resume` keeping what finished *with the same configuration*, `--shard K/N`
+//! for clusters, and the final step (summary, claims, environment, report) that
+//! `cargo xtask report` can redo alone. One writer at a time: the experiment's folder is
+//! locked for the whole run.
 //!
 //! Layout under `results/<experiment>/`:
 //!
 //! ```text
-//! <run-id>/config.toml    resolved parameters and seed
+//! <run-id>/config.toml    every parameter (defaults included) and the seed: the run's identity
 //! <run-id>/metrics.json   final scalars (null = not measured)
 //! <run-id>/series.csv     the time series
-//! <run-id>/data.json      study-specific data for the report
+//! <run-id>/data.json      the study's output (read back, typed, for the report)
 //! <run-id>/status         ok | diverged at step N | failed: message   (written last)
 //! summary.csv  claims.json  environment.json  experiment.toml  report.md  report.html  plots/
+//! .lock                   held while a run-experiment writes here
 //! ```
 //!
 //! A run is finished when its `status` file exists; every file is written to a temporary name
@@ -30,9 +33,9 @@ use serde_json::json;
 use crate::claims::{evaluate, ClaimResult};
 use crate::environment;
 use crate::fsutil::write_atomic;
-use crate::registry::{Progress, RunOutput, RunRecord};
 use crate::report::{write_index, write_report, ReportMeta};
 use crate::spec::{Experiment, LoadOptions, RunSpec};
+use crate::study::{Progress, Record, RunRecord, Status};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -56,8 +59,12 @@ pub struct RunOptions {
 pub struct RunSummary {
     /// Run ids executed now.
     pub executed: Vec<String>,
-    /// Run ids skipped because they had finished before (`--resume`).
+    /// Run ids kept because they had finished before with the same configuration (`--resume`).
     pub skipped: Vec<String>,
+    /// Run ids that had finished with another configuration and were run again (`--resume`).
+    pub changed: Vec<String>,
+    /// Run ids that failed (now or in a kept earlier run), with their messages.
+    pub failed: Vec<(String, String)>,
     /// Claim results (empty for a shard, which does not finalise).
     pub claims: Vec<ClaimResult>,
 }
@@ -81,10 +88,83 @@ fn number(v: f64) -> String {
     }
 }
 
-fn status_of(dir: &Path) -> Option<String> {
+fn status_of(dir: &Path) -> Option<Status> {
     std::fs::read_to_string(dir.join("status"))
         .ok()
-        .map(|s| s.trim().to_string())
+        .map(|s| Status::parse(&s))
+}
+
+/// What `config.toml` holds for a run: every resolved parameter and the seed. Resuming keeps
+/// a finished run only when its file says exactly this.
+fn config_text(run: &RunSpec) -> String {
+    let mut config = run.resolved.clone();
+    config.insert("seed".into(), toml::Value::Integer(run.seed as i64));
+    toml::to_string(&config).unwrap_or_default()
+}
+
+/// Removes temporaries (`.NAME.tmp-PID`) left by killed runs in `dir` and its run folders.
+fn remove_stale_temporaries(dir: &Path) {
+    let sweep = |d: &Path| {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') && name.contains(".tmp-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    };
+    sweep(dir);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            sweep(&e.path());
+        }
+    }
+}
+
+/// The lock on an experiment's results folder (held until dropped): a second writer fails
+/// naming the first one's process id.
+pub struct ResultsLock {
+    _lock: fd_lock::RwLockWriteGuard<'static, std::fs::File>,
+}
+
+/// Takes the lock on `dir` (an experiment's results folder), as [`run`] does.
+///
+/// # Errors
+/// The folder is locked by another writer (the message names its pid), or the lock file
+/// cannot be opened.
+pub fn lock_results(dir: &Path) -> std::io::Result<ResultsLock> {
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    // The lock lives as long as the process needs it; leaking one small allocation per run
+    // keeps the guard's borrow 'static without a self-referential struct.
+    let lock: &'static mut fd_lock::RwLock<std::fs::File> =
+        Box::leak(Box::new(fd_lock::RwLock::new(file)));
+    match lock.try_write() {
+        Ok(mut guard) => {
+            use std::io::{Seek, Write};
+            let pid = std::process::id();
+            let _ = guard.set_len(0);
+            let _ = guard.seek(std::io::SeekFrom::Start(0));
+            let _ = writeln!(guard, "{pid}");
+            Ok(ResultsLock { _lock: guard })
+        }
+        Err(_) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "{} is being written by another run (process {}); wait for it, or use --out",
+                    dir.display(),
+                    holder.trim()
+                ),
+            ))
+        }
+    }
 }
 
 fn csv(columns: &[String], rows: &[Vec<f64>]) -> String {
@@ -115,58 +195,61 @@ fn metrics_json(m: &BTreeMap<String, f64>) -> serde_json::Value {
     )
 }
 
-/// Executes one run and writes its folder; returns the status line.
+/// Executes one run and writes its folder; returns the status.
 fn execute(
     exp: &Experiment,
     run: &RunSpec,
     dir: &Path,
-    on_progress: &mut dyn FnMut(Progress),
-) -> std::io::Result<String> {
+    on_progress: &mut dyn FnMut(u64, u64, f64),
+) -> std::io::Result<Status> {
     let _ = std::fs::remove_file(dir.join("status"));
-    let mut config = run.params.clone();
-    config.insert("seed".into(), toml::Value::Integer(run.seed as i64));
-    write_atomic(
-        &dir.join("config.toml"),
-        toml::to_string(&config).unwrap_or_default().as_bytes(),
-    )?;
+    write_atomic(&dir.join("config.toml"), config_text(run).as_bytes())?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (exp.study.run_fn)(&run.params, run.seed, on_progress)
+        exp.study
+            .execute(&run.params, run.seed, &mut Progress::new(on_progress))
     }));
-    let (status, out) = match result {
-        Ok(Ok(out)) => {
-            let status = match out.diverged_at {
-                Some(step) => format!("diverged at step {step}"),
-                None => "ok".to_string(),
+    let (status, record, data) = match result {
+        Ok(Ok(done)) => {
+            let status = match done.record.diverged_at {
+                Some(step) => Status::Diverged(step),
+                None => Status::Ok,
             };
-            (status, out)
+            (status, done.record, done.data)
         }
-        Ok(Err(e)) => (format!("failed: {e}"), RunOutput::default()),
+        Ok(Err(e)) => (
+            Status::Failed(e),
+            Record::default(),
+            serde_json::Value::Null,
+        ),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            (format!("failed: panic: {msg}"), RunOutput::default())
+            (
+                Status::Failed(format!("panic: {msg}")),
+                Record::default(),
+                serde_json::Value::Null,
+            )
         }
     };
     write_atomic(
         &dir.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics_json(&out.metrics))
+        serde_json::to_string_pretty(&metrics_json(&record.metrics))
             .unwrap_or_default()
             .as_bytes(),
     )?;
     write_atomic(
         &dir.join("series.csv"),
-        csv(&out.columns, &out.rows).as_bytes(),
+        csv(&record.series.columns, &record.series.rows).as_bytes(),
     )?;
     write_atomic(
         &dir.join("data.json"),
-        serde_json::to_string(&out.extra)
-            .unwrap_or_default()
-            .as_bytes(),
+        serde_json::to_string(&data).unwrap_or_default().as_bytes(),
     )?;
-    write_atomic(&dir.join("status"), format!("{status}\n").as_bytes())?;
+    let line = status.to_string().replace('\n', " ");
+    write_atomic(&dir.join("status"), format!("{line}\n").as_bytes())?;
     Ok(status)
 }
 
@@ -176,10 +259,22 @@ fn execute(
 /// I/O errors writing results (a failing *run* is recorded, not returned).
 pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
     let exp_dir = opts.out.join(&exp.name);
-    std::fs::create_dir_all(&exp_dir)?;
-    let text = std::fs::read_to_string(&exp.file)?;
-    write_atomic(&exp_dir.join("experiment.toml"), text.as_bytes())?;
-    let load = json!({ "quick": opts.load.quick, "sets": opts.load.sets });
+    std::fs::create_dir_all(&exp_dir).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create the results folder {}: {e}",
+                exp_dir.display()
+            ),
+        )
+    })?;
+    let _lock = lock_results(&exp_dir)?;
+    if opts.resume {
+        remove_stale_temporaries(&exp_dir);
+    }
+    write_atomic(&exp_dir.join("experiment.toml"), exp.text.as_bytes())?;
+    let load =
+        json!({ "quick": opts.load.quick, "sets": opts.load.sets, "max_runs": opts.load.max_runs });
     write_atomic(
         &exp_dir.join("load_options.json"),
         load.to_string().as_bytes(),
@@ -189,11 +284,17 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
     let mut pending = Vec::new();
     for i in shard_indices(exp.runs.len(), opts.shard) {
         let run = &exp.runs[i];
-        if opts.resume && status_of(&exp_dir.join(&run.id)).is_some() {
-            summary.skipped.push(run.id.clone());
-        } else {
-            pending.push(run);
+        let dir = exp_dir.join(&run.id);
+        if opts.resume && status_of(&dir).is_some() {
+            let same = std::fs::read_to_string(dir.join("config.toml"))
+                .is_ok_and(|c| c == config_text(run));
+            if same {
+                summary.skipped.push(run.id.clone());
+                continue;
+            }
+            summary.changed.push(run.id.clone());
         }
+        pending.push(run);
     }
     let multi = MultiProgress::with_draw_target(if opts.progress {
         ProgressDrawTarget::stderr()
@@ -227,10 +328,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
             bar.set_style(run_style.clone());
             bar.set_prefix(run.id.clone());
             let started = Instant::now();
-            let mut on_progress = |p: Progress| {
-                bar.set_length(p.total.max(1));
-                bar.set_position(p.step);
-                bar.set_message(format!("loss {:.3e}", p.loss));
+            let mut on_progress = |step: u64, total: u64, value: f64| {
+                bar.set_length(total.max(1));
+                bar.set_position(step);
+                bar.set_message(format!("loss {value:.3e}"));
             };
             let dir = exp_dir.join(&run.id);
             match execute(exp, run, &dir, &mut on_progress) {
@@ -259,73 +360,68 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
     let mut ex = executed.into_inner().expect("lock");
     ex.sort();
     summary.executed = ex;
+    for i in shard_indices(exp.runs.len(), opts.shard) {
+        let id = &exp.runs[i].id;
+        if let Some(Status::Failed(m)) = status_of(&exp_dir.join(id)) {
+            summary.failed.push((id.clone(), m));
+        }
+    }
     if opts.shard.is_none() {
         summary.claims = finalize(exp, &opts.out, opts.jobs)?;
     }
     Ok(summary)
 }
 
-/// Loads the finished runs of an experiment from disk.
-pub fn load_records(exp: &Experiment, exp_dir: &Path) -> (Vec<RunRecord>, usize) {
+/// Loads the finished runs of an experiment from disk; returns them, the number of runs
+/// not finished, and a note for each run whose files could not be read.
+pub fn load_records(exp: &Experiment, exp_dir: &Path) -> (Vec<RunRecord>, usize, Vec<String>) {
     let mut records = Vec::new();
     let mut missing = 0;
+    let mut unreadable = Vec::new();
     for run in &exp.runs {
         let dir = exp_dir.join(&run.id);
         let Some(status) = status_of(&dir) else {
             missing += 1;
             continue;
         };
-        let metrics: BTreeMap<String, f64> = std::fs::read_to_string(dir.join("metrics.json"))
-            .ok()
-            .and_then(|s| serde_json::from_str::<BTreeMap<String, Option<f64>>>(&s).ok())
-            .map(|m| {
-                m.into_iter()
-                    .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (columns, rows) = std::fs::read_to_string(dir.join("series.csv"))
-            .map(|s| {
-                let mut lines = s.lines();
-                let cols: Vec<String> = lines
-                    .next()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                let rows = lines
-                    .map(|l| {
-                        l.split(',')
-                            .map(|v| v.parse().unwrap_or(f64::NAN))
-                            .collect()
-                    })
-                    .collect();
-                (cols, rows)
-            })
-            .unwrap_or_default();
-        let extra = std::fs::read_to_string(dir.join("data.json"))
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(serde_json::Value::Null);
-        let kind = status
-            .split([' ', ':'])
-            .next()
-            .unwrap_or("failed")
-            .to_string();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name));
+        let metrics = match read("metrics.json")
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                serde_json::from_str::<BTreeMap<String, Option<f64>>>(&s).map_err(|e| e.to_string())
+            }) {
+            Ok(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+                .collect(),
+            Err(e) => {
+                unreadable.push(format!("{}/metrics.json: {e}", run.id));
+                BTreeMap::new()
+            }
+        };
+        let data = match read("data.json").map(|s| serde_json::from_str::<serde_json::Value>(&s)) {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                unreadable.push(format!("{}/data.json: {e}", run.id));
+                None
+            }
+            Err(e) => {
+                unreadable.push(format!("{}/data.json: {e}", run.id));
+                None
+            }
+        };
         records.push(RunRecord {
             id: run.id.clone(),
             axes: run.axes.clone(),
             params: run.params.clone(),
+            resolved: run.resolved.clone(),
             seed: run.seed,
-            status: kind,
+            status,
             metrics,
-            columns,
-            rows,
-            extra,
+            data,
         });
     }
-    (records, missing)
+    (records, missing, unreadable)
 }
 
 /// Writes summary.csv, claims.json, environment.json and the report from what is on disk.
@@ -334,7 +430,7 @@ pub fn load_records(exp: &Experiment, exp_dir: &Path) -> (Vec<RunRecord>, usize)
 /// I/O errors.
 pub fn finalize(exp: &Experiment, out: &Path, jobs: usize) -> std::io::Result<Vec<ClaimResult>> {
     let exp_dir = out.join(&exp.name);
-    let (records, missing) = load_records(exp, &exp_dir);
+    let (records, missing, unreadable) = load_records(exp, &exp_dir);
     // Metrics named like an axis (a study may echo a parameter) appear once, as the axis.
     let mut names: Vec<String> = records
         .iter()
@@ -358,7 +454,7 @@ pub fn finalize(exp: &Experiment, out: &Path, jobs: usize) -> std::io::Result<Ve
         for a in &exp.axes {
             let _ = write!(s, ",{}", r.param(a));
         }
-        let _ = write!(s, ",{},{}", r.seed, r.status);
+        let _ = write!(s, ",{},{}", r.seed, r.status.kind());
         for n in &names {
             let v = r.metric(n);
             let _ = write!(s, ",{}", number(v));
@@ -373,22 +469,23 @@ pub fn finalize(exp: &Experiment, out: &Path, jobs: usize) -> std::io::Result<Ve
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    let env = environment::collect(jobs);
+    let env = environment::collect(jobs, exp.file.parent().unwrap_or(Path::new(".")));
     write_atomic(
         &exp_dir.join("environment.json"),
         serde_json::to_string_pretty(&env)
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    let count = |k: &str| records.iter().filter(|r| r.status == k).count();
+    let count = |k: &str| records.iter().filter(|r| r.status.kind() == k).count();
     let meta = ReportMeta {
         name: exp.name.clone(),
         description: exp.description.clone(),
-        kind: exp.study.kind.to_string(),
+        kind: exp.study.kind().to_string(),
         counts: (count("ok"), count("diverged"), count("failed"), missing),
         environment: environment::one_line(&env),
+        unreadable,
     };
-    let sections = (exp.study.report_fn)(&records);
+    let sections = exp.study.report(&records);
     write_report(&exp_dir, &meta, &claims, &sections)?;
     write_index(out)?;
     Ok(claims)
@@ -398,13 +495,16 @@ pub fn finalize(exp: &Experiment, out: &Path, jobs: usize) -> std::io::Result<Ve
 ///
 /// # Errors
 /// A message when the folder holds no experiment or it no longer parses.
-pub fn reload(exp_dir: &Path) -> Result<Experiment, String> {
+pub fn reload(exp_dir: &Path, registry: &crate::study::Registry) -> Result<Experiment, String> {
     let file = exp_dir.join("experiment.toml");
     let load: serde_json::Value = std::fs::read_to_string(exp_dir.join("load_options.json"))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or(serde_json::Value::Null);
     let options = LoadOptions {
+        max_runs: load["max_runs"]
+            .as_u64()
+            .map_or(crate::spec::DEFAULT_MAX_RUNS, |n| n as usize),
         quick: load["quick"].as_bool().unwrap_or(false),
         sets: load["sets"]
             .as_array()
@@ -415,5 +515,5 @@ pub fn reload(exp_dir: &Path) -> Result<Experiment, String> {
             })
             .unwrap_or_default(),
     };
-    crate::spec::load(&file, &options).map_err(|e| e.to_string())
+    crate::spec::load(&file, registry, &options).map_err(|e| e.to_string())
 }

@@ -1,9 +1,9 @@
 //! Plots as data ([`Plot`]) and their SVG rendering with plotters.
 //!
-//! Study adapters describe *what* to draw (lines, points, heat maps with their labels and
+//! Studies describe *what* to draw (lines, points, bands, heat maps with their labels and
 //! units); this module decides how. Logarithmic axes are drawn by plotting `log10` of the
 //! values on a linear axis with `10^k` tick labels, which keeps one code path for every axis
-//! combination.
+//! combination. Legends are drawn in a panel beside the plot area, so they never cover data.
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -21,6 +21,8 @@ pub struct Line {
     pub markers: bool,
     /// Colour index into the palette (lines with equal index share a colour).
     pub color: usize,
+    /// A shaded band `(x, low, high)` around the line (e.g. min-max over seeds).
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 impl Line {
@@ -32,6 +34,38 @@ impl Line {
             dashed: false,
             markers: false,
             color,
+            band: Vec::new(),
+        }
+    }
+
+    /// The mean of several curves (over repeats or seeds) with their min-max band. Curves are
+    /// aligned point by point (they share x values) and cut to the shortest; one curve gives
+    /// a plain line. The label gains "(mean of n, band min-max)" when n > 1.
+    pub fn mean_band(label: impl Into<String>, curves: &[Vec<(f64, f64)>], color: usize) -> Line {
+        let label = label.into();
+        let n = curves.len();
+        if n <= 1 {
+            return Line::new(label, curves.first().cloned().unwrap_or_default(), color);
+        }
+        let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+        let mut points = Vec::with_capacity(len);
+        let mut band = Vec::with_capacity(len);
+        for i in 0..len {
+            let x = curves[0][i].0;
+            let ys = curves.iter().map(|c| c[i].1);
+            let (lo, hi, sum) = ys.fold((f64::INFINITY, f64::NEG_INFINITY, 0.0), |(a, b, s), y| {
+                (a.min(y), b.max(y), s + y)
+            });
+            points.push((x, sum / n as f64));
+            band.push((x, lo, hi));
+        }
+        Line {
+            band,
+            ..Line::new(
+                format!("{label} (mean of {n}, band min-max)"),
+                points,
+                color,
+            )
         }
     }
 
@@ -171,15 +205,98 @@ fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     Some((lo - pad, hi + pad))
 }
 
+/// Width of the legend panel right of the plot area, when there is a legend.
+const LEGEND_WIDTH: u32 = 230;
+
+/// The legend entries of a plot: (label, colour index, dashed, swatch).
+fn legend_entries(plot: &Plot) -> Vec<(String, usize, bool, bool)> {
+    let lines = match plot {
+        // One plain line needs no legend; several lines, or a band, do.
+        Plot::Lines(p) if p.lines.len() > 1 || p.lines.iter().any(|l| !l.band.is_empty()) => {
+            p.lines.iter().collect()
+        }
+        Plot::Lines(_) => Vec::new(),
+        Plot::Heatmap(h) => h.overlay.iter().collect::<Vec<_>>(),
+    };
+    let mut entries: Vec<(String, usize, bool, bool)> = lines
+        .iter()
+        .map(|l| (l.label.clone(), l.color, l.dashed, false))
+        .collect();
+    if let Plot::Heatmap(h) = plot {
+        entries.extend(
+            h.categories
+                .iter()
+                .enumerate()
+                .map(|(i, (_, label))| (label.clone(), i + 7, false, true)),
+        );
+    }
+    entries
+}
+
+/// Draws the legend as a column of entries in its own area (never over the data).
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    entries: &[(String, usize, bool, bool)],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let style =
+        TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (label, c, dashed, swatch)) in entries.iter().enumerate() {
+        let y = 40 + 18 * i as i32;
+        if y > 430 {
+            area.draw(&Text::new(
+                format!("... {} more", entries.len() - i),
+                (8, y),
+                style.clone(),
+            ))?;
+            break;
+        }
+        let colour = color(*c);
+        if *swatch {
+            area.draw(&Rectangle::new([(8, y - 5), (24, y + 5)], colour.filled()))?;
+        } else if *dashed {
+            area.draw(&PathElement::new(
+                vec![(8, y), (13, y)],
+                colour.stroke_width(2),
+            ))?;
+            area.draw(&PathElement::new(
+                vec![(18, y), (24, y)],
+                colour.stroke_width(2),
+            ))?;
+        } else {
+            area.draw(&PathElement::new(
+                vec![(8, y), (24, y)],
+                colour.stroke_width(2),
+            ))?;
+        }
+        let text: String = if label.chars().count() > 34 {
+            label.chars().take(33).chain(std::iter::once('…')).collect()
+        } else {
+            label.clone()
+        };
+        area.draw(&Text::new(text, (30, y), style.clone()))?;
+    }
+    Ok(())
+}
+
 /// Renders a plot to a standalone SVG document.
 pub fn render_svg(plot: &Plot) -> String {
     let mut svg = String::new();
+    let legend = legend_entries(plot);
+    let width = 760 + if legend.is_empty() { 0 } else { LEGEND_WIDTH };
     {
-        let root = SVGBackend::with_string(&mut svg, (760, 440)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, 440)).into_drawing_area();
+        let (chart_area, legend_area) = root.split_horizontally(760);
         let result = match plot {
-            Plot::Lines(p) => draw_lines(&root, p),
-            Plot::Heatmap(h) => draw_heatmap(&root, h),
-        };
+            Plot::Lines(p) => draw_lines(&chart_area, p),
+            Plot::Heatmap(h) => draw_heatmap(&chart_area, h),
+        }
+        .and_then(|()| {
+            legend_area.fill(&WHITE)?;
+            draw_legend(&legend_area, &legend)
+        });
         if let Err(e) = result {
             let _ = root.fill(&WHITE);
             let _ = root.draw(&Text::new(
@@ -204,8 +321,19 @@ where
 {
     root.fill(&WHITE)?;
     let pts = || p.lines.iter().flat_map(|l| l.points.iter());
+    let band_y = || {
+        p.lines
+            .iter()
+            .flat_map(|l| l.band.iter().flat_map(|&(_, lo, hi)| [lo, hi]))
+    };
     let xr = bounds(pts().map(|q| transform(q.0, p.log_x))).unwrap_or((0.0, 1.0));
-    let yr = bounds(pts().map(|q| transform(q.1, p.log_y))).unwrap_or((0.0, 1.0));
+    let yr = bounds(
+        pts()
+            .map(|q| q.1)
+            .chain(band_y())
+            .map(|y| transform(y, p.log_y)),
+    )
+    .unwrap_or((0.0, 1.0));
     let mut chart = ChartBuilder::on(root)
         .caption(&p.title, ("sans-serif", 18))
         .margin(12)
@@ -223,6 +351,20 @@ where
         .draw()?;
     for line in &p.lines {
         let c = color(line.color);
+        let band: Vec<(f64, f64, f64)> = line
+            .band
+            .iter()
+            .map(|&(x, lo, hi)| (transform(x, lx), transform(lo, ly), transform(hi, ly)))
+            .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+            .collect();
+        if band.len() > 1 {
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|&(x, lo, _)| (x, lo))
+                .chain(band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                .collect();
+            chart.draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))?;
+        }
         let style = ShapeStyle {
             color: c.to_rgba(),
             filled: false,
@@ -237,9 +379,8 @@ where
                 segments.push(Vec::new());
             }
         }
-        let mut labelled = false;
         for seg in segments.into_iter().filter(|s| !s.is_empty()) {
-            let anno = if line.markers && line.dashed {
+            if line.markers && line.dashed {
                 chart.draw_series(seg.iter().map(|&q| Circle::new(q, 3, style)))?
             } else if line.markers {
                 chart.draw_series(seg.iter().map(|&q| Circle::new(q, 3, style.filled())))?
@@ -248,21 +389,7 @@ where
             } else {
                 chart.draw_series(LineSeries::new(seg.clone(), style))?
             };
-            if !labelled {
-                labelled = true;
-                anno.label(line.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-            }
         }
-    }
-    if p.lines.len() > 1 {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
     }
     Ok(())
 }
@@ -327,16 +454,6 @@ where
                 Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], fill.filled())
             }),
     )?;
-    for (i, (_, label)) in h.categories.iter().enumerate() {
-        let c = color(i + 7);
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(h.x_range.0, h.y_range.0), (h.x_range.0, h.y_range.0)],
-                c.filled(),
-            )))?
-            .label(label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-    }
     for line in &h.overlay {
         let c = color(line.color);
         let style = ShapeStyle {
@@ -362,22 +479,11 @@ where
                 style,
             )))?;
         }
-        let anno = if line.markers {
-            chart.draw_series(pts.iter().map(|&q| Circle::new(q, 4, style)))?
+        if line.markers {
+            chart.draw_series(pts.iter().map(|&q| Circle::new(q, 4, style)))?;
         } else {
-            chart.draw_series(LineSeries::new(pts.clone(), style))?
-        };
-        anno.label(line.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-    }
-    if !h.categories.is_empty() || !h.overlay.is_empty() {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+            chart.draw_series(LineSeries::new(pts.clone(), style))?;
+        }
     }
     if h.categories.is_empty() && hi > lo {
         let style =

@@ -1,12 +1,5 @@
-//! `cargo xtask bench --blas LIB`: our GEMM against a C BLAS library's `sgemm`, timed in this
-//! process, the two taking turns.
-//!
-//! On a shared machine the speed available to a process changes from one second to the next
-//! (another tenant on the same physical core, turbo, cache contention), so two programs timed
-//! one after the other can differ by more than the kernels do. Here each round times a group of
-//! our products and a group of the library's, in alternating order, after the same pause, and
-//! the ratio is taken round by round: a slow phase slows both sides of a round alike. Both
-//! sides allocate a fresh output per product, as `a.matmul(&b)` and NumPy's `a @ b` do.
+//! A C BLAS library's `sgemm`, loaded at run time, to time against ours in the same process
+//! (see [`crate::ab`]).
 //!
 //! Any CBLAS library with OpenBLAS's or MKL's thread-count call works: a system
 //! `libopenblas.so`, or NumPy's own OpenBLAS (`numpy.libs/libscipy_openblas64_-*.so`, with
@@ -15,10 +8,6 @@
 
 use std::ffi::c_int;
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use bench_harness::stats::Stats;
-use core_tensor::{no_grad, Rng, Tensor};
 
 /// CBLAS enum values (cblas.h): row-major storage, no transpose.
 const ROW_MAJOR: c_int = 101;
@@ -226,167 +215,6 @@ impl std::fmt::Debug for Cblas {
     }
 }
 
-/// Checks that the library computes our product (an odd shape, so that the calling
-/// convention — row-major, integer width — would show if it were wrong).
-///
-/// # Errors
-/// The results differ by more than rounding: the message gives the largest difference.
-pub fn check_agrees(blas: &Cblas) -> std::io::Result<()> {
-    let (m, k, n) = (67, 45, 33);
-    let mut rng = Rng::seed(7);
-    let a = rng.normal(&[m, k], 0.0, 1.0);
-    let b = rng.normal(&[k, n], 0.0, 1.0);
-    let ours = no_grad(|| a.matmul(&b))
-        .map_err(|e| std::io::Error::other(format!("our matmul: {e}")))?
-        .to_vec();
-    blas.set_threads(1);
-    let theirs = blas.matmul(&a.to_vec(), &b.to_vec(), m, k, n);
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    // Sums of 45 products of N(0, 1) values: a few units; rounding differs at ~1e-6.
-    if worst.is_finite() && worst < 1e-3 {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "{}: its {} disagrees with our matmul on a {m}x{k}x{n} product (largest \
-             difference {worst}); the library's calling convention is not the one expected",
-            blas.path, blas.symbol
-        )))
-    }
-}
-
-/// One shape and thread count, ours against the library in alternating rounds.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AbRow {
-    /// Our measurement's name (`gemm/square-1024/2t`).
-    pub name: String,
-    /// Threads on both sides.
-    pub threads: usize,
-    /// Our GFLOP/s, median over the rounds.
-    pub ours: f64,
-    /// The library's GFLOP/s, median over the rounds.
-    pub blas: f64,
-    /// Each round's (our GFLOP/s / the library's), summarised: `median` is the comparison,
-    /// `min` and `max` its spread, `n` the number of rounds.
-    pub ratio: Stats,
-}
-
-/// How long each side's group of calls lasts, and how many rounds.
-#[derive(Debug, Clone, Copy)]
-pub struct AbConfig {
-    /// Rounds (each: one group of ours, one of theirs, in alternating order).
-    pub rounds: usize,
-    /// Seconds a group of calls should last (at least one call).
-    pub group_seconds: f64,
-    /// Pause before each group, so that the other side's threads have gone to sleep: OpenBLAS's
-    /// wait for the next call spinning, 2^28 cycles (about 0.1 s at 2.5 GHz) by default, on
-    /// the cores our next group needs; rayon's threads spin far less.
-    pub pause: Duration,
-}
-
-impl AbConfig {
-    /// For `--quick`: 5 rounds of 0.1 s groups.
-    pub fn quick() -> AbConfig {
-        AbConfig {
-            rounds: 5,
-            group_seconds: 0.1,
-            pause: Duration::from_millis(300),
-        }
-    }
-
-    /// The full run: 15 rounds of 0.25 s groups.
-    pub fn standard() -> AbConfig {
-        AbConfig {
-            rounds: 15,
-            group_seconds: 0.25,
-            pause: Duration::from_millis(300),
-        }
-    }
-}
-
-/// Times `a.matmul(b)` (`a`: m x k, `b`: k x n, contiguous) on the current rayon pool (which
-/// should have `threads` threads) against `blas` on as many threads, as measurement `name`.
-///
-/// # Errors
-/// Our matmul failed (it cannot for matrices).
-///
-/// # Panics
-/// If `a` or `b` is not a matrix, or their inner dimensions differ.
-pub fn ab_gemm(
-    blas: &Cblas,
-    name: &str,
-    a: &Tensor,
-    b: &Tensor,
-    threads: usize,
-    cfg: &AbConfig,
-) -> std::io::Result<AbRow> {
-    let (&[m, k], &[k2, n]) = (a.shape(), b.shape()) else {
-        panic!(
-            "ab_gemm: matrices expected, got {:?} and {:?}",
-            a.shape(),
-            b.shape()
-        );
-    };
-    assert_eq!(k, k2, "ab_gemm: {m}x{k} times {k2}x{n}");
-    let (av, bv) = (a.to_vec(), b.to_vec());
-    blas.set_threads(threads);
-    let ours = || -> std::io::Result<()> {
-        let c = no_grad(|| a.matmul(b))
-            .map_err(|e| std::io::Error::other(format!("our matmul: {e}")))?;
-        std::hint::black_box(c);
-        Ok(())
-    };
-    let theirs = || -> std::io::Result<()> {
-        std::hint::black_box(blas.matmul(&av, &bv, m, k, n));
-        Ok(())
-    };
-    // Seconds per call over `calls` calls.
-    let per_call = |side: &dyn Fn() -> std::io::Result<()>, calls: usize| {
-        let t = Instant::now();
-        for _ in 0..calls {
-            side()?;
-        }
-        Ok::<f64, std::io::Error>(t.elapsed().as_secs_f64() / calls as f64)
-    };
-    // Warm both up (packing buffers, thread pools) and size the groups from two calls each.
-    let group = |side: &dyn Fn() -> std::io::Result<()>| {
-        let one = per_call(side, 2)?;
-        Ok::<usize, std::io::Error>(((cfg.group_seconds / one.max(1e-9)).ceil() as usize).max(1))
-    };
-    let (n_ours, n_theirs) = (group(&ours)?, group(&theirs)?);
-    let flop = 2.0 * (m * k * n) as f64;
-    // One side's GFLOP/s over a group of calls, after the pause.
-    let gflops = |side: &dyn Fn() -> std::io::Result<()>, calls: usize| {
-        std::thread::sleep(cfg.pause);
-        Ok::<f64, std::io::Error>(flop / per_call(side, calls)? / 1e9)
-    };
-    let (mut g_ours, mut g_theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..cfg.rounds {
-        let (o, t) = if round % 2 == 0 {
-            let o = gflops(&ours, n_ours)?;
-            (o, gflops(&theirs, n_theirs)?)
-        } else {
-            let t = gflops(&theirs, n_theirs)?;
-            (gflops(&ours, n_ours)?, t)
-        };
-        g_ours.push(o);
-        g_theirs.push(t);
-        ratios.push(o / t);
-    }
-    let median = |v: &[f64]| Stats::from_samples(v).map_or(f64::NAN, |s| s.median);
-    Ok(AbRow {
-        name: name.to_string(),
-        threads,
-        ours: median(&g_ours),
-        blas: median(&g_theirs),
-        ratio: Stats::from_samples(&ratios)
-            .ok_or_else(|| std::io::Error::other(format!("{name}: no rounds, or a NaN timing")))?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,14 +240,5 @@ mod tests {
                 && msg.contains("scipy_cblas_sgemm64_"),
             "{msg}"
         );
-    }
-
-    /// The round summary is `bench_harness`'s median (the mean of the middle two for an even
-    /// count of rounds).
-    #[test]
-    fn median_of_even_and_odd_counts() {
-        let median = |v: &[f64]| Stats::from_samples(v).unwrap().median;
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

@@ -1,6 +1,9 @@
 //! Reports: `report.md` and a self-contained `report.html` (plots inlined as SVG) per
-//! experiment — claims first, then the study's sections — and `results/index.html` linking
-//! every experiment's report.
+//! experiment — the claims table first, a contents list, then the study's sections — and
+//! `results/index.html` listing every experiment run with its PASS/FAIL count and date.
+//!
+//! Studies build [`Section`]s of data (text, a [`TableData`], [`Plot`]s); only this module
+//! turns them into files.
 
 pub mod plot;
 
@@ -46,6 +49,8 @@ pub struct ReportMeta {
     pub counts: (usize, usize, usize, usize),
     /// One line about the machine and commit.
     pub environment: String,
+    /// Runs whose stored files could not be read (listed so nobody mistakes a gap for data).
+    pub unreadable: Vec<String>,
 }
 
 fn esc(s: &str) -> String {
@@ -98,7 +103,7 @@ pub fn write_report(
          table{{border-collapse:collapse;margin:1em 0;font-size:13px}}\
          td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}\
          td.l{{text-align:left}}.pass{{color:#0a0;font-weight:bold}}.fail{{color:#c00;font-weight:bold}}\
-         svg{{display:block;margin:1em 0}}</style></head><body>\
+         svg{{display:block;margin:1em 0;max-width:100%;height:auto}}nav li{{margin:2px 0}}</style></head><body>\
          <h1>{name}</h1><p>{desc}</p><p>Study <code>{kind}</code> — runs: {ok} ok, {diverged} diverged, \
          {failed} failed, {missing} not run. {env}</p>",
         name = esc(&meta.name),
@@ -107,6 +112,14 @@ pub fn write_report(
         env = esc(&meta.environment),
     );
 
+    if !meta.unreadable.is_empty() {
+        let line = format!(
+            "Unreadable run files (left out of the sections below): {}",
+            meta.unreadable.join("; ")
+        );
+        let _ = writeln!(md, "**{line}**\n");
+        let _ = write!(html, "<p class=\"fail\">{}</p>", esc(&line));
+    }
     if !claims.is_empty() {
         let _ = writeln!(md, "## Claims ({passed}/{} pass)\n", claims.len());
         let _ = writeln!(
@@ -138,12 +151,27 @@ pub fn write_report(
         }
         html.push_str("</table>");
     }
+    // Contents.
+    if !sections.is_empty() {
+        let _ = writeln!(md, "\n## Contents\n");
+        html.push_str("<nav><h2>Contents</h2><ol>");
+        for s in sections {
+            let _ = writeln!(md, "- [{}](#{})", md_cell(&s.title), slug(&s.title));
+            let _ = write!(
+                html,
+                "<li><a href=\"#{}\">{}</a></li>",
+                slug(&s.title),
+                esc(&s.title)
+            );
+        }
+        html.push_str("</ol></nav>");
+    }
 
     std::fs::create_dir_all(dir.join("plots"))?;
     let mut plot_no = 0;
     for s in sections {
         let _ = writeln!(md, "\n## {}\n", s.title);
-        let _ = write!(html, "<h2>{}</h2>", esc(&s.title));
+        let _ = write!(html, "<h2 id=\"{}\">{}</h2>", slug(&s.title), esc(&s.title));
         if !s.text.is_empty() {
             let _ = writeln!(md, "{}\n", s.text);
             for para in s.text.split("\n\n") {
@@ -206,43 +234,58 @@ pub fn write_report(
     write_atomic(&dir.join("report.html"), html.as_bytes())
 }
 
-/// Rewrites `results/index.html` listing every experiment folder that has a report.
+/// Rewrites `results/index.html`: every experiment folder with a report, its claims' PASS
+/// and FAIL counts and when it was finalised (`environment.json`'s `finished`).
 ///
 /// # Errors
 /// I/O errors.
 pub fn write_index(results: &Path) -> std::io::Result<()> {
-    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut entries: Vec<(String, String, String)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir(results) {
         for e in dir.flatten() {
             let p = e.path();
-            if p.join("report.html").exists() {
-                let name = e.file_name().to_string_lossy().to_string();
-                let summary = std::fs::read_to_string(p.join("claims.json"))
+            if !p.join("report.html").exists() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().to_string();
+            let read = |f: &str| {
+                std::fs::read_to_string(p.join(f))
                     .ok()
                     .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-                    .map(|v| {
-                        let list = v.as_array().cloned().unwrap_or_default();
-                        let pass = list
-                            .iter()
-                            .filter(|c| c["pass"].as_bool() == Some(true))
-                            .count();
-                        format!("{pass}/{} claims pass", list.len())
-                    })
-                    .unwrap_or_default();
-                entries.push((name, summary));
-            }
+            };
+            let claims = read("claims.json")
+                .map(|v| {
+                    let list = v.as_array().cloned().unwrap_or_default();
+                    let pass = list
+                        .iter()
+                        .filter(|c| c["pass"].as_bool() == Some(true))
+                        .count();
+                    format!("{pass} PASS, {} FAIL", list.len() - pass)
+                })
+                .unwrap_or_else(|| "no claims".into());
+            let date = read("environment.json")
+                .and_then(|v| v["finished"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            entries.push((name, claims, date));
         }
     }
     entries.sort();
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>groundwork results</title></head><body style=\"font-family:sans-serif;max-width:800px;margin:2em auto\"><h1>groundwork results</h1><ul>");
-    for (name, summary) in &entries {
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>groundwork results</title>\
+         <style>body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}\
+         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}\
+         th{background:#f3f3f3}</style></head><body><h1>groundwork results</h1>\
+         <table><tr><th>experiment</th><th>claims</th><th>finished (UTC)</th></tr>",
+    );
+    for (name, claims, date) in &entries {
         let _ = write!(
             html,
-            "<li><a href=\"{0}/report.html\">{0}</a> — {1}</li>",
+            "<tr><td><a href=\"{0}/report.html\">{0}</a></td><td>{1}</td><td>{2}</td></tr>",
             esc(name),
-            esc(summary)
+            esc(claims),
+            esc(date)
         );
     }
-    html.push_str("</ul></body></html>\n");
+    html.push_str("</table></body></html>\n");
     write_atomic(&results.join("index.html"), html.as_bytes())
 }

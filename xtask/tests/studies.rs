@@ -1,0 +1,196 @@
+//! The registered studies through lab: every shipped experiment file checks, the quickstart
+//! runs end to end with every claim passing, each study records exactly the metrics it
+//! declares, the generated study docs are current, and the errors a user sees name the real
+//! studies' parameters.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use lab::runner::{self, RunOptions};
+use lab::spec::{self, parse, LoadOptions};
+use lab::study::{Progress, Study};
+use xtask::fsutil::project_root;
+use xtask::registry::registry;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn every_shipped_experiment_file_checks() {
+    let reg = registry();
+    let mut n = 0;
+    for entry in std::fs::read_dir(project_root().join("experiments")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            for quick in [false, true] {
+                let options = LoadOptions {
+                    quick,
+                    ..LoadOptions::default()
+                };
+                let e = spec::load(&path, &reg, &options).unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    !e.runs.is_empty() && !e.claims.is_empty(),
+                    "{}",
+                    path.display()
+                );
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "expected the shipped experiments, found {n}");
+}
+
+#[test]
+fn quickstart_end_to_end() {
+    let dir = scratch("quickstart");
+    let file = project_root().join("experiments/quickstart.toml");
+    let exp = spec::load(&file, &registry(), &LoadOptions::default()).unwrap();
+    let options = RunOptions {
+        out: dir.clone(),
+        jobs: 2,
+        resume: false,
+        shard: None,
+        progress: false,
+        load: LoadOptions::default(),
+    };
+    let summary = runner::run(&exp, &options).unwrap();
+    for c in &summary.claims {
+        assert!(
+            c.pass,
+            "claim failed: {} — measured {} expected {}",
+            c.description, c.lhs, c.rhs
+        );
+    }
+    assert!(summary.claims.len() >= 10 && summary.failed.is_empty());
+    let exp_dir = dir.join("quickstart");
+    for f in [
+        "report.md",
+        "report.html",
+        "summary.csv",
+        "claims.json",
+        "environment.json",
+    ] {
+        assert!(exp_dir.join(f).exists(), "missing {f}");
+    }
+    let html = read(&exp_dir.join("report.html"));
+    assert!(html.contains("PASS") && !html.contains(">FAIL<") && html.matches("<svg").count() >= 5);
+    assert!(
+        !html.contains("src=\"http"),
+        "the report must be self-contained"
+    );
+    assert!(read(&dir.join("index.html")).contains("quickstart/report.html"));
+    let env: serde_json::Value =
+        serde_json::from_str(&read(&exp_dir.join("environment.json"))).unwrap();
+    assert!(env["cpu_model"].is_string() && env["rustc"].is_string());
+    for r in &exp.runs {
+        let run = exp_dir.join(&r.id);
+        for f in [
+            "config.toml",
+            "metrics.json",
+            "series.csv",
+            "data.json",
+            "status",
+        ] {
+            assert!(run.join(f).exists(), "{}: missing {f}", r.id);
+        }
+    }
+}
+
+/// `record` must produce exactly the metrics a study declares (claims are checked against
+/// the declaration before anything runs).
+fn assert_records_its_metrics<S: Study>(study: &S, params: &str) {
+    let table: toml::Table = toml::from_str(params).unwrap();
+    let cfg = <S::Config as lab::params::Params>::from_table(&table).unwrap();
+    let out = study.run(&cfg, 0, &mut Progress::none()).unwrap();
+    let recorded: BTreeSet<String> = study.record(&cfg, &out).metrics.into_keys().collect();
+    let declared: BTreeSet<String> = S::METRICS.iter().map(|m| m.to_string()).collect();
+    assert_eq!(recorded, declared, "{}", S::KIND);
+}
+
+#[test]
+fn each_study_records_exactly_its_declared_metrics() {
+    use xtask::studies::{paths::Paths, quadratic::Quadratic};
+    assert_records_its_metrics(
+        &Quadratic,
+        "dim = 4\nkappa = 10\nmethod = \"heavy-ball\"\nmax_iters = 2000",
+    );
+    assert_records_its_metrics(&Paths, "problem = \"beale\"\nmethod = \"adam\"\nsteps = 20");
+}
+
+#[test]
+fn the_classifier_records_its_declared_metrics_on_a_tiny_dataset() {
+    use core_tensor::Rng;
+    use nn::data::Dataset;
+    use nn::study::run_classifier;
+    use xtask::studies::classifier::Classifier;
+    let data = |n: usize, seed: u64| Dataset {
+        images: Rng::seed(seed).uniform(&[n, 784], 0.0, 1.0),
+        labels: (0..n).map(|i| i % 10).collect(),
+        image_shape: (28, 28),
+        classes: 10,
+    };
+    let (train, test) = (data(64, 1), data(32, 2));
+    let table: toml::Table =
+        toml::from_str("model = \"mlp\"\noptimizer = \"adam\"\nlr = 0.001\nepochs = 1\nbatch = 32\nsharpness_every = 1").unwrap();
+    let cfg = <nn::study::ClassifierConfig as lab::params::Params>::from_table(&table).unwrap();
+    let out = run_classifier(&cfg, 0, &train, &test, &mut |_, _, _| {}).unwrap();
+    let recorded: BTreeSet<String> = Classifier.record(&cfg, &out).metrics.into_keys().collect();
+    let declared: BTreeSet<String> = Classifier::METRICS.iter().map(|m| m.to_string()).collect();
+    assert_eq!(recorded, declared);
+}
+
+#[test]
+fn the_study_docs_are_generated_from_the_definitions() {
+    let path = project_root().join("docs/studies.md");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == xtask::commands::studies_markdown(),
+        "docs/studies.md is stale: run `cargo xtask docs` and commit it"
+    );
+    for kind in registry().kinds() {
+        assert!(current.contains(&format!("## `{kind}`")), "{kind}");
+    }
+}
+
+#[test]
+fn errors_name_the_real_studies_parameters() {
+    const BASE: &str = "[experiment]\nname = \"t\"\ndescription = \"d\"\nkind = \"quadratic\"\n\n[params]\ndim = 4\nkappa = 10.0\nmethod = \"gd\"\n";
+    let err = |text: String| match parse(
+        Path::new("bad.toml"),
+        &text,
+        &registry(),
+        &LoadOptions::default(),
+    ) {
+        Ok(_) => panic!("expected an error from:\n{text}"),
+        Err(e) => e.to_string(),
+    };
+    let cases = [
+        (BASE.replace("kind = \"quadratic\"", "kind = \"clasifier\""),
+         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier"),
+        (BASE.replace("method = \"gd\"", "method = \"heavyball\""),
+         "bad.toml:9:10: params.method = \"heavyball\" is not one of: gd, sgd, heavy-ball, momentum, nesterov, adam, adamw, rmsprop, adagrad; did you mean `heavy-ball`?"),
+        (BASE.replace("kappa = 10.0", "kappa = 0.5"),
+         "bad.toml:8:9: params.kappa = 0.5 is out of range: must be in [1, 1000000000000]"),
+        (BASE.replace("dim = 4", "dim = 100000000"),
+         "bad.toml:7:7: params.dim = 100000000 is out of range: must be in [2, 4096]"),
+        (format!("{BASE}require_stable = true\nlr_rule = \"stability-limit\"\nlr_scale = 1.5\n"),
+         "bad.toml:12:12: quadratic study: lr_scale = 0.30000000000000004 is invalid: learning rate 0.300000 (momentum 0) is outside the stable range for kappa = 10 (GD needs lr < 2/L = 0.200000) and require_stable = true"),
+        (format!("{BASE}\n[[expect]]\nrun = {{ method = \"heavyball\" }}\nmetric = \"iterations\"\nop = \">=\"\nvalue = 1\n"),
+         "bad.toml:12:18: expect: in `run`: method = \"heavyball\" is not one of: gd, sgd, heavy-ball, momentum, nesterov, adam, adamw, rmsprop, adagrad; did you mean `heavy-ball`?"),
+        (format!("{BASE}\n[[expect]]\nrun = {{ method = \"adam\" }}\nmetric = \"iterations\"\nop = \">=\"\nvalue = 1\n"),
+         "bad.toml:12:18: expect: no run has method = adam (in `run`); the runs take: sgd"),
+        (format!("{BASE}\n[[expect]]\nrun = {{ kappa = 1000 }}\nmetric = \"iterations\"\nop = \">=\"\nvalue = 1\n"),
+         "bad.toml:12:17: expect: no run has kappa = 1000 (in `run`); the runs take: 10"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), want);
+    }
+}
