@@ -1,6 +1,8 @@
 //! Shared workloads for groundwork's benchmarks: the criterion benches beside this file and
 //! `cargo xtask bench` time the same code.
 
+#![deny(unsafe_code)]
+
 use core_tensor::{no_grad, with_flush_denormals, Result, Rng, Tensor};
 use nn::loss::cross_entropy;
 use nn::module::parameter_tensors;

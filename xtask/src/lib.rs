@@ -5,6 +5,8 @@
 //! science in the study crates), benchmarks on [`bench_harness`] ([`bench`](mod@bench)).
 //! `main.rs` only parses the command line and dispatches to [`commands`].
 
+#![deny(unsafe_code)]
+
 pub mod bench;
 pub mod commands;
 pub mod fsutil;

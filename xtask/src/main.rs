@@ -1,6 +1,8 @@
 //! `cargo xtask`: groundwork's task runner. This file only parses the command line and
 //! dispatches; each command lives in `commands.rs`.
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

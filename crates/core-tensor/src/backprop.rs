@@ -199,7 +199,17 @@ impl Op {
             } => pair(x, softmax_backward(*kind, x, node, *axis, *keepdim, g)?),
             Op::Matmul { a, b } => two(a, b, matmul_backward(a, b, g)?),
             Op::Unfold { .. } | Op::Fold { .. } => conv_backward(self, g)?,
-            _ => layout_backward(self, g)?,
+            // Every variant is named: a new op does not compile until its rule is written.
+            Op::Reshape { .. }
+            | Op::Permute { .. }
+            | Op::BroadcastTo { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::IndexSelect { .. }
+            | Op::IndexAdd { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. } => layout_backward(self, g)?,
         })
     }
 }

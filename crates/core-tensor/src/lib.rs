@@ -53,9 +53,14 @@
 //! # }
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod backprop;
 pub mod error;
 pub mod gradcheck;
+// `unsafe` and `#[target_feature]` code lives only here (STYLE.md), each SIMD kernel with a
+// scalar twin that is its specification.
+#[allow(unsafe_code)]
 mod kernels;
 pub use kernels::fpenv::{flush_denormals_enabled, with_flush_denormals};
 pub use kernels::gemm::kernel_name as gemm_kernel_name;

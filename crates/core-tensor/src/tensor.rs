@@ -143,15 +143,16 @@ impl Tensor {
         }))
     }
 
-    /// Makes the result of an operation; the op is recorded only when gradients are enabled and
-    /// some input requires them.
-    pub(crate) fn from_op(data: Array, op: Op) -> Tensor {
-        let record = is_grad_enabled() && op.parents().iter().any(|p| p.requires_grad());
+    /// Makes the result of an operation on `inputs`. The op is built (its inputs cloned into
+    /// it) and recorded only when gradients are enabled and some input requires them: without
+    /// gradients an op costs no allocation beyond its result.
+    pub(crate) fn from_op(data: Array, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
+        let record = is_grad_enabled() && inputs.iter().any(|p| p.requires_grad());
         Tensor(Arc::new(Inner {
             id: TensorId::fresh(),
             shape: data.shape().into(),
             data: RwLock::new(data),
-            op: record.then_some(op),
+            op: record.then(op),
             requires_grad: AtomicBool::new(record),
             grad: Mutex::new(None),
         }))

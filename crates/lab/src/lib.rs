@@ -71,6 +71,8 @@
 //! assert_eq!(exp.runs.len(), 2);
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod params;
 
 #[cfg(feature = "engine")]

@@ -45,6 +45,8 @@
 //! # }
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod checkpoint;
 pub mod conv;
 pub mod data;

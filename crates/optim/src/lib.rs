@@ -41,6 +41,8 @@
 //! # }
 //! ```
 
+#![deny(unsafe_code)]
+
 mod adam;
 mod adaptive;
 mod error;

@@ -117,15 +117,12 @@ impl Tensor {
         if kind == SoftmaxKind::LogSumExp && !keepdim {
             out.index_axis_inplace(Axis(ax), 0);
         }
-        Ok(Tensor::from_op(
-            out,
-            Op::Softmax {
-                kind,
-                x: self.clone(),
-                axis: ax,
-                keepdim,
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self], || Op::Softmax {
+            kind,
+            x: self.clone(),
+            axis: ax,
+            keepdim,
+        }))
     }
 
     /// `softmax(x)_i = e^(x_i - m) / sum_j e^(x_j - m)` along `axis` (`m` the lane maximum).

@@ -125,13 +125,10 @@ impl Tensor {
         }
         let arr = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n, rows, l]), out)
             .expect("sized above");
-        Ok(Tensor::from_op(
-            arr.into_shared(),
-            Op::Unfold {
-                x: self.clone(),
-                patches: p,
-            },
-        ))
+        Ok(Tensor::from_op(arr.into_shared(), &[self], || Op::Unfold {
+            x: self.clone(),
+            patches: p,
+        }))
     }
 
     /// col2im: `[N, C*kh*kw, OH*OW] -> [N, C, H, W]`, summing overlapping windows (the adjoint
@@ -169,13 +166,10 @@ impl Tensor {
         }
         let arr = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n, c, h, w]), out)
             .expect("sized above");
-        Ok(Tensor::from_op(
-            arr.into_shared(),
-            Op::Fold {
-                x: self.clone(),
-                patches: p,
-            },
-        ))
+        Ok(Tensor::from_op(arr.into_shared(), &[self], || Op::Fold {
+            x: self.clone(),
+            patches: p,
+        }))
     }
 }
 

@@ -326,13 +326,10 @@ pub(crate) fn binary_backward(
 impl Tensor {
     fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let out = op.forward(&self.array());
-        Ok(Tensor::from_op(
-            out,
-            Op::Unary {
-                op,
-                x: self.clone(),
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self], || Op::Unary {
+            op,
+            x: self.clone(),
+        }))
     }
 
     /// A constant (never differentiated) tensor `f(x)` of the same shape; used for masks.
@@ -366,14 +363,11 @@ impl Tensor {
                 )
             }
         };
-        Ok(Tensor::from_op(
-            out,
-            Op::Binary {
-                op,
-                a: self.clone(),
-                b: other.clone(),
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self, other], || Op::Binary {
+            op,
+            a: self.clone(),
+            b: other.clone(),
+        }))
     }
 
     /// `self + other`, broadcasting.

@@ -104,14 +104,13 @@ fn index_add_op(src: &Tensor, axis: usize, index: Arc<[usize]>, size: usize) -> 
         let mut dst = out.index_axis_mut(Axis(axis), j);
         dst += &s.index_axis(Axis(axis), i);
     }
-    Ok(Tensor::from_op(
-        out.into_shared(),
+    Ok(Tensor::from_op(out.into_shared(), &[src], || {
         Op::IndexAdd {
             src: src.clone(),
             axis,
             index,
-        },
-    ))
+        }
+    }))
 }
 
 /// Position of `p` with its `axis` coordinate replaced by `j`.
@@ -127,14 +126,11 @@ fn gather_op(x: &Tensor, axis: usize, index: Arc<ArrayD<usize>>) -> Result<Tenso
     for ((p, &j), o) in index.indexed_iter().zip(out.iter_mut()) {
         *o = xa[with_coord(&p, axis, j)];
     }
-    Ok(Tensor::from_op(
-        out.into_shared(),
-        Op::Gather {
-            x: x.clone(),
-            axis,
-            index,
-        },
-    ))
+    Ok(Tensor::from_op(out.into_shared(), &[x], || Op::Gather {
+        x: x.clone(),
+        axis,
+        index,
+    }))
 }
 
 fn scatter_add_op(
@@ -148,14 +144,13 @@ fn scatter_add_op(
     for ((p, &j), &v) in index.indexed_iter().zip(s.iter()) {
         out[with_coord(&p, axis, j)] += v;
     }
-    Ok(Tensor::from_op(
-        out.into_shared(),
+    Ok(Tensor::from_op(out.into_shared(), &[src], || {
         Op::ScatterAdd {
             src: src.clone(),
             axis,
             index,
-        },
-    ))
+        }
+    }))
 }
 
 impl Tensor {
@@ -177,7 +172,9 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = reshape_array(self.array(), shape);
-        Ok(Tensor::from_op(out, Op::Reshape { x: self.clone() }))
+        Ok(Tensor::from_op(out, &[self], || Op::Reshape {
+            x: self.clone(),
+        }))
     }
 
     /// Flattens axes `from..` into one: `[2, 3, 4].flatten_from(1)` has shape `[2, 12]`.
@@ -251,13 +248,10 @@ impl Tensor {
             ));
         }
         let out = self.array().permuted_axes(IxDyn(perm));
-        Ok(Tensor::from_op(
-            out,
-            Op::Permute {
-                x: self.clone(),
-                perm: perm.to_vec(),
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self], || Op::Permute {
+            x: self.clone(),
+            perm: perm.to_vec(),
+        }))
     }
 
     /// Swaps two axes. A view.
@@ -297,7 +291,9 @@ impl Tensor {
             ));
         };
         let out = view.to_owned().into_shared();
-        Ok(Tensor::from_op(out, Op::BroadcastTo { x: self.clone() }))
+        Ok(Tensor::from_op(out, &[self], || Op::BroadcastTo {
+            x: self.clone(),
+        }))
     }
 
     /// Takes `ranges[i]` along axis `i`; axes beyond `ranges.len()` are kept whole. A view.
@@ -340,13 +336,10 @@ impl Tensor {
         for (ax, r) in full.iter().enumerate() {
             a.slice_axis_inplace(Axis(ax), Slice::from(r.clone()));
         }
-        Ok(Tensor::from_op(
-            a,
-            Op::Slice {
-                x: self.clone(),
-                ranges: full,
-            },
-        ))
+        Ok(Tensor::from_op(a, &[self], || Op::Slice {
+            x: self.clone(),
+            ranges: full,
+        }))
     }
 
     /// `len` entries of axis `axis` starting at `start`. A view.
@@ -392,13 +385,10 @@ impl Tensor {
             }
             view.assign(&self.array());
         }
-        Ok(Tensor::from_op(
-            out.into_shared(),
-            Op::Pad {
-                x: self.clone(),
-                pads: full,
-            },
-        ))
+        Ok(Tensor::from_op(out.into_shared(), &[self], || Op::Pad {
+            x: self.clone(),
+            pads: full,
+        }))
     }
 
     /// Joins tensors along an existing axis. All other axes must agree.
@@ -433,7 +423,8 @@ impl Tensor {
         let out = ndarray::concatenate(Axis(ax), &views).expect("shapes checked above");
         Ok(Tensor::from_op(
             out.into_shared(),
-            Op::Concat {
+            &xs.iter().collect::<Vec<_>>(),
+            || Op::Concat {
                 xs: xs.to_vec(),
                 axis: ax,
             },
@@ -484,14 +475,11 @@ impl Tensor {
             });
         }
         let out = self.array().select(Axis(ax), index).into_shared();
-        Ok(Tensor::from_op(
-            out,
-            Op::IndexSelect {
-                x: self.clone(),
-                axis: ax,
-                index: index.into(),
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self], || Op::IndexSelect {
+            x: self.clone(),
+            axis: ax,
+            index: index.into(),
+        }))
     }
 
     /// PyTorch's `gather`: `out[p] = self[p with p[axis] = index[p]]`. `index` has the rank of

@@ -146,12 +146,9 @@ impl Tensor {
     /// The recorded product of two rank-2 or two rank-3 tensors whose shapes already chain.
     fn matmul_raw(&self, other: &Tensor) -> Tensor {
         let out = matmul_arrays(&self.array(), &other.array());
-        Tensor::from_op(
-            out,
-            Op::Matmul {
-                a: self.clone(),
-                b: other.clone(),
-            },
-        )
+        Tensor::from_op(out, &[self, other], || Op::Matmul {
+            a: self.clone(),
+            b: other.clone(),
+        })
     }
 }

@@ -126,14 +126,11 @@ impl Tensor {
             }
         }
         let out = reduce_array(&self.array(), &axes, keepdim, op);
-        Ok(Tensor::from_op(
-            out,
-            Op::Reduce {
-                op,
-                x: self.clone(),
-                axes,
-            },
-        ))
+        Ok(Tensor::from_op(out, &[self], || Op::Reduce {
+            op,
+            x: self.clone(),
+            axes,
+        }))
     }
 
     /// Sum over `axes`: `y[j] = sum_i x[i, j]`. An empty `axes` list returns the input
