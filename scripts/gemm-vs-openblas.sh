@@ -6,7 +6,7 @@
 #
 #   PY=/path/to/venv/python scripts/gemm-vs-openblas.sh [xtask bench arguments]
 #
-# PY is a Python with NumPy (see ../shared/peers/README.md); without arguments it runs every
+# PY is a Python with NumPy (`python3 -m venv V && V/bin/pip install numpy`); without arguments it runs every
 # GEMM shape (`--filter gemm/`, about 5 minutes), e.g. `--quick` or `--filter gemm/square-1024`
 # instead. The table lands in results/bench/report.md and results.json (`against_blas`).
 set -euo pipefail
@@ -27,5 +27,5 @@ if [ $# -eq 0 ]; then
     set -- --filter gemm/
 fi
 cargo build --release -q -p xtask
-# The same environment as ../shared/peers (these two variables slow NumPy's OpenBLAS down).
+# Some machines set these two variables for old OpenBLAS builds; they slow a current one down.
 exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE target/release/xtask bench --blas "$lib" "$@"

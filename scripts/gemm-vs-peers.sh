@@ -5,18 +5,17 @@
 #
 #   PY=/path/to/venv/python scripts/gemm-vs-peers.sh [N]
 #
-# PY is a Python with numpy, torch and threadpoolctl (see ../shared/peers/README.md);
-# PEERS is the peers folder (default ../shared/peers). Runs land in results/gemm-vs-peers/.
+# PY is a Python with numpy, torch and threadpoolctl (scripts/peers_f32_gemm.py says how to
+# make one). Runs land in results/gemm-vs-peers/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 py=${PY:-python3}
-peers=${PEERS:-../shared/peers}
 out=results/gemm-vs-peers
 mkdir -p "$out"
 cargo build --release -q -p xtask
 for i in $(seq 1 "$runs"); do
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" scripts/peers_f32_gemm.py "$peers" "$out/peers-$i.json" >/dev/null
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" scripts/peers_f32_gemm.py "$out/peers-$i.json" >/dev/null
     target/release/xtask bench --filter gemm/ --peers "$out/peers-$i.json" >/dev/null 2>&1
     cp results/bench/results.json "$out/ours-$i.json"
     echo "run $i of $runs done" >&2

@@ -28,7 +28,7 @@ pub struct BenchOptions {
     pub quick: bool,
     /// Only measurements whose name contains this.
     pub filter: Option<String>,
-    /// `gemm_results.json` from `../shared/peers/gemm_bench.py`, measured in the same sitting.
+    /// The JSON `scripts/peers_f32_gemm.py` writes, measured in the same sitting.
     pub peers: Option<PathBuf>,
     /// A CBLAS shared library to time against our GEMM in this process (see [`bench_harness::blas`]).
     pub blas: Option<PathBuf>,
@@ -389,7 +389,7 @@ fn write(
     if let Some(rows) = against_peers {
         sections.push(Section {
             title: "Against the peers".into(),
-            text: "Our GEMM beside NumPy's and PyTorch's from `../shared/peers/gemm_bench.py`, which should have run in the same sitting (the file given with --peers). GFLOP/s; the ratio is ours over the faster peer.".into(),
+            text: "Our GEMM beside NumPy's and PyTorch's from `scripts/peers_f32_gemm.py`, which should have run in the same sitting (the file given with --peers). GFLOP/s; the ratio is ours over the faster peer.".into(),
             table: Some(TableData {
                 header: header(&["measurement", "ours", "numpy", "torch", "ours / best peer"]),
                 rows: rows

@@ -104,7 +104,7 @@ enum Cmd {
         /// Only measurements whose name contains this (e.g. gemm/square-1024).
         #[arg(long)]
         filter: Option<String>,
-        /// The JSON that ../shared/peers/gemm_bench.py wrote in the same sitting: adds a
+        /// The JSON scripts/peers_f32_gemm.py wrote in the same sitting: adds a
         /// table of our GEMM against NumPy's and PyTorch's, shape by shape.
         #[arg(long)]
         peers: Option<std::path::PathBuf>,

@@ -18,7 +18,7 @@ pub struct PeerGemm {
     pub gflops: f64,
 }
 
-/// Reads the f32 GEMM figures from the JSON `gemm_bench.py` writes (`results`: objects with
+/// Reads the f32 GEMM figures from the JSON `scripts/peers_f32_gemm.py` writes (`results`: objects with
 /// `lib`, `dtype`, `M`, `K`, `N`, `threads`, `gflops`; other entries, such as int8, are skipped).
 ///
 /// # Errors
@@ -38,7 +38,9 @@ pub fn read_peers(path: &Path) -> std::io::Result<Vec<PeerGemm>> {
     let results = json
         .get("results")
         .and_then(|r| r.as_array())
-        .ok_or_else(|| bad("no `results` list (expected gemm_bench.py's output)".into()))?;
+        .ok_or_else(|| {
+            bad("no `results` list (expected the output of scripts/peers_f32_gemm.py)".into())
+        })?;
     let peers: Vec<PeerGemm> = results
         .iter()
         .filter(|r| r.get("dtype").and_then(|d| d.as_str()) == Some("f32"))

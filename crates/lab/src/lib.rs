@@ -78,6 +78,8 @@ pub mod params;
 #[cfg(feature = "engine")]
 pub mod claims;
 #[cfg(feature = "engine")]
+pub mod data;
+#[cfg(feature = "engine")]
 pub mod environment;
 #[cfg(feature = "engine")]
 pub mod fsutil;

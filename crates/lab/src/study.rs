@@ -358,7 +358,7 @@ impl<S: Study> AnyStudy for S {
                 let output = r
                     .data
                     .as_ref()
-                    .and_then(|d| serde_json::from_value(d.clone()).ok());
+                    .and_then(|d| crate::data::from_value(d.clone()).ok());
                 Some(Run {
                     id: r.id.clone(),
                     axes: r.axes.clone(),

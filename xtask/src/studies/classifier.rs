@@ -164,14 +164,21 @@ fn report(runs: &[R]) -> Vec<Section> {
         .collect();
     let main: Vec<&&R> = sorted
         .iter()
-        .filter(|r| r.param("init").is_empty() || r.param("init") == "default")
+        // The initialisation comparison names `init`; the main runs leave it at its default.
+        .filter(|r| r.param("init").is_empty())
         .collect();
-    // Runs with the same label differ only in their seed: one line, their mean, with a band.
-    let mut by_label: BTreeMap<String, Vec<&&R>> = BTreeMap::new();
+    // Runs with the same parameters differ only in their seed: one line, their mean, with a
+    // band.
+    let mut by_config: BTreeMap<String, Vec<&&R>> = BTreeMap::new();
     for r in &main {
-        by_label.entry(label(r)).or_default().push(r);
+        by_config.entry(r.params.to_string()).or_default().push(r);
     }
-    let firsts: Vec<&&R> = by_label.values().map(|rs| rs[0]).collect();
+    let mut by_label: Vec<(String, Vec<&&R>)> = by_config
+        .into_values()
+        .map(|rs| (label(rs[0]), rs))
+        .collect();
+    by_label.sort_by(|a, b| a.0.cmp(&b.0));
+    let firsts: Vec<&&R> = by_label.iter().map(|(_, rs)| rs[0]).collect();
     let curve = |r: &R| {
         let pts: Vec<(f64, f64)> = r
             .output

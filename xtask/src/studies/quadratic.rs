@@ -208,9 +208,13 @@ fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
     }
     let mut curves = Vec::new();
     for ((k, rot, rule), rs) in &groups {
+        // Colour by method, unless a method appears twice (a step-size sweep): then by run.
+        let methods: Vec<String> = rs.iter().map(|r| r.param("method")).collect();
+        let repeated = (1..methods.len()).any(|i| methods[..i].contains(&methods[i]));
         let lines = rs
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let curve = r.output.as_ref().map(|o| o.curve.as_slice()).unwrap_or(&[]);
                 let x: Vec<f64> = curve.iter().map(|p| p.iter as f64).collect();
                 let y: Vec<f64> = curve.iter().map(|p| p.rel_subopt).collect();
@@ -223,10 +227,15 @@ fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
                         format!(" x{}", r.param("lr_scale"))
                     }
                 );
+                let color = if repeated {
+                    i
+                } else {
+                    method_index(&r.param("method"))
+                };
                 Line::new(
                     label,
                     x.iter().zip(&y).map(|(a, b)| (a + 1.0, *b)).collect(),
-                    method_index(&r.param("method")),
+                    color,
                 )
             })
             .collect();
@@ -332,7 +341,11 @@ fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
         }
     }
     let mut traces = Vec::new();
-    for r in sorted.iter().filter(|r| r.param("rotated") != "true") {
+    // The converged runs of the main grid (a diverging run would set the scale for all).
+    let traced = sorted.iter().filter(|r| {
+        r.param("rotated") != "true" && r.status.kind() == "ok" && r.param("lr_scale").is_empty()
+    });
+    for r in traced {
         if let Some(c) = r.output.as_ref().map(|o| &o.top_component) {
             let c0 = c.first().copied().unwrap_or(1.0).abs().max(1e-30);
             let pts: Vec<(f64, f64)> = c

@@ -206,7 +206,7 @@ fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 }
 
 /// Width of the legend panel right of the plot area, when there is a legend.
-const LEGEND_WIDTH: u32 = 230;
+const LEGEND_WIDTH: u32 = 300;
 
 /// The legend entries of a plot: (label, colour index, dashed, swatch).
 fn legend_entries(plot: &Plot) -> Vec<(String, usize, bool, bool)> {
@@ -271,8 +271,8 @@ where
                 colour.stroke_width(2),
             ))?;
         }
-        let text: String = if label.chars().count() > 34 {
-            label.chars().take(33).chain(std::iter::once('…')).collect()
+        let text: String = if label.chars().count() > 44 {
+            label.chars().take(43).chain(std::iter::once('…')).collect()
         } else {
             label.clone()
         };
