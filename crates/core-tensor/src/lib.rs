@@ -14,6 +14,8 @@
 //!   [`GradOptions::create_graph`], records them so they can be differentiated again (exact
 //!   Hessian-vector products). [`no_grad`] turns recording off.
 //! * [`check_gradients`] — compares autodiff against central finite differences.
+//! * [`PackedMatrix`] and [`gemm_into`] — products with a matrix packed once (inference:
+//!   weights never change), into caller-provided buffers, with a fused per-row epilogue.
 //! * [`Rng`] — ChaCha8-based seeded generator for uniform, normal, Bernoulli tensors and
 //!   permutations.
 //!
@@ -64,6 +66,7 @@ pub mod gradcheck;
 mod kernels;
 pub use kernels::fpenv::{flush_denormals_enabled, with_flush_denormals};
 pub use kernels::gemm::kernel_name as gemm_kernel_name;
+pub use kernels::gemm::{gemm_into, Epilogue, PackedMatrix};
 mod ops;
 pub mod random;
 pub mod shape;

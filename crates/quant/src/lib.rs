@@ -1,7 +1,38 @@
-//! # quant (not yet built)
+//! # quant
 //!
-//! Will hold a BERT sentence-embedding encoder (all-MiniLM-L6-v2) in FP32 and INT8, with
-//! quantisation schemes and SIMD integer kernels (AVX2, AVX-512 VNNI) behind runtime detection,
-//! each tested bit-exact against a scalar reference.
+//! Sentence embeddings with a real model (all-MiniLM-L6-v2, or any BERT-family model in the
+//! sentence-transformers layout), computed natively: the tokenizer, a BERT encoder written
+//! for inference on core-tensor's packed GEMM, pooling and normalisation.
+//!
+//! * [`Model`] — load a model directory, [`Model::tokenize`], [`Model::embed`].
+//! * [`config`] — the directory's files and the settings read from them, all checked.
+//! * [`weights`] — the tensors from `model.safetensors`, checked against `config.json`.
+//! * [`encoder`] — the forward pass: ragged batches (no padding), weights packed once,
+//!   bias/GELU/residual fused into the GEMMs, buffers reused; the same bits for a sentence
+//!   alone, in any batch, at any thread count.
+//! * [`math`] — the vectorisable `exp`, `erf` (for GELU) and LayerNorm, with their errors.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = quant::Model::load(quant::find_model("all-minilm-l6-v2")?)?;
+//! let v = model.embed(&["A cat sits on the mat.", "A dog lies on the rug."], 32)?;
+//! let cosine: f32 = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum(); // unit vectors
+//! println!("{cosine:.3}");
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(unsafe_code)]
+
+pub mod config;
+pub mod encoder;
+mod error;
+pub mod math;
+mod model;
+pub mod weights;
+
+pub use encoder::{Encoder, Workspace};
+pub use error::{QuantError, Result};
+pub use model::{find_model, Model, Tokens};

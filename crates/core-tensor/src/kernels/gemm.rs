@@ -16,10 +16,10 @@
 //! engine's fixed `kc` blocking) whichever thread computes it, so results are bit-identical
 //! for any thread count (tested below).
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
 use rayon::prelude::*;
 
-use super::gemm_packed::{Packed, SendPtr, Strided};
+use super::gemm_packed::{Packed, PackedB, SendPtr, Strided};
 
 /// Products smaller than this (in `m * n * k`) run on the calling thread.
 pub(crate) const PAR_MIN_MNK: usize = 64 * 64 * 64;
@@ -136,6 +136,217 @@ pub(crate) fn default_kernel() -> Kernel {
 /// `matrixmultiply` (for benchmark reports; `GROUNDWORK_GEMM` overrides the detected choice).
 pub fn kernel_name() -> &'static str {
     default_kernel().name()
+}
+
+/// A matrix `B` (`k x n`) packed once, in the layout the GEMM kernel reads, for many products
+/// `C = A B` with [`gemm_into`] — the inference case, where B is a weight matrix that never
+/// changes and packing it on every call would be wasted work.
+///
+/// Built from a row-major `k x n` matrix ([`PackedMatrix::new`]) or from its transpose, a
+/// row-major `n x k` matrix ([`PackedMatrix::from_transposed`]: PyTorch's `Linear.weight`
+/// `[out, in]` is the transpose of the `B` in `y = x W^T`).
+pub struct PackedMatrix {
+    k: usize,
+    n: usize,
+    form: Form,
+}
+
+enum Form {
+    /// Our packed kernel's panels.
+    Packed(Packed, PackedB),
+    /// Row-major `k x n`, for `matrixmultiply` (CPUs without AVX2/AVX-512).
+    Plain(Vec<f32>),
+}
+
+impl std::fmt::Debug for PackedMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kernel = match &self.form {
+            Form::Packed(p, _) => p.name,
+            Form::Plain(_) => "matrixmultiply",
+        };
+        write!(f, "PackedMatrix({} x {}, {kernel})", self.k, self.n)
+    }
+}
+
+impl PackedMatrix {
+    /// Packs the row-major `k x n` matrix `b`.
+    ///
+    /// # Errors
+    /// [`TensorError::DataLength`](crate::TensorError::DataLength) when `b.len() != k * n`
+    /// or a dimension is 0.
+    pub fn new(b: &[f32], k: usize, n: usize) -> crate::Result<PackedMatrix> {
+        Self::build(default_kernel(), b, k, n, false)
+    }
+
+    /// Packs `B = bt^T` from the row-major `n x k` matrix `bt` (a `Linear` weight
+    /// `[out = n, in = k]`).
+    ///
+    /// # Errors
+    /// As [`PackedMatrix::new`].
+    pub fn from_transposed(bt: &[f32], n: usize, k: usize) -> crate::Result<PackedMatrix> {
+        Self::build(default_kernel(), bt, k, n, true)
+    }
+
+    pub(crate) fn build(
+        kernel: Kernel,
+        data: &[f32],
+        k: usize,
+        n: usize,
+        transposed: bool,
+    ) -> crate::Result<PackedMatrix> {
+        if data.len() != k * n || k == 0 || n == 0 {
+            return Err(crate::TensorError::DataLength {
+                op: "PackedMatrix",
+                shape: if transposed { vec![n, k] } else { vec![k, n] },
+                expected: k * n,
+                len: data.len(),
+            });
+        }
+        // B[p, j] is at p * rs + j * cs.
+        let (rs, cs) = if transposed {
+            (1, k as isize)
+        } else {
+            (n as isize, 1)
+        };
+        let form = match kernel {
+            // SAFETY: `data` holds k x n floats addressed by (rs, cs); k, n >= 1; a
+            // `Kernel::Packed` only holds an available instance.
+            Kernel::Packed(p) => Form::Packed(p, unsafe {
+                p.pack_b(
+                    k,
+                    n,
+                    Strided {
+                        ptr: data.as_ptr(),
+                        rs,
+                        cs,
+                    },
+                )
+            }),
+            Kernel::MatrixMultiply => Form::Plain(if transposed {
+                (0..k)
+                    .flat_map(|p| (0..n).map(move |j| data[j * k + p]))
+                    .collect()
+            } else {
+                data.to_vec()
+            }),
+        };
+        Ok(PackedMatrix { k, n, form })
+    }
+
+    /// Rows of `B` (the inner dimension of the product).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of `B`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes the packed matrix holds.
+    pub fn bytes(&self) -> usize {
+        match &self.form {
+            Form::Packed(_, b) => b.bytes(),
+            Form::Plain(v) => v.len() * 4,
+        }
+    }
+}
+
+/// What [`gemm_into`] applies to each finished piece of a row of C:
+/// `epilogue(row, first_column, values)`, with `values` the row's columns
+/// `first_column .. first_column + values.len()` (a bias, an activation, a residual).
+/// It runs right after the GEMM wrote that piece, while it is in cache, on whichever thread
+/// wrote it; it must give each element a result that depends only on its row, column and value.
+pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
+
+/// `C = A B`, then `epilogue` on C's elements: `a` is row-major `m x k` with row stride
+/// `lda`, `c` row-major `m x n` with row stride `ldc`, `B` packed once ([`PackedMatrix`]).
+/// Runs on the current rayon pool when the product is large enough.
+///
+/// Every element of C is computed by the same floating-point operations whatever `m`, the
+/// other rows of `A`, or the thread count: a row's result does not depend on the batch it is
+/// computed in.
+///
+/// # Errors
+/// [`TensorError::ShapeMismatch`](crate::TensorError::ShapeMismatch) when the slices are too
+/// short for the dimensions or a row stride is below its row length.
+pub fn gemm_into(
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &PackedMatrix,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Option<&Epilogue<'_>>,
+) -> crate::Result<()> {
+    let (k, n) = (b.k, b.n);
+    let need = |rows: usize, stride: usize, cols: usize| {
+        if rows == 0 {
+            0
+        } else {
+            (rows - 1) * stride + cols
+        }
+    };
+    if lda < k || ldc < n || a.len() < need(m, lda, k) || c.len() < need(m, ldc, n) {
+        return Err(crate::TensorError::shape_detail(
+            "gemm_into",
+            &[m, k, lda, a.len()],
+            &[m, n, ldc, c.len()],
+            format!(
+                "A is {m} x {k} with row stride {lda} ({} floats needed), C is {m} x {n} with \
+                 row stride {ldc} ({} floats needed)",
+                need(m, lda, k),
+                need(m, ldc, n)
+            ),
+        ));
+    }
+    if m == 0 {
+        return Ok(());
+    }
+    let parallel =
+        rayon::current_num_threads() > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_MNK;
+    match &b.form {
+        // SAFETY: A is m x k row-major within `a` (checked), C m x n within `c` (checked,
+        // unique borrow, so not aliasing A or B); B was packed by this same instance.
+        Form::Packed(p, packed) => unsafe {
+            p.gemm_prepacked(
+                m,
+                Strided {
+                    ptr: a.as_ptr(),
+                    rs: lda as isize,
+                    cs: 1,
+                },
+                packed,
+                c.as_mut_ptr(),
+                ldc,
+                parallel,
+                epilogue,
+            )
+        },
+        Form::Plain(bv) => {
+            let av = ndarray::ArrayView2::from_shape((m, k).strides((lda, 1)), a)
+                .expect("checked above");
+            let bv = ndarray::ArrayView2::from_shape((k, n), bv.as_slice()).expect("k x n");
+            // SAFETY: C is m x n within `c` with row stride ldc (checked).
+            unsafe {
+                gemm_raw(
+                    Kernel::MatrixMultiply,
+                    av,
+                    bv,
+                    c.as_mut_ptr(),
+                    ldc as isize,
+                    1,
+                    parallel,
+                )
+            };
+            if let Some(f) = epilogue {
+                for i in 0..m {
+                    f(i, 0, &mut c[i * ldc..i * ldc + n]);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `c = a @ b` with a chosen engine (tests compare engines with it).
@@ -508,5 +719,137 @@ mod tests {
                 assert_eq!(serial, par, "{} {m}x{k}x{n} on 3 threads", packed.name);
             }
         }
+    }
+
+    /// Every engine: the default, both emulated twins, the SIMD instances this CPU runs, and
+    /// matrixmultiply.
+    fn engines() -> Vec<Kernel> {
+        use crate::kernels::gemm_packed::emulated::{EMULATED_14X32, EMULATED_6X16};
+        let mut v = vec![
+            Kernel::MatrixMultiply,
+            Kernel::Packed(EMULATED_6X16),
+            Kernel::Packed(EMULATED_14X32),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernels::gemm_packed::{AVX2, AVX512};
+            v.extend(
+                [AVX2, AVX512]
+                    .into_iter()
+                    .filter(|p| p.available())
+                    .map(Kernel::Packed),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn prepacked_products_equal_packing_on_every_call_bit_for_bit() {
+        for kernel in engines() {
+            for &(m, k, n) in AWKWARD {
+                let (a, b) = (filled(m, k, 5), filled(k, n, 6));
+                let mut want = Array2::from_elem((m, n), f32::NAN);
+                gemm_with(kernel, a.view(), b.view(), want.view_mut(), false);
+                let bt = b.t().as_standard_layout().into_owned();
+                let plain =
+                    PackedMatrix::build(kernel, b.as_slice().unwrap(), k, n, false).unwrap();
+                let trans =
+                    PackedMatrix::build(kernel, bt.as_slice().unwrap(), k, n, true).unwrap();
+                for packed in [&plain, &trans] {
+                    let mut c = vec![f32::NAN; m * n];
+                    gemm_into(a.as_slice().unwrap(), m, k, packed, &mut c, n, None).unwrap();
+                    assert!(
+                        c.iter()
+                            .zip(want.iter())
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{} {m}x{k}x{n}",
+                        kernel.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_does_not_depend_on_its_batch_or_the_thread_count() {
+        let (m, k, n) = (97, 384, 1152);
+        let a = filled(m, k, 11);
+        let w = filled(n, k, 12); // a Linear weight [out, in]
+        for kernel in engines() {
+            let b = PackedMatrix::build(kernel, w.as_slice().unwrap(), k, n, true).unwrap();
+            let run = |rows: std::ops::Range<usize>, threads: usize| {
+                let mut c = vec![0.0f32; rows.len() * n];
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let a = &a.as_slice().unwrap()[rows.start * k..rows.end * k];
+                pool.install(|| gemm_into(a, rows.len(), k, &b, &mut c, n, None))
+                    .unwrap();
+                c
+            };
+            let all = run(0..m, 3);
+            assert_eq!(all, run(0..m, 1), "{}", kernel.name());
+            for rows in [40..41, 0..14, 50..97] {
+                let part = run(rows.clone(), 2);
+                assert_eq!(
+                    &all[rows.start * n..rows.end * n],
+                    &part[..],
+                    "{} rows {rows:?}",
+                    kernel.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_epilogue_sees_every_element_once_with_its_row_and_column() {
+        let (m, k, n) = (70, 33, 300);
+        let (a, b) = (filled(m, k, 1), filled(k, n, 2));
+        for kernel in engines() {
+            let packed = PackedMatrix::build(kernel, b.as_slice().unwrap(), k, n, false).unwrap();
+            let mut plain = vec![0.0f32; m * n];
+            gemm_into(a.as_slice().unwrap(), m, k, &packed, &mut plain, n, None).unwrap();
+            let mut with = vec![0.0f32; m * (n + 5)];
+            let mark = |i: usize, j0: usize, row: &mut [f32]| {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v += (i * 1000 + j0 + j) as f32;
+                }
+            };
+            // C with a wider row stride than n: the padding columns stay untouched.
+            gemm_into(
+                a.as_slice().unwrap(),
+                m,
+                k,
+                &packed,
+                &mut with,
+                n + 5,
+                Some(&mark),
+            )
+            .unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    assert_eq!(
+                        with[i * (n + 5) + j],
+                        plain[i * n + j] + (i * 1000 + j) as f32
+                    );
+                }
+                assert!(with[i * (n + 5) + n..(i + 1) * (n + 5)]
+                    .iter()
+                    .all(|&v| v == 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn short_buffers_are_errors() {
+        let b = PackedMatrix::new(&[1.0; 6], 2, 3).unwrap();
+        let mut c = vec![0.0; 6];
+        assert!(gemm_into(&[1.0; 3], 2, 2, &b, &mut c, 3, None).is_err());
+        assert!(gemm_into(&[1.0; 4], 2, 2, &b, &mut c[..5], 3, None).is_err());
+        assert!(gemm_into(&[1.0; 4], 2, 1, &b, &mut c, 3, None).is_err());
+        assert!(PackedMatrix::new(&[1.0; 5], 2, 3).is_err());
+        gemm_into(&[1.0; 4], 2, 2, &b, &mut c, 3, None).unwrap();
+        assert_eq!(c, [2.0; 6]);
     }
 }

@@ -187,6 +187,71 @@ impl Packed {
         (t0 * mr, (t1 * mr).min(m) - t0 * mr)
     }
 
+    /// The depth of each k block and the widest slice of B packed at once, for a product of
+    /// inner dimension `k` and `n` columns. Both depend on `k` and `n` only — never on `m` —
+    /// so every element of C is accumulated in the same order whatever the number of rows.
+    fn b_blocking(&self, k: usize, n: usize) -> (usize, usize) {
+        let Blocking {
+            nr,
+            kc: kc_cap,
+            nc: nc_cap,
+            ..
+        } = self.blocking;
+        // k in equal blocks of at most KC (k = 600 with KC = 512 runs as 2 x 300, not
+        // 512 + 88): the short last block would pay a whole pass over C for little work.
+        let kc_max = k.div_ceil(k.div_ceil(kc_cap));
+        // B is packed a slice of NC columns at a time, all of k at once, so that tasks run
+        // every k block of their part of C without waiting for each other in between.
+        let nc_max = (B_SLICE_FLOATS / (k * nr)).max(1) * nr;
+        (kc_max, nc_max.min(nc_cap).min(n.div_ceil(nr) * nr))
+    }
+
+    /// Packs the slice of B at columns `j0 .. j0 + nc` into `dst` (`k * ceil(nc / NR) * NR`
+    /// floats): k block by k block; within the block starting at `p0` (`kc` deep), at
+    /// `p0 * panels * NR`, panel `t` holds for each `p` the NR values
+    /// `B[p0 + p, j0 + t*NR + c]` (zero past `n`).
+    ///
+    /// # Safety
+    /// `b` must be valid over `k` rows and columns `j0 .. j0 + nc`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pack_b_slice(
+        &self,
+        b: Strided,
+        k: usize,
+        kc_max: usize,
+        j0: usize,
+        nc: usize,
+        dst: &mut [f32],
+        parallel: bool,
+    ) {
+        let nr = self.blocking.nr;
+        let panels = nc.div_ceil(nr);
+        let mut jobs: Vec<(usize, usize, usize, &mut [f32])> = Vec::new();
+        for (block, slab) in dst[..k * panels * nr]
+            .chunks_mut(kc_max * panels * nr)
+            .enumerate()
+        {
+            let (p0, kc) = (block * kc_max, kc_max.min(k - block * kc_max));
+            for (t, dst) in slab.chunks_mut(kc * nr).enumerate() {
+                jobs.push((p0, kc, t, dst));
+            }
+        }
+        let pack = |(p0, kc, t, dst): (usize, usize, usize, &mut [f32])| {
+            debug_assert_eq!(dst.len(), kc * nr);
+            // SAFETY: the caller vouches for B over k x (j0 .. j0 + nc); rows p0 .. p0 + kc
+            // and columns j0 + t*nr .. + live of it are what this panel reads.
+            unsafe {
+                let origin = b.at(p0, j0 + t * nr);
+                pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
+            }
+        };
+        if parallel && jobs.len() > 1 {
+            jobs.into_par_iter().for_each(pack);
+        } else {
+            jobs.into_iter().for_each(pack);
+        }
+    }
+
     /// `C = A B` for `A: m x k`, `B: k x n` (any strides; `m`, `k`, `n` at least 1), `C` with
     /// row stride `ldc` and unit column stride. C is only written, never read first, so it
     /// may be uninitialised.
@@ -213,123 +278,209 @@ impl Packed {
         parallel: bool,
     ) {
         debug_assert!(m > 0 && n > 0 && k > 0, "Packed::gemm on an empty product");
-        let Blocking {
-            mr,
-            nr,
-            mc,
-            kc: kc_cap,
-            nc: nc_cap,
-        } = self.blocking;
-        // k in equal blocks of at most KC (k = 600 with KC = 512 runs as 2 x 300, not
-        // 512 + 88): the short last block would pay a whole pass over C for little work.
-        let kc_max = k.div_ceil(k.div_ceil(kc_cap));
-        // B is packed a slice of NC columns at a time, all of k at once, so that tasks run
-        // every k block of their part of C without waiting for each other in between.
-        let nc_max = (B_SLICE_FLOATS / (k * nr)).max(1) * nr;
-        let nc_max = nc_max.min(nc_cap).min(n.div_ceil(nr) * nr);
-        let a_len = kc_max * mc.min(m.div_ceil(mr) * mr);
+        let (kc_max, nc_max) = self.b_blocking(k, n);
+        let nr = self.blocking.nr;
         let threads = if parallel {
             rayon::current_num_threads()
         } else {
             1
         };
-        let c = SendPtr(c);
         with_buffer(&B_BUFFER, k * nc_max, |bpack| {
             let mut j0 = 0;
             while j0 < n {
                 let nc = nc_max.min(n - j0);
-                let panels = nc.div_ceil(nr);
-                // Layout: k block by k block; within the block starting at p0 (kc deep), at
-                // p0 * panels * nr, panel t holds for each p the NR values
-                // B[p0 + p, j0 + t*NR + c] (zero past n).
-                let bpack = &mut bpack[..k * panels * nr];
-                let mut jobs: Vec<(usize, usize, usize, &mut [f32])> = Vec::new();
-                for (block, slab) in bpack.chunks_mut(kc_max * panels * nr).enumerate() {
-                    let (p0, kc) = (block * kc_max, kc_max.min(k - block * kc_max));
-                    for (t, dst) in slab.chunks_mut(kc * nr).enumerate() {
-                        jobs.push((p0, kc, t, dst));
-                    }
-                }
-                let pack = |(p0, kc, t, dst): (usize, usize, usize, &mut [f32])| {
-                    debug_assert_eq!(dst.len(), kc * nr);
-                    // SAFETY: the caller vouches for B over k x n; rows p0 .. p0 + kc and
-                    // columns j0 + t*nr .. + live of it are what this panel reads.
-                    unsafe {
-                        let origin = b.at(p0, j0 + t * nr);
-                        pack_panel(origin, b.cs, b.rs, nr.min(nc - t * nr), dst, nr)
-                    }
-                };
-                if threads > 1 && jobs.len() > 1 {
-                    jobs.into_par_iter().for_each(pack);
-                } else {
-                    jobs.into_iter().for_each(pack);
-                }
-                let bpack: &[f32] = bpack;
-                let (row_blocks, groups) = self.partition(m, panels, threads);
-                let per_group = panels.div_ceil(groups);
-                // One task: a block of rows x a group of panels of C, over every k block.
-                let task = |task: usize| {
-                    let (block, group) = (task / groups, task % groups);
-                    let (i0, mc) = self.block_rows(m, row_blocks, block);
-                    let panel_range = group * per_group..panels.min((group + 1) * per_group);
-                    let tiles = mc.div_ceil(mr);
-                    let passes = k.div_ceil(kc_max);
-                    // With several k blocks, the partial sums live in a contiguous scratch
-                    // block (tile after tile, row stride NR) and C is written once, by the
-                    // last block. C's rows can be a power-of-two stride apart (n = 1024,
-                    // 2048), which puts all of a tile's rows in one L1 set: 14 rows of the
-                    // AVX-512 tile (28 lines) exceed any L1's associativity and would evict
-                    // each other on every pass. (On the AVX2 machine measured, n = 2048,
-                    // the difference was within its noise.)
-                    let scratch_len = if passes > 1 {
-                        panel_range.len() * tiles * mr * nr
-                    } else {
-                        0
-                    };
-                    with_buffer(&A_BUFFER, a_len, |apack| {
-                        with_buffer(&C_BUFFER, scratch_len, |scratch| {
-                            let scratch = scratch.as_mut_ptr();
-                            for pass in 0..passes {
-                                let p0 = pass * kc_max;
-                                let kc = kc_max.min(k - p0);
-                                let last = pass + 1 == passes;
-                                let bblock = &bpack[p0 * panels * nr..];
-                                // SAFETY: the caller vouches for A over m x k; the block is
-                                // inside it.
-                                unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
-                                // C's block of this task, written by the last k block.
-                                let c_block =
-                                    last.then(|| (c.get().wrapping_add(i0 * ldc + j0), ldc));
-                                // SAFETY: available() holds (caller); the A block was just
-                                // packed for kc steps and the B block for the slice; the
-                                // scratch block holds tiles x group panels tiles; the task
-                                // owns C's block (tasks own disjoint blocks of C).
-                                unsafe {
-                                    self.tile_pass(
-                                        kc,
-                                        apack,
-                                        bblock,
-                                        mc,
-                                        panel_range.clone(),
-                                        nc,
-                                        scratch,
-                                        pass == 0,
-                                        c_block,
-                                    )
-                                };
-                            }
-                        })
-                    });
-                };
-                let tasks = row_blocks * groups;
-                if threads > 1 && tasks > 1 {
-                    (0..tasks).into_par_iter().for_each(task);
-                } else {
-                    (0..tasks).for_each(task);
-                }
+                let bpack = &mut bpack[..k * nc.div_ceil(nr) * nr];
+                // SAFETY: the caller vouches for B over k x n.
+                unsafe { self.pack_b_slice(b, k, kc_max, j0, nc, bpack, threads > 1) };
+                // SAFETY: the slice was just packed with this blocking; the caller vouches
+                // for A and C.
+                unsafe { self.run_slice(m, k, kc_max, a, bpack, j0, nc, c, ldc, threads, None) };
                 j0 += nc;
             }
         });
+    }
+
+    /// Packs all of `B` (`k x n`, any strides) once, in the layout [`Packed::gemm`] packs it
+    /// into slice by slice, for repeated products with [`Packed::gemm_prepacked`].
+    ///
+    /// # Safety
+    /// `b` must be valid over `k x n` (both at least 1).
+    pub(crate) unsafe fn pack_b(&self, k: usize, n: usize, b: Strided) -> PackedB {
+        let (kc_max, nc_max) = self.b_blocking(k, n);
+        let nr = self.blocking.nr;
+        let mut slices = Vec::new();
+        let mut total = 0;
+        let mut j0 = 0;
+        while j0 < n {
+            let nc = nc_max.min(n - j0);
+            slices.push((j0, nc, total));
+            total += k * nc.div_ceil(nr) * nr;
+            j0 += nc;
+        }
+        let mut data = AlignedBuf::default();
+        let floats = data.floats(total);
+        for &(j0, nc, offset) in &slices {
+            let len = k * nc.div_ceil(nr) * nr;
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                self.pack_b_slice(
+                    b,
+                    k,
+                    kc_max,
+                    j0,
+                    nc,
+                    &mut floats[offset..offset + len],
+                    false,
+                )
+            };
+        }
+        PackedB {
+            kernel: self.name,
+            k,
+            kc_max,
+            slices,
+            data,
+        }
+    }
+
+    /// `C = A B` with B packed by [`Packed::pack_b`] of this same instance, then
+    /// `epilogue(row, first_column, values)` on every row of each task's block of C while it
+    /// is still in cache (bias, activation). Bit for bit what [`Packed::gemm`] computes.
+    ///
+    /// # Safety
+    /// As for [`Packed::gemm`], with `b` packed by this instance.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn gemm_prepacked(
+        &self,
+        m: usize,
+        a: Strided,
+        b: &PackedB,
+        c: *mut f32,
+        ldc: usize,
+        parallel: bool,
+        epilogue: Option<&Epilogue<'_>>,
+    ) {
+        debug_assert_eq!(b.kernel, self.name, "B was packed for another kernel");
+        let threads = if parallel {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        let nr = self.blocking.nr;
+        let data = b.data.as_slice();
+        for &(j0, nc, offset) in &b.slices {
+            let bpack = &data[offset..offset + b.k * nc.div_ceil(nr) * nr];
+            // SAFETY: the slice was packed by this instance with `b.kc_max`; the caller
+            // vouches for A and C.
+            unsafe {
+                self.run_slice(
+                    m, b.k, b.kc_max, a, bpack, j0, nc, c, ldc, threads, epilogue,
+                )
+            };
+        }
+    }
+
+    /// Runs every task of one packed slice of B (columns `j0 .. j0 + nc`) on `threads`
+    /// threads: the blocks of C rows (and groups of panels) over every k block, then the
+    /// epilogue on each task's block.
+    ///
+    /// # Safety
+    /// `bpack` holds the slice packed with blocking `kc_max`; A is valid over `m x k`; C over
+    /// `m` rows of row stride `ldc` and the slice's columns, not aliasing A or B.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_slice(
+        &self,
+        m: usize,
+        k: usize,
+        kc_max: usize,
+        a: Strided,
+        bpack: &[f32],
+        j0: usize,
+        nc: usize,
+        c: *mut f32,
+        ldc: usize,
+        threads: usize,
+        epilogue: Option<&Epilogue<'_>>,
+    ) {
+        let Blocking { mr, nr, mc, .. } = self.blocking;
+        let a_len = kc_max * mc.min(m.div_ceil(mr) * mr);
+        let c = SendPtr(c);
+        let panels = nc.div_ceil(nr);
+        let (row_blocks, groups) = self.partition(m, panels, threads);
+        let per_group = panels.div_ceil(groups);
+        // One task: a block of rows x a group of panels of C, over every k block.
+        let task = |task: usize| {
+            let (block, group) = (task / groups, task % groups);
+            let (i0, mc) = self.block_rows(m, row_blocks, block);
+            let panel_range = group * per_group..panels.min((group + 1) * per_group);
+            if panel_range.is_empty() {
+                return;
+            }
+            let tiles = mc.div_ceil(mr);
+            let passes = k.div_ceil(kc_max);
+            // With several k blocks, the partial sums live in a contiguous scratch block
+            // (tile after tile, row stride NR) and C is written once, by the last block. C's
+            // rows can be a power-of-two stride apart (n = 1024, 2048), which puts all of a
+            // tile's rows in one L1 set: 14 rows of the AVX-512 tile (28 lines) exceed any
+            // L1's associativity and would evict each other on every pass.
+            let scratch_len = if passes > 1 {
+                panel_range.len() * tiles * mr * nr
+            } else {
+                0
+            };
+            with_buffer(&A_BUFFER, a_len, |apack| {
+                with_buffer(&C_BUFFER, scratch_len, |scratch| {
+                    let scratch = scratch.as_mut_ptr();
+                    for pass in 0..passes {
+                        let p0 = pass * kc_max;
+                        let kc = kc_max.min(k - p0);
+                        let last = pass + 1 == passes;
+                        let bblock = &bpack[p0 * panels * nr..];
+                        // SAFETY: the caller vouches for A over m x k; the block is inside it.
+                        unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
+                        // C's block of this task, written by the last k block.
+                        let c_block = last.then(|| (c.get().wrapping_add(i0 * ldc + j0), ldc));
+                        // SAFETY: available() holds (caller); the A block was just packed for
+                        // kc steps and the B block for the slice; the scratch block holds
+                        // tiles x group panels tiles; the task owns C's block (tasks own
+                        // disjoint blocks of C).
+                        unsafe {
+                            self.tile_pass(
+                                kc,
+                                apack,
+                                bblock,
+                                mc,
+                                panel_range.clone(),
+                                nc,
+                                scratch,
+                                pass == 0,
+                                c_block,
+                            )
+                        };
+                    }
+                })
+            });
+            if let Some(f) = epilogue {
+                let (col0, col1) = (
+                    j0 + panel_range.start * nr,
+                    j0 + (panel_range.end * nr).min(nc),
+                );
+                for i in i0..i0 + mc {
+                    // SAFETY: this task owns rows i0 .. i0 + mc of C over the group's columns
+                    // (tasks own disjoint blocks), just written above.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(c.get().add(i * ldc + col0), col1 - col0)
+                    };
+                    f(i, col0, row);
+                }
+            }
+        };
+        let tasks = row_blocks * groups;
+        if threads > 1 && tasks > 1 {
+            (0..tasks).into_par_iter().for_each(task);
+        } else {
+            (0..tasks).for_each(task);
+        }
     }
 
     /// One k block of one task: the packed A block (`mc` rows, `kc` deep) times the group's
@@ -429,6 +580,27 @@ unsafe impl Send for Strided {}
 // SAFETY: as above.
 unsafe impl Sync for Strided {}
 
+/// What runs on each finished row piece of C: `(row, first column, values)`.
+pub(crate) type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
+
+/// All of a matrix B packed once by one kernel instance (see [`Packed::pack_b`]).
+pub(crate) struct PackedB {
+    /// The instance that packed it (and the only one that may use it).
+    kernel: &'static str,
+    k: usize,
+    kc_max: usize,
+    /// `(first column, columns, offset into data)` of each slice.
+    slices: Vec<(usize, usize, usize)>,
+    data: AlignedBuf,
+}
+
+impl PackedB {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.0.len() * 64
+    }
+}
+
 /// A cache line of floats: the unit of the packing buffers, so they are 64-byte aligned.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -439,6 +611,12 @@ struct Line([f32; 16]);
 struct AlignedBuf(Vec<Line>);
 
 impl AlignedBuf {
+    /// The whole buffer as floats.
+    fn as_slice(&self) -> &[f32] {
+        // SAFETY: as in `floats`: `Line` is 16 contiguous floats.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<f32>(), self.0.len() * 16) }
+    }
+
     fn floats(&mut self, len: usize) -> &mut [f32] {
         let lines = len.div_ceil(16);
         if self.0.len() < lines {

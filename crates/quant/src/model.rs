@@ -1,0 +1,220 @@
+//! [`Model`]: a sentence-embedding model loaded from its directory — tokenizer, encoder,
+//! pooling and normalisation — and the everyday calls: tokenize, embed.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::config::{ModelFiles, Pooling};
+use crate::encoder::{Encoder, Workspace};
+use crate::error::{QuantError, Result};
+use crate::weights::BertWeights;
+
+/// A sentence, tokenized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Token ids, special tokens included (`[CLS] ... [SEP]`).
+    pub ids: Vec<u32>,
+    /// Whether the text was longer than the model's `max_seq_length` and was cut.
+    pub truncated: bool,
+}
+
+/// A loaded sentence-embedding model.
+pub struct Model {
+    files: ModelFiles,
+    tokenizer: Tokenizer,
+    encoder: Encoder,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Model({}, {:?})", self.files.dir.display(), self.encoder)
+    }
+}
+
+impl Model {
+    /// Loads a sentence-transformers model directory (see [`crate::config`] for its files).
+    ///
+    /// # Errors
+    /// Any missing or damaged file, named, with what was expected.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Model> {
+        let dir = dir.as_ref();
+        let files = ModelFiles::read(dir)?;
+        let tok_path = dir.join("tokenizer.json");
+        let tok_err = |message: String| QuantError::Tokenizer {
+            path: tok_path.clone(),
+            message,
+        };
+        if !tok_path.exists() {
+            return Err(QuantError::Io {
+                path: tok_path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+            });
+        }
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| tok_err(e.to_string()))?;
+        // The file's own padding (to 128) and truncation would change the inputs; sentence-
+        // transformers truncates at max_seq_length and pads per batch. We never pad.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: files.max_seq_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| tok_err(e.to_string()))?;
+        let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
+        let encoder = Encoder::new(files.config.clone(), weights)?;
+        Ok(Model {
+            files,
+            tokenizer,
+            encoder,
+        })
+    }
+
+    /// The directory it came from.
+    pub fn dir(&self) -> &Path {
+        &self.files.dir
+    }
+
+    /// Width of the embeddings.
+    pub fn dim(&self) -> usize {
+        self.files.config.hidden_size
+    }
+
+    /// Longest input in tokens (special tokens included); longer texts are truncated.
+    pub fn max_seq_length(&self) -> usize {
+        self.files.max_seq_length
+    }
+
+    /// The directory's settings (config, pooling, normalisation).
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Tokenizes one text (special tokens added, truncated to `max_seq_length`).
+    ///
+    /// # Errors
+    /// The tokenizer's own failure (it has none for valid UTF-8 text with this model).
+    pub fn tokenize(&self, text: &str) -> Result<Tokens> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| QuantError::Tokenizer {
+                path: self.files.dir.join("tokenizer.json"),
+                message: e.to_string(),
+            })?;
+        Ok(Tokens {
+            ids: enc.get_ids().to_vec(),
+            truncated: !enc.get_overflowing().is_empty(),
+        })
+    }
+
+    /// Sentence embeddings of token sequences (`[len, dim]` row-major), pooled and, if the
+    /// model says so, L2-normalised; `ws` is reused between calls.
+    ///
+    /// # Errors
+    /// An empty sequence, one too long for the position embeddings, or an unknown token id.
+    pub fn embed_tokens(&self, batch: &[&[u32]], ws: &mut Workspace) -> Result<Vec<f32>> {
+        let hd = self.dim();
+        let states = self.encoder.forward(batch, ws)?;
+        let mut out = vec![0.0f32; batch.len() * hd];
+        let mut start = 0;
+        for (seq, o) in batch.iter().zip(out.chunks_mut(hd)) {
+            let rows = &states[start * hd..(start + seq.len()) * hd];
+            start += seq.len();
+            pool(self.files.pooling, rows, hd, o);
+            if self.files.normalize {
+                let norm = o.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+                let inv = (1.0 / norm.max(1e-12)) as f32;
+                o.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Embeds texts, `batch` at a time (each batch is one ragged batch: no padding).
+    ///
+    /// # Errors
+    /// Tokenizer failures.
+    pub fn embed(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>> {
+        let tokens = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        let mut ws = Workspace::default();
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in tokens.chunks(batch.max(1)) {
+            let ids: Vec<&[u32]> = chunk.iter().map(|t| t.ids.as_slice()).collect();
+            let flat = self.embed_tokens(&ids, &mut ws)?;
+            out.extend(flat.chunks(self.dim()).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    }
+}
+
+/// Pools a sequence's hidden states (`rows`, each `hd` wide) into `out`.
+fn pool(pooling: Pooling, rows: &[f32], hd: usize, out: &mut [f32]) {
+    let n = rows.len() / hd;
+    match pooling {
+        Pooling::Cls => out.copy_from_slice(&rows[..hd]),
+        Pooling::Mean => {
+            for (j, o) in out.iter_mut().enumerate() {
+                let sum: f64 = (0..n).map(|t| rows[t * hd + j] as f64).sum();
+                *o = (sum / n as f64) as f32;
+            }
+        }
+        Pooling::Max => {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = (0..n)
+                    .map(|t| rows[t * hd + j])
+                    .fold(f32::NEG_INFINITY, f32::max);
+            }
+        }
+    }
+}
+
+/// Where a model is looked for by name: `$GROUNDWORK_DATA/models/NAME`, then `data/models/NAME`
+/// in the current directory or any directory above it (so tests and examples find the
+/// workspace's `data/` from any crate). A path that exists is taken as it is.
+///
+/// # Errors
+/// A message saying where it looked and how to get the model.
+pub fn find_model(name_or_path: &str) -> std::result::Result<PathBuf, String> {
+    let direct = PathBuf::from(name_or_path);
+    if direct.join("config.json").exists() {
+        return Ok(direct);
+    }
+    let mut candidates = Vec::new();
+    if let Some(root) = std::env::var_os("GROUNDWORK_DATA") {
+        candidates.push(PathBuf::from(root).join("models").join(name_or_path));
+    }
+    if let Ok(mut dir) = std::env::current_dir() {
+        loop {
+            candidates.push(dir.join("data/models").join(name_or_path));
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    candidates
+        .iter()
+        .find(|c| c.join("config.json").exists())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "model `{name_or_path}` not found (looked in {}); get it with \
+                 `cargo xtask fetch-model {name_or_path}`, or pass a model directory",
+                candidates
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
