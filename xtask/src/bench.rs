@@ -216,6 +216,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     } else {
         eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
     }
+    minilm(opts, &wanted, &mut results);
     if wanted("autodiff-chain-1000") {
         let r = pool(1).install(|| {
             measure("autodiff-chain-1000/1t", &cfg, 1000.0, 0.0, 1, || {
@@ -525,5 +526,89 @@ fn check_agrees(blas: &Cblas) -> std::io::Result<()> {
              difference {worst}); the library's calling convention is not the one expected",
             blas.path, blas.symbol
         )))
+    }
+}
+
+/// all-MiniLM-L6-v2 in FP32: the 512 bench sentences in file order, in consecutive batches
+/// of 1, 8, 32 and 128 (as the peer scripts batch them), on 1 and 2 threads; tokenisation
+/// is done first and not timed. Items are sentences; FLOPs count only real tokens (our
+/// batches carry no padding). Skipped, with a line saying so, without the model.
+fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
+    let names: Vec<String> = [1, 8, 32, 128]
+        .iter()
+        .flat_map(|b| [1, 2].map(|t| format!("minilm-fp32/b{b}/{t}t")))
+        .collect();
+    if !names.iter().any(|n| wanted(n)) {
+        return;
+    }
+    let model = match quant::find_model("all-minilm-l6-v2")
+        .map_err(|e| e.to_string())
+        .and_then(|d| quant::Model::load(&d).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("skip: MiniLM rows: {e}");
+            return;
+        }
+    };
+    let sentences: Vec<&str> = quant::BENCH_SENTENCES
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let sentences = if opts.quick {
+        &sentences[..128]
+    } else {
+        &sentences[..]
+    };
+    let t = std::time::Instant::now();
+    let tokens: Vec<Vec<u32>> = match sentences
+        .iter()
+        .map(|s| model.tokenize(s).map(|t| t.ids))
+        .collect()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("skip: MiniLM rows: {e}");
+            return;
+        }
+    };
+    eprintln!(
+        "minilm tokenisation: {:.0} sentences/s (not in the timings below)",
+        sentences.len() as f64 / t.elapsed().as_secs_f64()
+    );
+    let lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
+    let flop = model.encoder().flops(&lengths);
+    // One pass warms up (a pass is seconds long); then 3 passes (1 with --quick).
+    let cfg = MeasureConfig {
+        warmup: std::time::Duration::from_millis(1),
+        budget: std::time::Duration::ZERO,
+        min_runs: if opts.quick { 1 } else { 3 },
+        max_runs: if opts.quick { 1 } else { 3 },
+    };
+    for batch in [1usize, 8, 32, 128] {
+        for threads in [1usize, 2] {
+            let name = format!("minilm-fp32/b{batch}/{threads}t");
+            if !wanted(&name) {
+                continue;
+            }
+            let mut ws = quant::Workspace::default();
+            let pass = |ws: &mut quant::Workspace| {
+                for chunk in tokens.chunks(batch) {
+                    let ids: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+                    std::hint::black_box(model.embed_tokens(&ids, ws).expect("checked tokens"));
+                }
+            };
+            let r = pool(threads).install(|| {
+                measure(&name, &cfg, sentences.len() as f64, flop, threads, || {
+                    pass(&mut ws)
+                })
+            });
+            eprintln!(
+                "{name:<36} {:>8.1} sentences/s, {:.1} GFLOP/s",
+                r.items_per_second(),
+                r.flops() / 1e9
+            );
+            results.push(r);
+        }
     }
 }

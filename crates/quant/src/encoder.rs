@@ -28,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
-use crate::math::{exp, gelu, layer_norm};
+use crate::kernels::ops;
 use crate::weights::{BertWeights, Tensor};
 
 /// Rows at or above which element-wise passes (embeddings, LayerNorm) run on the rayon pool.
@@ -159,6 +159,25 @@ impl Encoder {
         &self.config
     }
 
+    /// Floating-point operations (multiply and add counted apart) of a forward pass over
+    /// sequences of these lengths: the four GEMMs per token and layer, `2 (4 H^2 + 2 H I)`,
+    /// and attention's two products per sequence and layer, `4 L^2 H`.
+    pub fn flops(&self, lengths: &[usize]) -> f64 {
+        let c = &self.config;
+        let (h, i, layers) = (
+            c.hidden_size as f64,
+            c.intermediate_size as f64,
+            c.num_hidden_layers as f64,
+        );
+        lengths
+            .iter()
+            .map(|&l| {
+                let l = l as f64;
+                layers * (2.0 * l * (4.0 * h * h + 2.0 * h * i) + 4.0 * l * l * h)
+            })
+            .sum()
+    }
+
     /// Bytes of weights held (the packed matrices and the rest).
     pub fn weight_bytes(&self) -> usize {
         let floats = self.word.len()
@@ -235,11 +254,13 @@ impl Encoder {
         let (g0, b0) = (&self.embed_norm.0, &self.embed_norm.1);
         for_rows(x, hd, |t, row| {
             let (id, p) = tokens[t];
-            let (w, q) = (&word[id as usize * hd..][..hd], &pos[p * hd..][..hd]);
-            for j in 0..hd {
-                row[j] = w[j] + q[j] + typ[j];
-            }
-            layer_norm(row, g0, b0, eps);
+            ops::sum3(
+                row,
+                &word[id as usize * hd..][..hd],
+                &pos[p * hd..][..hd],
+                typ,
+            );
+            ops::layer_norm(row, g0, b0, eps);
         });
 
         let d = c.head_dim();
@@ -247,11 +268,7 @@ impl Encoder {
         for layer in &self.layers {
             // Q, K, V.
             let bias = &layer.qkv_bias;
-            let add_bias = |_: usize, j0: usize, row: &mut [f32]| {
-                for (v, b) in row.iter_mut().zip(&bias[j0..]) {
-                    *v += b;
-                }
-            };
+            let add_bias = |_: usize, j0: usize, row: &mut [f32]| ops::add_bias(row, &bias[j0..]);
             gemm_into(x, total, hd, &layer.qkv, qkv, 3 * hd, Some(&add_bias))?;
 
             // Attention, per (head, sequence): head-major output so each pair owns one
@@ -270,34 +287,10 @@ impl Encoder {
             let attend = |(head, start, len, out): (usize, usize, usize, &mut [f32])| {
                 SCORES.with(|cell| {
                     let mut scores = cell.borrow_mut();
-                    scores.resize(len, 0.0);
-                    let row = |t: usize, part: usize| {
-                        &qkv_ro[(start + t) * 3 * hd + part * hd + head * d..][..d]
-                    };
-                    for i in 0..len {
-                        let q = row(i, 0);
-                        let mut max = f32::NEG_INFINITY;
-                        for (j, s) in scores.iter_mut().enumerate() {
-                            *s = dot(q, row(j, 1)) * scale;
-                            max = max.max(*s);
-                        }
-                        let mut sum = 0.0f32;
-                        for s in scores.iter_mut() {
-                            *s = exp(*s - max);
-                            sum += *s;
-                        }
-                        let inv = 1.0 / sum;
-                        let o = &mut out[i * d..(i + 1) * d];
-                        o.fill(0.0);
-                        for (j, &p) in scores.iter().enumerate() {
-                            for (ov, vv) in o.iter_mut().zip(row(j, 2)) {
-                                *ov += p * vv;
-                            }
-                        }
-                        for ov in o.iter_mut() {
-                            *ov *= inv;
-                        }
-                    }
+                    scores.resize(ops::attend_scratch(len, d), 0.0);
+                    let rows = &qkv_ro[start * 3 * hd..(start + len) * 3 * hd];
+                    let cols = (head * d, hd + head * d, 2 * hd + head * d);
+                    ops::attend(rows, 3 * hd, len, cols, d, scale, &mut scores, out);
                 })
             };
             if blocks.len() > 1 && total >= 8 {
@@ -317,23 +310,16 @@ impl Encoder {
             // Output projection + bias + residual, then LayerNorm.
             let (bias, resid) = (&layer.out_bias, &*x);
             let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
-                let r = &resid[i * hd + j0..];
-                for ((v, b), x) in row.iter_mut().zip(&bias[j0..]).zip(r) {
-                    *v += b + x;
-                }
+                ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
             };
             gemm_into(ctx, total, hd, &layer.out, h, hd, Some(&bias_residual))?;
             let (g, b) = (&layer.norm1.0, &layer.norm1.1);
-            for_rows(h, hd, |_, row| layer_norm(row, g, b, eps));
+            for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);
 
             // Feed-forward: up + bias + GELU, down + bias + residual, LayerNorm.
             let bias = &layer.up_bias;
-            let bias_gelu = |_: usize, j0: usize, row: &mut [f32]| {
-                for (v, b) in row.iter_mut().zip(&bias[j0..]) {
-                    *v = gelu(*v + b);
-                }
-            };
+            let bias_gelu = |_: usize, j0: usize, row: &mut [f32]| ops::bias_gelu(row, &bias[j0..]);
             gemm_into(
                 x,
                 total,
@@ -345,10 +331,7 @@ impl Encoder {
             )?;
             let (bias, resid) = (&layer.down_bias, &*x);
             let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
-                let r = &resid[i * hd + j0..];
-                for ((v, b), x) in row.iter_mut().zip(&bias[j0..]).zip(r) {
-                    *v += b + x;
-                }
+                ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
             };
             gemm_into(
                 ffn,
@@ -360,27 +343,9 @@ impl Encoder {
                 Some(&bias_residual),
             )?;
             let (g, b) = (&layer.norm2.0, &layer.norm2.1);
-            for_rows(h, hd, |_, row| layer_norm(row, g, b, eps));
+            for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);
         }
         Ok(&ws.x[..total * hd])
     }
-}
-
-/// `sum a_i b_i` in eight interleaved partial sums (a fixed order the compiler vectorises).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }

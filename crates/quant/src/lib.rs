@@ -10,7 +10,9 @@
 //! * [`encoder`] — the forward pass: ragged batches (no padding), weights packed once,
 //!   bias/GELU/residual fused into the GEMMs, buffers reused; the same bits for a sentence
 //!   alone, in any batch, at any thread count.
-//! * [`math`] — the vectorisable `exp`, `erf` (for GELU) and LayerNorm, with their errors.
+//! * [`math`] — vectorisable `exp` and `erf` (for GELU), with their errors.
+//! * [`kernels`] — the attention and element-wise loops, compiled per instruction set
+//!   (AVX-512, AVX2, baseline) and chosen at run time; bit-identical to the baseline.
 //!
 //! ## Example
 //!
@@ -29,6 +31,10 @@
 pub mod config;
 pub mod encoder;
 mod error;
+// `unsafe` (calls into `#[target_feature]` code) lives only here, each version tested
+// against the baseline build of the same source.
+#[allow(unsafe_code)]
+pub mod kernels;
 pub mod math;
 mod model;
 pub mod weights;
@@ -36,3 +42,7 @@ pub mod weights;
 pub use encoder::{Encoder, Workspace};
 pub use error::{QuantError, Result};
 pub use model::{find_model, Model, Tokens};
+
+/// The 512 English sentences (8-40 words) that the speed comparisons embed, in the order the
+/// peer scripts use them.
+pub const BENCH_SENTENCES: &str = include_str!("../data/sentences.txt");

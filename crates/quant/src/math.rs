@@ -1,5 +1,6 @@
-//! The element-wise numerics of the encoder, written as branch-free f32 loops that the
-//! compiler vectorises: `exp` (for the softmax), `erf` (for GELU), LayerNorm.
+//! The element-wise numerics of the encoder, written as branch-free f32 code that the
+//! compiler vectorises inside the loops of [`crate::kernels::ops`]: `exp` (for the softmax)
+//! and `erf` (for GELU).
 //!
 //! **exp.** Cody–Waite range reduction `x = n ln 2 + r`, `|r| <= ln 2 / 2` (`ln 2` split in a
 //! high part exact in f32 and a low part), `e^r` by its Taylor polynomial to degree 7 (the
@@ -14,10 +15,6 @@
 //! x^9/216 - x^11/1320)` is used instead (truncation below 2e-8 there). Both are computed and
 //! one selected, which the compiler turns into a blend. Tested: absolute error below 1e-6
 //! everywhere and relative error below 1e-6 under 1/2.
-//!
-//! **LayerNorm.** Mean and variance of a row accumulated in f64 (a row is a few hundred
-//! values), biased variance as PyTorch's `nn.LayerNorm`, then `(x - mean) / sqrt(var + eps)
-//! * gamma + beta` in f32.
 
 /// `e^x` for f32 (see the module docs for the method and its error).
 #[inline]
@@ -76,18 +73,6 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
-/// LayerNorm of one row in place: `(x - mean) / sqrt(var + eps) * gamma + beta`.
-pub fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f64) {
-    let n = row.len() as f64;
-    let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let inv = (1.0 / (var + eps).sqrt()) as f32;
-    let mean = mean as f32;
-    for ((v, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
-        *v = (*v - mean) * inv * g + b;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,23 +123,6 @@ mod tests {
             let want = 0.5 * x as f64 * (1.0 + libm::erf(x as f64 / 2f64.sqrt()));
             let err = (gelu(x) as f64 - want).abs();
             assert!(err <= 6e-7 * (x.abs() as f64).max(1e-3), "{x}: {err:e}");
-        }
-    }
-
-    #[test]
-    fn layer_norm_normalises_and_applies_the_affine() {
-        let mut row = vec![1.0f32, 2.0, 3.0, 4.0];
-        layer_norm(
-            &mut row,
-            &[1.0, 1.0, 2.0, 1.0],
-            &[0.0, 0.0, 0.0, 10.0],
-            1e-12,
-        );
-        // mean 2.5, biased var 1.25
-        let s = 1.25f64.sqrt();
-        let want = [-1.5 / s, -0.5 / s, 2.0 * 0.5 / s, 1.5 / s + 10.0];
-        for (g, w) in row.iter().zip(want) {
-            assert!((*g as f64 - w).abs() < 1e-6, "{row:?}");
         }
     }
 }

@@ -127,6 +127,11 @@ pub(crate) struct Packed {
     pub name: &'static str,
     blocking: Blocking,
     kernel: MicroKernel,
+    /// Shorter tiles of the same width, `(MR', kernel)` by increasing MR': a last tile of `r`
+    /// rows runs the first with `MR' >= r` instead of a full MR-row tile (a 29-row product
+    /// with MR = 14 would otherwise compute 42 rows). Each element is accumulated by the same
+    /// FMA sequence in every tile height, so results do not change.
+    edges: &'static [(usize, MicroKernel)],
     detect: fn() -> bool,
 }
 
@@ -136,6 +141,11 @@ pub(crate) const AVX2: Packed = Packed {
     name: "avx2-6x16",
     blocking: TILE_6X16,
     kernel: x86::avx2_6x16,
+    edges: &[
+        (1, x86::avx2_1x16),
+        (2, x86::avx2_2x16),
+        (4, x86::avx2_4x16),
+    ],
     detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
 };
 
@@ -145,6 +155,15 @@ pub(crate) const AVX512: Packed = Packed {
     name: "avx512-14x32",
     blocking: TILE_14X32,
     kernel: x86::avx512_14x32,
+    edges: &[
+        (1, x86::avx512_1x32),
+        (2, x86::avx512_2x32),
+        (4, x86::avx512_4x32),
+        (6, x86::avx512_6x32),
+        (8, x86::avx512_8x32),
+        (10, x86::avx512_10x32),
+        (12, x86::avx512_12x32),
+    ],
     detect: || is_x86_feature_detected!("avx512f"),
 };
 
@@ -157,6 +176,17 @@ impl Packed {
     /// Whether this CPU can run the instance.
     pub(crate) fn available(&self) -> bool {
         (self.detect)()
+    }
+
+    /// The tile height and kernel for a tile of `rows` rows: the shortest edge tile that
+    /// holds them, else the full tile.
+    fn tile_for(&self, rows: usize) -> (usize, MicroKernel) {
+        self.edges
+            .iter()
+            .find(|(mr, _)| *mr >= rows)
+            .copied()
+            .filter(|_| rows < self.blocking.mr)
+            .unwrap_or((self.blocking.mr, self.kernel))
     }
 
     /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
@@ -437,7 +467,7 @@ impl Packed {
                         let last = pass + 1 == passes;
                         let bblock = &bpack[p0 * panels * nr..];
                         // SAFETY: the caller vouches for A over m x k; the block is inside it.
-                        unsafe { pack_a(a, i0, mc, p0, kc, mr, apack) };
+                        unsafe { self.pack_a(a, i0, mc, p0, kc, apack) };
                         // C's block of this task, written by the last k block.
                         let c_block = last.then(|| (c.get().wrapping_add(i0 * ldc + j0), ldc));
                         // SAFETY: available() holds (caller); the A block was just packed for
@@ -483,6 +513,33 @@ impl Packed {
         }
     }
 
+    /// Packs `A[i0..i0+mc, p0..p0+kc]` into MR-row panels, panel `t` at `t * MR * kc`
+    /// holding, for each `p`, the values `A[i0 + t*MR + r, p0 + p]` — the last, partial panel
+    /// as wide as its edge tile ([`Packed::tile_for`]), zero past `mc`.
+    ///
+    /// # Safety
+    /// `a` must be valid for the addressed rectangle.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn pack_a(
+        &self,
+        a: Strided,
+        i0: usize,
+        mc: usize,
+        p0: usize,
+        kc: usize,
+        out: &mut [f32],
+    ) {
+        let mr = self.blocking.mr;
+        for t in 0..mc.div_ceil(mr) {
+            let rows = mr.min(mc - t * mr);
+            let width = self.tile_for(rows).0;
+            let dst = &mut out[t * mr * kc..t * mr * kc + width * kc];
+            // SAFETY: rows i0 + t*mr .. + rows and columns p0 .. p0 + kc are inside the
+            // rectangle the caller vouches for.
+            unsafe { pack_panel(a.at(i0 + t * mr, p0), a.rs, a.cs, rows, dst, width) };
+        }
+    }
+
     /// One k block of one task: the packed A block (`mc` rows, `kc` deep) times the group's
     /// packed B panels (`panels` of the slice's, `nc` columns wide), A tile by A tile, each
     /// across the group's B panels (the loop order the module documentation explains).
@@ -515,6 +572,7 @@ impl Packed {
         let group_panels = panels.len();
         for it in 0..mc.div_ceil(mr) {
             let rows = mr.min(mc - it * mr);
+            let (tile_mr, kernel) = self.tile_for(rows);
             for (jl, jt) in panels.clone().enumerate() {
                 let cols = nr.min(nc - jt * nr);
                 let part = scratch.wrapping_add((it * group_panels + jl) * mr * nr);
@@ -525,13 +583,13 @@ impl Packed {
                 };
                 let (out, ldo, rows, cols) = match c_block {
                     Some((c, ldc)) => (c.wrapping_add(it * mr * ldc + jt * nr), ldc, rows, cols),
-                    None => (part, nr, mr, nr),
+                    None => (part, nr, tile_mr, nr),
                 };
                 // SAFETY: the caller's contract: both panels hold kc steps, the scratch tile
                 // (it < tiles, jl < group panels) and the clipped C tile are inside their
                 // blocks.
                 unsafe {
-                    (self.kernel)(
+                    kernel(
                         kc,
                         apack.as_ptr().add(it * mr * kc),
                         bblock.as_ptr().add(jt * nr * kc),
@@ -652,37 +710,6 @@ fn with_buffer<R>(
     })
 }
 
-/// Packs `A[i0..i0+mc, p0..p0+kc]` into `mr`-row panels: panel `t` holds, for each `p`, the
-/// `mr` values `A[i0 + t*mr + r, p0 + p]` (zero past `mc`).
-///
-/// # Safety
-/// `a` must be valid for the addressed rectangle.
-unsafe fn pack_a(
-    a: Strided,
-    i0: usize,
-    mc: usize,
-    p0: usize,
-    kc: usize,
-    mr: usize,
-    out: &mut [f32],
-) {
-    for t in 0..mc.div_ceil(mr) {
-        let dst = &mut out[t * mr * kc..(t + 1) * mr * kc];
-        // SAFETY: rows i0 + t*mr .. + live and columns p0 .. p0 + kc are inside the rectangle
-        // the caller vouches for.
-        unsafe {
-            pack_panel(
-                a.at(i0 + t * mr, p0),
-                a.rs,
-                a.cs,
-                mr.min(mc - t * mr),
-                dst,
-                mr,
-            )
-        };
-    }
-}
-
 /// Packs one panel: `dst[p * width + l] = src[l * lane + p * step]` for `l < live`, zero for
 /// `live <= l < width`, over `dst.len() / width` steps. An A panel has lanes = rows, a B panel
 /// lanes = columns. Dispatches to a copy of the loop with `width` known at compile time.
@@ -708,7 +735,13 @@ unsafe fn pack_panel(
     // SAFETY: forwarded from the caller.
     unsafe {
         match width {
+            1 => pack_panel_w::<1>(src, lane, step, live, dst),
+            2 => pack_panel_w::<2>(src, lane, step, live, dst),
+            4 => pack_panel_w::<4>(src, lane, step, live, dst),
             6 => pack_panel_w::<6>(src, lane, step, live, dst),
+            8 => pack_panel_w::<8>(src, lane, step, live, dst),
+            10 => pack_panel_w::<10>(src, lane, step, live, dst),
+            12 => pack_panel_w::<12>(src, lane, step, live, dst),
             14 => pack_panel_w::<14>(src, lane, step, live, dst),
             16 => pack_panel_w::<16>(src, lane, step, live, dst),
             32 => pack_panel_w::<32>(src, lane, step, live, dst),
@@ -911,6 +944,25 @@ macro_rules! micro_kernel {
     };
 }
 
+/// Several [`micro_kernel!`]s that differ only in their tile height (the edge tiles).
+macro_rules! kernel_family {
+    (
+        #[$attr:meta]
+        fns [$($name:ident = $mr:expr),+ $(,)?], W = $w:expr, NV = $nv:expr, vector = $v:ty,
+        zero = $zero:expr, load = $load:expr, broadcast = $bcast:expr, fma = $fma:expr,
+        loadu = $loadu:expr, storeu = $storeu:expr, add = $add:expr, prefetch = $prefetch:expr $(,)?
+    ) => {
+        $(
+            micro_kernel! {
+                #[$attr]
+                fn $name: MR = $mr, W = $w, NV = $nv, vector = $v,
+                zero = $zero, load = $load, broadcast = $bcast, fma = $fma,
+                loadu = $loadu, storeu = $storeu, add = $add, prefetch = $prefetch,
+            }
+        )+
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -1033,7 +1085,7 @@ mod x86 {
                 println!("skip: the transposing packer needs AVX2, absent on this CPU");
                 return;
             }
-            for width in [6usize, 14, 16, 32] {
+            for width in [1usize, 2, 4, 6, 8, 10, 12, 14, 16, 32] {
                 for steps in [1usize, 7, 8, 9, 16, 29] {
                     for lane in [steps as isize, steps as isize + 5] {
                         let src: Vec<f32> = (0..lane as usize * width)
@@ -1042,39 +1094,14 @@ mod x86 {
                         let mut want = vec![f32::NAN; steps * width];
                         let mut got = vec![f32::NAN; steps * width];
                         // SAFETY: lane * width floats cover every l * lane + p addressed.
-                        unsafe {
-                            match width {
-                                6 => super::super::pack_panel_w::<6>(
-                                    src.as_ptr(),
-                                    lane,
-                                    1,
-                                    width,
-                                    &mut want,
-                                ),
-                                14 => super::super::pack_panel_w::<14>(
-                                    src.as_ptr(),
-                                    lane,
-                                    1,
-                                    width,
-                                    &mut want,
-                                ),
-                                16 => super::super::pack_panel_w::<16>(
-                                    src.as_ptr(),
-                                    lane,
-                                    1,
-                                    width,
-                                    &mut want,
-                                ),
-                                _ => super::super::pack_panel_w::<32>(
-                                    src.as_ptr(),
-                                    lane,
-                                    1,
-                                    width,
-                                    &mut want,
-                                ),
+                        // The specification: dst[p * width + l] = src[l * lane + p].
+                        for p in 0..steps {
+                            for l in 0..width {
+                                want[p * width + l] = src[l * lane as usize + p];
                             }
-                            super::pack_transposed(src.as_ptr(), lane, width, &mut got);
                         }
+                        // SAFETY: lane * width floats cover every l * lane + p addressed.
+                        unsafe { super::pack_transposed(src.as_ptr(), lane, width, &mut got) };
                         let same = want
                             .iter()
                             .zip(&got)
@@ -1086,9 +1113,10 @@ mod x86 {
         }
     }
 
-    micro_kernel! {
+    kernel_family! {
         #[target_feature(enable = "avx2,fma")]
-        fn avx2_6x16: MR = 6, W = 8, NV = 2, vector = __m256,
+        fns [avx2_6x16 = 6, avx2_4x16 = 4, avx2_2x16 = 2, avx2_1x16 = 1],
+        W = 8, NV = 2, vector = __m256,
         zero = _mm256_setzero_ps(),
         load = |p: *const f32| _mm256_load_ps(p),
         broadcast = |p: *const f32| _mm256_broadcast_ss(&*p),
@@ -1099,9 +1127,13 @@ mod x86 {
         prefetch = |p: *const f32| _mm_prefetch::<_MM_HINT_T0>(p.cast()),
     }
 
-    micro_kernel! {
+    kernel_family! {
         #[target_feature(enable = "avx512f")]
-        fn avx512_14x32: MR = 14, W = 16, NV = 2, vector = __m512,
+        fns [
+            avx512_14x32 = 14, avx512_12x32 = 12, avx512_10x32 = 10, avx512_8x32 = 8,
+            avx512_6x32 = 6, avx512_4x32 = 4, avx512_2x32 = 2, avx512_1x32 = 1,
+        ],
+        W = 16, NV = 2, vector = __m512,
         zero = _mm512_setzero_ps(),
         load = |p: *const f32| _mm512_load_ps(p),
         broadcast = |p: *const f32| _mm512_set1_ps(*p),
@@ -1141,13 +1173,21 @@ pub(crate) mod emulated {
 
     mod kernels {
         use super::*;
-        micro_kernel! {
-            fn emulated_6x16: MR = 6, W = 8, NV = 2, vector = [f32; 8],
+        kernel_family! {
+            #[inline(never)]
+            fns [emulated_6x16 = 6, emulated_4x16 = 4, emulated_2x16 = 2, emulated_1x16 = 1],
+            W = 8, NV = 2, vector = [f32; 8],
             zero = [0.0; 8], load = load::<8>, broadcast = broadcast::<8>, fma = fma::<8>,
             loadu = load::<8>, storeu = store::<8>, add = add::<8>, prefetch = |_| (),
         }
-        micro_kernel! {
-            fn emulated_14x32: MR = 14, W = 16, NV = 2, vector = [f32; 16],
+        kernel_family! {
+            #[inline(never)]
+            fns [
+                emulated_14x32 = 14, emulated_12x32 = 12, emulated_10x32 = 10,
+                emulated_8x32 = 8, emulated_6x32 = 6, emulated_4x32 = 4, emulated_2x32 = 2,
+                emulated_1x32 = 1,
+            ],
+            W = 16, NV = 2, vector = [f32; 16],
             zero = [0.0; 16], load = load::<16>, broadcast = broadcast::<16>, fma = fma::<16>,
             loadu = load::<16>, storeu = store::<16>, add = add::<16>, prefetch = |_| (),
         }
@@ -1158,6 +1198,11 @@ pub(crate) mod emulated {
         name: "emulated-6x16",
         blocking: super::TILE_6X16,
         kernel: kernels::emulated_6x16,
+        edges: &[
+            (1, kernels::emulated_1x16),
+            (2, kernels::emulated_2x16),
+            (4, kernels::emulated_4x16),
+        ],
         detect: || true,
     };
     /// Same tile and blocking as `AVX512`.
@@ -1165,6 +1210,15 @@ pub(crate) mod emulated {
         name: "emulated-14x32",
         blocking: super::TILE_14X32,
         kernel: kernels::emulated_14x32,
+        edges: &[
+            (1, kernels::emulated_1x32),
+            (2, kernels::emulated_2x32),
+            (4, kernels::emulated_4x32),
+            (6, kernels::emulated_6x32),
+            (8, kernels::emulated_8x32),
+            (10, kernels::emulated_10x32),
+            (12, kernels::emulated_12x32),
+        ],
         detect: || true,
     };
 }

@@ -1,0 +1,316 @@
+//! The encoder's element-wise and attention loops, each compiled per instruction set by
+//! [`multiversion!`](super::multiversion) and written so the compiler can vectorise them
+//! without changing a result: sums that must vectorise are split into eight explicit partial
+//! sums in a fixed order.
+
+use super::multiversion;
+use crate::math::{exp, gelu};
+
+multiversion! {
+    /// `row[j] += bias[j]`.
+    pub fn add_bias(row: &mut [f32], bias: &[f32]) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+multiversion! {
+    /// `row[j] = GELU(row[j] + bias[j])`: the feed-forward's first epilogue.
+    pub fn bias_gelu(row: &mut [f32], bias: &[f32]) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v = gelu(*v + b);
+        }
+    }
+}
+
+multiversion! {
+    /// `row[j] += bias[j] + residual[j]`: the epilogue before each LayerNorm.
+    pub fn bias_residual(row: &mut [f32], bias: &[f32], residual: &[f32]) {
+        for ((v, b), r) in row.iter_mut().zip(bias).zip(residual) {
+            *v += b + r;
+        }
+    }
+}
+
+multiversion! {
+    /// `row[j] = a[j] + b[j] + c[j]`: word + position + token-type embedding.
+    pub fn sum3(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+        for (((v, x), y), z) in row.iter_mut().zip(a).zip(b).zip(c) {
+            *v = x + y + z;
+        }
+    }
+}
+
+multiversion! {
+    /// LayerNorm of one row in place: `(x - mean) / sqrt(var + eps) * gamma + beta`, mean
+    /// and (biased, as PyTorch's) variance accumulated in f64 over eight partial sums.
+    pub fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f64) {
+        let n = row.len() as f64;
+        let mut acc = [0.0f64; 8];
+        let chunks = row.chunks_exact(8);
+        let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+        for c in chunks {
+            for l in 0..8 {
+                acc[l] += c[l] as f64;
+            }
+        }
+        let mean = (acc.iter().sum::<f64>() + tail) / n;
+        let mut acc = [0.0f64; 8];
+        let chunks = row.chunks_exact(8);
+        let tail: f64 = chunks.remainder().iter().map(|&v| (v as f64 - mean).powi(2)).sum();
+        for c in chunks {
+            for l in 0..8 {
+                let d = c[l] as f64 - mean;
+                acc[l] += d * d;
+            }
+        }
+        let var = (acc.iter().sum::<f64>() + tail) / n;
+        let inv = (1.0 / (var + eps).sqrt()) as f32;
+        let mean = mean as f32;
+        for ((v, &g), &b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
+multiversion! {
+    /// Scaled dot-product attention of one head over one sequence. `qkv` holds the
+    /// sequence's `len` rows (row stride `stride`), each with Q, K and V for this head at
+    /// columns `q`, `k` and `v` (`d` wide); `out` gets `len` rows of `d` (the softmax-weighted
+    /// sum of V); `scratch` needs [`attend_scratch`]`(len, d)` floats.
+    ///
+    /// K is first transposed into `scratch` (`d` rows of `lp`, `len` rounded up to 16 and
+    /// zero-padded), so that a query's scores `s_j = sum_c q_c K[j, c]` accumulate over `c`
+    /// as whole vectors across the keys `j`, with no scalar tail; padded scores are zeroed
+    /// after the exponential, so only the sequence's own keys count. The weighted sum of V
+    /// accumulates over `j` as vectors across `c`.
+    pub fn attend(
+        qkv: &[f32],
+        stride: usize,
+        len: usize,
+        cols: (usize, usize, usize),
+        d: usize,
+        scale: f32,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (q, k, v) = cols;
+        let lp = len.next_multiple_of(16);
+        let (kt, scores) = scratch[..lp * (d + 1)].split_at_mut(lp * d);
+        kt.fill(0.0);
+        for j in 0..len {
+            for (c, &x) in qkv[j * stride + k..][..d].iter().enumerate() {
+                kt[c * lp + j] = x;
+            }
+        }
+        for i in 0..len {
+            let qi = &qkv[i * stride + q..][..d];
+            // Scores, 16 keys at a time in one accumulator (a register) over all of c.
+            for jb in (0..lp).step_by(16) {
+                let mut acc = [0.0f32; 16];
+                for (c, &qc) in qi.iter().enumerate() {
+                    let kr = &kt[c * lp + jb..][..16];
+                    for l in 0..16 {
+                        acc[l] += qc * kr[l];
+                    }
+                }
+                scores[jb..jb + 16].copy_from_slice(&acc);
+            }
+            let mut max = f32::NEG_INFINITY;
+            for s in &mut scores[..len] {
+                *s *= scale;
+                max = max.max(*s);
+            }
+            for s in scores.iter_mut() {
+                *s = exp(*s - max);
+            }
+            scores[len..].fill(0.0);
+            let mut sum = 0.0f32;
+            for s in &scores[..len] {
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            // The weighted sum of V, 16 columns at a time in one accumulator over all keys.
+            let o = &mut out[i * d..(i + 1) * d];
+            let mut cb = 0;
+            while cb < d {
+                let w = (d - cb).min(16);
+                let mut acc = [0.0f32; 16];
+                if w == 16 {
+                    // A constant bound keeps the accumulator in a register.
+                    for (j, &p) in scores[..len].iter().enumerate() {
+                        let vr = &qkv[j * stride + v + cb..][..16];
+                        for l in 0..16 {
+                            acc[l] += p * vr[l];
+                        }
+                    }
+                } else {
+                    for (j, &p) in scores[..len].iter().enumerate() {
+                        let vr = &qkv[j * stride + v + cb..][..w];
+                        for l in 0..w {
+                            acc[l] += p * vr[l];
+                        }
+                    }
+                }
+                for l in 0..w {
+                    o[cb + l] = acc[l] * inv;
+                }
+                cb += w;
+            }
+        }
+    }
+}
+
+/// Floats of scratch [`attend`] needs for a sequence of `len` tokens and heads of width `d`.
+pub fn attend_scratch(len: usize, d: usize) -> usize {
+    len.next_multiple_of(16) * (d + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{detected, Level};
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let h = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(97));
+                ((h >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 6.0
+            })
+            .collect()
+    }
+
+    /// Every level this CPU runs, against the baseline, bit for bit, on lengths that are
+    /// not multiples of any vector width.
+    #[test]
+    fn each_level_matches_the_baseline_bit_for_bit() {
+        let levels: Vec<Level> = [Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| detected() >= l)
+            .collect();
+        if levels.is_empty() {
+            println!("skip: this CPU has neither AVX2 nor AVX-512; only the baseline ran");
+        }
+        for n in [1, 7, 8, 31, 384, 1537] {
+            let (x, b, r) = (data(n, 1), data(n, 2), data(n, 3));
+            let g: Vec<f32> = data(n, 4).iter().map(|v| 1.0 + v / 10.0).collect();
+            type Op = fn(Level, &mut Vec<f32>, &[f32], &[f32], &[f32]);
+            let ops: [(&str, Op); 5] = [
+                ("add_bias", |l, v, b, _, _| add_bias::at(l, v, b)),
+                ("bias_gelu", |l, v, b, _, _| bias_gelu::at(l, v, b)),
+                ("bias_residual", |l, v, b, r, _| {
+                    bias_residual::at(l, v, b, r)
+                }),
+                ("sum3", |l, v, b, r, g| sum3::at(l, v, b, r, g)),
+                ("layer_norm", |l, v, b, _, g| {
+                    layer_norm::at(l, v, g, b, 1e-12)
+                }),
+            ];
+            for (name, op) in ops {
+                let mut want = x.clone();
+                op(Level::Generic, &mut want, &b, &r, &g);
+                for &level in &levels {
+                    let mut got = x.clone();
+                    op(level, &mut got, &b, &r, &g);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{name} at {level:?}, n = {n}");
+                }
+            }
+        }
+        for (len, d) in [(1, 32), (29, 32), (70, 64), (5, 12)] {
+            let stride = 3 * d + 5;
+            let qkv = data(len * stride, 9);
+            let run = |level| {
+                let (mut scratch, mut out) =
+                    (vec![0.0; attend_scratch(len, d)], vec![0.0; len * d]);
+                attend::at(
+                    level,
+                    &qkv,
+                    stride,
+                    len,
+                    (0, d, 2 * d),
+                    d,
+                    0.17,
+                    &mut scratch,
+                    &mut out,
+                );
+                out
+            };
+            let want = run(Level::Generic);
+            for &level in &levels {
+                let got = run(level);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "attend at {level:?}, len {len}, d {d}"
+                );
+            }
+        }
+    }
+
+    /// Attention against a plain f64 evaluation of softmax(Q K^T * scale) V.
+    #[test]
+    fn attention_is_softmax_weighted_values() {
+        let (len, d) = (9, 16);
+        let stride = 3 * d;
+        let qkv = data(len * stride, 4);
+        let (mut scratch, mut out) = (vec![0.0; attend_scratch(len, d)], vec![0.0; len * d]);
+        attend(
+            &qkv,
+            stride,
+            len,
+            (0, d, 2 * d),
+            d,
+            0.25,
+            &mut scratch,
+            &mut out,
+        );
+        for i in 0..len {
+            let s: Vec<f64> = (0..len)
+                .map(|j| {
+                    (0..d)
+                        .map(|c| qkv[i * stride + c] as f64 * qkv[j * stride + d + c] as f64)
+                        .sum::<f64>()
+                        * 0.25
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for c in 0..d {
+                let want: f64 = (0..len)
+                    .map(|j| e[j] / z * qkv[j * stride + 2 * d + c] as f64)
+                    .sum();
+                let got = out[i * d + c] as f64;
+                assert!(
+                    (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                    "{i} {c}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_normalises_and_applies_the_affine() {
+        let mut row = vec![1.0f32, 2.0, 3.0, 4.0];
+        layer_norm(
+            &mut row,
+            &[1.0, 1.0, 2.0, 1.0],
+            &[0.0, 0.0, 0.0, 10.0],
+            1e-12,
+        );
+        // mean 2.5, biased var 1.25
+        let s = 1.25f64.sqrt();
+        let want = [-1.5 / s, -0.5 / s, 2.0 * 0.5 / s, 1.5 / s + 10.0];
+        for (g, w) in row.iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-6, "{row:?}");
+        }
+    }
+}
