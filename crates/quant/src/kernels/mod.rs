@@ -3,7 +3,7 @@
 //! chosen at run time.
 //!
 //! The crate is built for baseline x86-64 (no `-C target-cpu=native`: binaries must run on
-//! any x86-64), which limits auto-vectorised loops to SSE2. [`multiversion!`] compiles a
+//! any x86-64), which limits auto-vectorised loops to SSE2. `multiversion!` compiles a
 //! function's body three times — for AVX-512 (F, BW, VL), for AVX2 + FMA, and for the
 //! baseline — and dispatches on the CPU detected once ([`level`]). The three are the same
 //! IEEE operations in the same order (Rust never contracts `a * b + c` into an FMA nor
@@ -67,7 +67,7 @@ macro_rules! multiversion {
             $name::at($crate::kernels::level(), $($arg),*)
         }
 
-        #[doc = concat!("The versions of [`", stringify!($name), "`] compiled per instruction set.")]
+        #[doc = concat!("The versions of [`", stringify!($name), "()`] compiled per instruction set.")]
         #[allow(clippy::too_many_arguments)]
         pub mod $name {
             #[allow(unused_imports)]
@@ -88,7 +88,7 @@ macro_rules! multiversion {
                 body($($arg),*)
             }
 
-            /// The version compiled for `level` (which the CPU must run: [`level`] or below).
+            /// The version compiled for `level` (which the CPU must run: `kernels::level()` or below).
             ///
             /// # Panics
             /// When the CPU lacks `level`'s features.

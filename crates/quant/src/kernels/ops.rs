@@ -1,5 +1,5 @@
 //! The encoder's element-wise and attention loops, each compiled per instruction set by
-//! [`multiversion!`](super::multiversion) and written so the compiler can vectorise them
+//! `multiversion!` (see [the module above](super)) and written so the compiler can vectorise them
 //! without changing a result: sums that must vectorise are split into eight explicit partial
 //! sums in a fixed order.
 
@@ -78,7 +78,7 @@ multiversion! {
     /// Scaled dot-product attention of one head over one sequence. `qkv` holds the
     /// sequence's `len` rows (row stride `stride`), each with Q, K and V for this head at
     /// columns `q`, `k` and `v` (`d` wide); `out` gets `len` rows of `d` (the softmax-weighted
-    /// sum of V); `scratch` needs [`attend_scratch`]`(len, d)` floats.
+    /// sum of V); `scratch` needs [`attend_scratch()`]`(len, d)` floats.
     ///
     /// K is first transposed into `scratch` (`d` rows of `lp`, `len` rounded up to 16 and
     /// zero-padded), so that a query's scores `s_j = sum_c q_c K[j, c]` accumulate over `c`
@@ -162,7 +162,7 @@ multiversion! {
     }
 }
 
-/// Floats of scratch [`attend`] needs for a sequence of `len` tokens and heads of width `d`.
+/// Floats of scratch [`attend()`] needs for a sequence of `len` tokens and heads of width `d`.
 pub fn attend_scratch(len: usize, d: usize) -> usize {
     len.next_multiple_of(16) * (d + 1)
 }
