@@ -1,4 +1,5 @@
-//! Embeds the 512 bench sentences in batches of B on a pool of `THREADS` (default 2) and prints
+//! Embeds the 512 bench sentences in batches of B on a pool of `THREADS` (default 2), in
+//! `PRECISION` (fp32 or int8), and prints
 //! sentences/s (a quick probe for profiling; `cargo xtask bench --filter minilm` is the
 //! measurement).
 //!
@@ -8,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let batch: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let model = quant::Model::load(quant::find_model("all-minilm-l6-v2")?)?;
+    let precision = match std::env::var("PRECISION").as_deref() {
+        Ok("int8") => quant::Precision::int8(),
+        _ => quant::Precision::fp32(),
+    };
+    let model = quant::Model::load_with(quant::find_model("all-minilm-l6-v2")?, precision)?;
     let tokens: Vec<Vec<u32>> = quant::BENCH_SENTENCES
         .lines()
         .map(|s| model.tokenize(s).map(|t| t.ids))

@@ -28,22 +28,185 @@ use rayon::prelude::*;
 
 use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
+use crate::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
 use crate::kernels::ops;
 use crate::weights::{BertWeights, Tensor};
+
+/// The four linear layers of a transformer layer, by what they do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinearKind {
+    /// The Q, K and V projections (one `[3H, H]` product).
+    Qkv,
+    /// The attention output projection.
+    AttnOut,
+    /// The feed-forward's first layer (`H -> I`, GELU after).
+    FfnUp,
+    /// The feed-forward's output projection (`I -> H`), whose input — GELU outputs — has the
+    /// widest range.
+    FfnDown,
+}
+
+impl LinearKind {
+    /// All four, in the order a layer runs them.
+    pub const ALL: [LinearKind; 4] = [
+        LinearKind::Qkv,
+        LinearKind::AttnOut,
+        LinearKind::FfnUp,
+        LinearKind::FfnDown,
+    ];
+
+    /// A short name (`qkv`, `attn-out`, `ffn-up`, `ffn-down`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearKind::Qkv => "qkv",
+            LinearKind::AttnOut => "attn-out",
+            LinearKind::FfnUp => "ffn-up",
+            LinearKind::FfnDown => "ffn-down",
+        }
+    }
+}
+
+/// Which linear layers run in INT8 (dynamic quantisation: weights per output channel at
+/// load, activations per token at run time; see [`crate::kernels::int8`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Precision {
+    /// Quantize the linear layers (all of them but `keep_fp32`).
+    pub int8: bool,
+    /// Kinds that stay in FP32 even with `int8`.
+    pub keep_fp32: Vec<LinearKind>,
+    /// Store the word-embedding table as int8, one scale per row (symmetric), widened to
+    /// f32 on lookup: the table is half of MiniLM's FP32 bytes.
+    pub int8_embeddings: bool,
+}
+
+impl Precision {
+    /// Everything in FP32.
+    pub fn fp32() -> Precision {
+        Precision::default()
+    }
+
+    /// Every linear layer and the word embeddings in INT8.
+    pub fn int8() -> Precision {
+        Precision {
+            int8: true,
+            keep_fp32: Vec::new(),
+            int8_embeddings: true,
+        }
+    }
+
+    /// Whether `kind` runs in INT8.
+    pub fn quantizes(&self, kind: LinearKind) -> bool {
+        self.int8 && !self.keep_fp32.contains(&kind)
+    }
+}
+
+/// A linear layer's weight `B = W^T`, in the precision it runs at.
+enum Weight {
+    F32(PackedMatrix),
+    I8(PackedI8),
+}
+
+impl Weight {
+    fn new(w: &[f32], n: usize, k: usize, int8: bool) -> Result<Weight> {
+        Ok(if int8 {
+            Weight::I8(PackedI8::new(w, n, k, default_family()))
+        } else {
+            Weight::F32(PackedMatrix::from_transposed(w, n, k)?)
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Weight::F32(p) => p.bytes(),
+            Weight::I8(p) => p.bytes(),
+        }
+    }
+
+    /// `out = x W^T`, then `epilogue`, for `m` rows of `k` (row stride `k`).
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+        ldo: usize,
+        epilogue: &ops::RowEpilogue<'_>,
+        q: &mut QuantizedRows,
+    ) -> Result<()> {
+        match self {
+            Weight::F32(p) => gemm_into(x, m, k, p, out, ldo, Some(epilogue))?,
+            Weight::I8(w) => {
+                q.quantize(x, m, k, k, w.family().max_activation);
+                gemm_i8(q, m, w, out, ldo, Some(epilogue));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Rows at or above which element-wise passes (embeddings, LayerNorm) run on the rayon pool.
 const PAR_MIN_ROWS: usize = 64;
 
+/// The word-embedding table, in the precision it is stored at.
+enum Table {
+    F32(Vec<f32>),
+    /// Rows of int8 codes with one scale per row.
+    I8 {
+        codes: Vec<i8>,
+        scale: Vec<f32>,
+    },
+}
+
+impl Table {
+    fn new(data: Vec<f32>, width: usize, int8: bool) -> Table {
+        if !int8 {
+            return Table::F32(data);
+        }
+        let (mut codes, mut scale) = (Vec::with_capacity(data.len()), Vec::new());
+        for row in data.chunks(width) {
+            let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+            scale.push(s);
+            codes.extend(
+                row.iter()
+                    .map(|v| (v / s).round_ties_even().clamp(-127.0, 127.0) as i8),
+            );
+        }
+        Table::I8 { codes, scale }
+    }
+
+    /// Row `id` as floats, into `out`.
+    fn row(&self, id: usize, out: &mut [f32]) {
+        let w = out.len();
+        match self {
+            Table::F32(v) => out.copy_from_slice(&v[id * w..(id + 1) * w]),
+            Table::I8 { codes, scale } => {
+                for (o, &c) in out.iter_mut().zip(&codes[id * w..(id + 1) * w]) {
+                    *o = c as f32 * scale[id];
+                }
+            }
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Table::F32(v) => 4 * v.len(),
+            Table::I8 { codes, scale } => codes.len() + 4 * scale.len(),
+        }
+    }
+}
+
 /// One transformer layer, packed for inference.
 struct Layer {
-    qkv: PackedMatrix,
+    qkv: Weight,
     qkv_bias: Vec<f32>,
-    out: PackedMatrix,
+    out: Weight,
     out_bias: Vec<f32>,
     norm1: (Vec<f32>, Vec<f32>),
-    up: PackedMatrix,
+    up: Weight,
     up_bias: Vec<f32>,
-    down: PackedMatrix,
+    down: Weight,
     down_bias: Vec<f32>,
     norm2: (Vec<f32>, Vec<f32>),
 }
@@ -51,7 +214,8 @@ struct Layer {
 /// A BERT encoder ready to run.
 pub struct Encoder {
     config: BertConfig,
-    word: Vec<f32>,
+    precision: Precision,
+    word: Table,
     position: Vec<f32>,
     token_type: Vec<f32>,
     embed_norm: (Vec<f32>, Vec<f32>),
@@ -72,6 +236,7 @@ impl std::fmt::Debug for Encoder {
 /// allocates nothing.
 #[derive(Debug, Default)]
 pub struct Workspace {
+    q: QuantizedRows,
     x: Vec<f32>,
     qkv: Vec<f32>,
     heads: Vec<f32>,
@@ -110,12 +275,13 @@ fn for_rows(rows: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync
 }
 
 impl Encoder {
-    /// Packs the weights for inference.
+    /// Packs the weights for inference, quantizing the linear layers `precision` names.
     ///
     /// # Errors
     /// Never for weights loaded by [`BertWeights::load`] with the same config (their shapes
     /// are checked there).
-    pub fn new(config: BertConfig, w: BertWeights) -> Result<Encoder> {
+    pub fn new(config: BertConfig, w: BertWeights, precision: Precision) -> Result<Encoder> {
+        let p = &precision;
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let layers = w
             .layers
@@ -131,22 +297,24 @@ impl Encoder {
                     .flat_map(|t| t.data.iter().copied())
                     .collect();
                 Ok(Layer {
-                    qkv: PackedMatrix::from_transposed(&qkv, 3 * h, h)?,
+                    qkv: Weight::new(&qkv, 3 * h, h, p.quantizes(LinearKind::Qkv))?,
                     qkv_bias,
-                    out: PackedMatrix::from_transposed(&l.attn_out.0.data, h, h)?,
+                    out: Weight::new(&l.attn_out.0.data, h, h, p.quantizes(LinearKind::AttnOut))?,
                     out_bias: l.attn_out.1.data,
                     norm1: pair(l.attn_norm),
-                    up: PackedMatrix::from_transposed(&l.ffn_up.0.data, i, h)?,
+                    up: Weight::new(&l.ffn_up.0.data, i, h, p.quantizes(LinearKind::FfnUp))?,
                     up_bias: l.ffn_up.1.data,
-                    down: PackedMatrix::from_transposed(&l.ffn_down.0.data, h, i)?,
+                    down: Weight::new(&l.ffn_down.0.data, h, i, p.quantizes(LinearKind::FfnDown))?,
                     down_bias: l.ffn_down.1.data,
                     norm2: pair(l.ffn_norm),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let int8_table = precision.int8 && precision.int8_embeddings;
         Ok(Encoder {
+            word: Table::new(w.word.data, config.hidden_size, int8_table),
             config,
-            word: w.word.data,
+            precision,
             position: w.position.data,
             token_type: w.token_type.data,
             embed_norm: pair(w.embed_norm),
@@ -157,6 +325,11 @@ impl Encoder {
     /// The model's configuration.
     pub fn config(&self) -> &BertConfig {
         &self.config
+    }
+
+    /// Which layers run in INT8.
+    pub fn precision(&self) -> &Precision {
+        &self.precision
     }
 
     /// Floating-point operations (multiply and add counted apart) of a forward pass over
@@ -180,10 +353,7 @@ impl Encoder {
 
     /// Bytes of weights held (the packed matrices and the rest).
     pub fn weight_bytes(&self) -> usize {
-        let floats = self.word.len()
-            + self.position.len()
-            + self.token_type.len()
-            + 2 * self.config.hidden_size;
+        let floats = self.position.len() + self.token_type.len() + 2 * self.config.hidden_size;
         let layer = |l: &Layer| {
             l.qkv.bytes()
                 + l.out.bytes()
@@ -192,7 +362,7 @@ impl Encoder {
                 + 4 * (l.qkv_bias.len() + l.out_bias.len() + l.up_bias.len() + l.down_bias.len())
                 + 4 * 2 * (l.norm1.0.len() + l.norm2.0.len())
         };
-        4 * floats + self.layers.iter().map(layer).sum::<usize>()
+        self.word.bytes() + 4 * floats + self.layers.iter().map(layer).sum::<usize>()
     }
 
     /// The final hidden states of every token of `batch`'s sequences, concatenated
@@ -231,6 +401,7 @@ impl Encoder {
             .collect();
         let eps = c.layer_norm_eps;
         let Workspace {
+            q,
             x,
             qkv,
             heads: head_buf,
@@ -254,12 +425,9 @@ impl Encoder {
         let (g0, b0) = (&self.embed_norm.0, &self.embed_norm.1);
         for_rows(x, hd, |t, row| {
             let (id, p) = tokens[t];
-            ops::sum3(
-                row,
-                &word[id as usize * hd..][..hd],
-                &pos[p * hd..][..hd],
-                typ,
-            );
+            word.row(id as usize, row);
+            ops::add_bias(row, &pos[p * hd..][..hd]);
+            ops::add_bias(row, typ);
             ops::layer_norm(row, g0, b0, eps);
         });
 
@@ -269,7 +437,7 @@ impl Encoder {
             // Q, K, V.
             let bias = &layer.qkv_bias;
             let add_bias = |_: usize, j0: usize, row: &mut [f32]| ops::add_bias(row, &bias[j0..]);
-            gemm_into(x, total, hd, &layer.qkv, qkv, 3 * hd, Some(&add_bias))?;
+            layer.qkv.apply(x, total, hd, qkv, 3 * hd, &add_bias, q)?;
 
             // Attention, per (head, sequence): head-major output so each pair owns one
             // contiguous block: head_buf[h][row][0..d].
@@ -312,7 +480,7 @@ impl Encoder {
             let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
                 ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
             };
-            gemm_into(ctx, total, hd, &layer.out, h, hd, Some(&bias_residual))?;
+            layer.out.apply(ctx, total, hd, h, hd, &bias_residual, q)?;
             let (g, b) = (&layer.norm1.0, &layer.norm1.1);
             for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);
@@ -320,28 +488,15 @@ impl Encoder {
             // Feed-forward: up + bias + GELU, down + bias + residual, LayerNorm.
             let bias = &layer.up_bias;
             let bias_gelu = |_: usize, j0: usize, row: &mut [f32]| ops::bias_gelu(row, &bias[j0..]);
-            gemm_into(
-                x,
-                total,
-                hd,
-                &layer.up,
-                ffn,
-                c.intermediate_size,
-                Some(&bias_gelu),
-            )?;
+            let isz = c.intermediate_size;
+            layer.up.apply(x, total, hd, ffn, isz, &bias_gelu, q)?;
             let (bias, resid) = (&layer.down_bias, &*x);
             let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
                 ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
             };
-            gemm_into(
-                ffn,
-                total,
-                c.intermediate_size,
-                &layer.down,
-                h,
-                hd,
-                Some(&bias_residual),
-            )?;
+            layer
+                .down
+                .apply(ffn, total, isz, h, hd, &bias_residual, q)?;
             let (g, b) = (&layer.norm2.0, &layer.norm2.1);
             for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);

@@ -39,7 +39,7 @@ pub mod math;
 mod model;
 pub mod weights;
 
-pub use encoder::{Encoder, Workspace};
+pub use encoder::{Encoder, LinearKind, Precision, Workspace};
 pub use error::{QuantError, Result};
 pub use model::{find_model, Model, Tokens};
 

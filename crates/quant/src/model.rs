@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::config::{ModelFiles, Pooling};
-use crate::encoder::{Encoder, Workspace};
+use crate::encoder::{Encoder, Precision, Workspace};
 use crate::error::{QuantError, Result};
 use crate::weights::BertWeights;
 
@@ -38,6 +38,14 @@ impl Model {
     /// # Errors
     /// Any missing or damaged file, named, with what was expected.
     pub fn load(dir: impl AsRef<Path>) -> Result<Model> {
+        Self::load_with(dir, Precision::fp32())
+    }
+
+    /// Loads a model directory with the given precision (INT8 quantizes the weights at load).
+    ///
+    /// # Errors
+    /// As [`Model::load`].
+    pub fn load_with(dir: impl AsRef<Path>, precision: Precision) -> Result<Model> {
         let dir = dir.as_ref();
         let files = ModelFiles::read(dir)?;
         let tok_path = dir.join("tokenizer.json");
@@ -64,7 +72,7 @@ impl Model {
             }))
             .map_err(|e| tok_err(e.to_string()))?;
         let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
-        let encoder = Encoder::new(files.config.clone(), weights)?;
+        let encoder = Encoder::new(files.config.clone(), weights, precision)?;
         Ok(Model {
             files,
             tokenizer,

@@ -10,6 +10,7 @@
 //! reassociates sums), so they must agree **bit for bit**; the tests check each level this
 //! CPU has against the baseline, which is the specification.
 
+pub mod int8;
 pub mod ops;
 
 /// Which compiled version runs.

@@ -4,6 +4,10 @@
 //! sums in a fixed order.
 
 use super::multiversion;
+
+/// What a GEMM runs on each finished row piece of its output: `(row, first column, values)`
+/// (the FP32 and INT8 GEMMs take the same closures).
+pub type RowEpilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 use crate::math::{exp, gelu};
 
 multiversion! {
@@ -29,15 +33,6 @@ multiversion! {
     pub fn bias_residual(row: &mut [f32], bias: &[f32], residual: &[f32]) {
         for ((v, b), r) in row.iter_mut().zip(bias).zip(residual) {
             *v += b + r;
-        }
-    }
-}
-
-multiversion! {
-    /// `row[j] = a[j] + b[j] + c[j]`: word + position + token-type embedding.
-    pub fn sum3(row: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
-        for (((v, x), y), z) in row.iter_mut().zip(a).zip(b).zip(c) {
-            *v = x + y + z;
         }
     }
 }
@@ -162,6 +157,53 @@ multiversion! {
     }
 }
 
+/// `1.5 * 2^23`: adding and subtracting it rounds an f32 of magnitude below 2^22 to the
+/// nearest integer, ties to even (the default rounding of the addition does the work).
+const ROUND: f32 = 12_582_912.0;
+
+multiversion! {
+    /// `out[p] = clamp(round(x[p] * inv) + zero_point, 0, top)`, rounding ties to even (by
+    /// adding and subtracting `1.5 * 2^23`; `x * inv` is at most `top` in magnitude here): one row of activations to u8
+    /// codes.
+    pub fn quantize_row(x: &[f32], inv: f32, zero_point: f32, top: f32, out: &mut [u8]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            let r = (v * inv + ROUND) - ROUND;
+            *o = (r + zero_point).clamp(0.0, top) as u8;
+        }
+    }
+}
+
+multiversion! {
+    /// `(min(0, min x), max(0, max x))` over a row, in sixteen lanes.
+    pub fn min_max(x: &[f32]) -> (f32, f32) {
+        let (mut lo, mut hi) = ([0.0f32; 16], [0.0f32; 16]);
+        let chunks = x.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..16 {
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            }
+        }
+        let (mut a, mut b) = (0.0f32, 0.0f32);
+        for (&l, &h) in lo.iter().zip(&hi).chain(tail.iter().zip(tail)) {
+            a = a.min(l);
+            b = b.max(h);
+        }
+        (a, b)
+    }
+}
+
+multiversion! {
+    /// `out[j] = sa * sw[j] * (acc[j] - zero_point * colsum[j])`: one row of an int8 tile
+    /// back to floats (the subtraction exact in i32, then one rounding per product).
+    pub fn dequantize(acc: &[i32], colsum: &[i32], sw: &[f32], sa: f32, zero_point: i32, out: &mut [f32]) {
+        for (((o, &a), &c), &s) in out.iter_mut().zip(acc).zip(colsum).zip(sw) {
+            *o = sa * s * (a - zero_point * c) as f32;
+        }
+    }
+}
+
 /// Floats of scratch [`attend()`] needs for a sequence of `len` tokens and heads of width `d`.
 pub fn attend_scratch(len: usize, d: usize) -> usize {
     len.next_multiple_of(16) * (d + 1)
@@ -195,16 +237,39 @@ mod tests {
             println!("skip: this CPU has neither AVX2 nor AVX-512; only the baseline ran");
         }
         for n in [1, 7, 8, 31, 384, 1537] {
+            let x = data(n, 5);
+            let want = min_max::at(Level::Generic, &x);
+            assert_eq!(
+                want,
+                x.iter()
+                    .fold((0.0f32, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)))
+            );
+            let inv = 255.0 / (want.1 - want.0);
+            let z = (-want.0 * inv).round_ties_even();
+            let mut codes = vec![0u8; n];
+            quantize_row::at(Level::Generic, &x, inv, z, 255.0, &mut codes);
+            for (c, &v) in codes.iter().zip(&x) {
+                assert_eq!(
+                    *c as f32,
+                    ((v * inv).round_ties_even() + z).clamp(0.0, 255.0),
+                    "{v}"
+                );
+            }
+            for &level in &levels {
+                assert_eq!(min_max::at(level, &x), want);
+                let mut got = vec![0u8; n];
+                quantize_row::at(level, &x, inv, z, 255.0, &mut got);
+                assert_eq!(got, codes, "quantize_row at {level:?}");
+            }
             let (x, b, r) = (data(n, 1), data(n, 2), data(n, 3));
             let g: Vec<f32> = data(n, 4).iter().map(|v| 1.0 + v / 10.0).collect();
             type Op = fn(Level, &mut Vec<f32>, &[f32], &[f32], &[f32]);
-            let ops: [(&str, Op); 5] = [
+            let ops: [(&str, Op); 4] = [
                 ("add_bias", |l, v, b, _, _| add_bias::at(l, v, b)),
                 ("bias_gelu", |l, v, b, _, _| bias_gelu::at(l, v, b)),
                 ("bias_residual", |l, v, b, r, _| {
                     bias_residual::at(l, v, b, r)
                 }),
-                ("sum3", |l, v, b, r, g| sum3::at(l, v, b, r, g)),
                 ("layer_norm", |l, v, b, _, g| {
                     layer_norm::at(l, v, g, b, 1e-12)
                 }),

@@ -1,0 +1,895 @@
+//! The INT8 GEMM: `C = dequant(A_u8 . B_s8)` with u8 activations (one scale and zero point
+//! per row) and s8 weights (one scale per output column), accumulated exactly in i32.
+//!
+//! **Layout.** Weights are packed once at load into panels of `NR` columns; within a panel
+//! the k axis goes in groups of four, and each group holds, column after column, the four
+//! bytes `B[4g .. 4g + 4, j]`. That is the operand layout of `vpdpbusd` (each i32 lane gets
+//! the sum of four u8 x s8 products) on 512- and 256-bit registers, and of `vpmaddubsw` +
+//! `vpmaddwd` on AVX2, so one packing serves every kernel. `k` is padded to a multiple of 4
+//! with zero weights (so padded activations contribute nothing).
+//!
+//! **Kernels** (one macro body, tile `MR x NR`, accumulators in registers, A read in place —
+//! four bytes of a row broadcast per step):
+//!
+//! | family | instruction | tile | runs where |
+//! | --- | --- | --- | --- |
+//! | `VNNI512` | `vpdpbusd zmm` | 12 x 32 | AVX-512 VNNI (Ice Lake+, Zen 4/5) |
+//! | `AVXVNNI` | `vpdpbusd ymm` (VEX) | 6 x 16 | AVX-VNNI (Alder Lake+, Zen 5) |
+//! | `AVX2` | `vpmaddubsw` + `vpmaddwd` | 6 x 16 | AVX2 (Haswell+, Zen 1-3) |
+//! | `SCALAR` | plain Rust | 4 x 16 | anywhere |
+//!
+//! Each SIMD family has an emulated twin (the same macro body on arrays) so its blocking and
+//! edges are tested on any CPU, and every family's edge tiles (fewer rows) run the last,
+//! partial row tile. All must equal the scalar reference **bit for bit**: integer sums are
+//! exact.
+//!
+//! **Saturation.** `vpmaddubsw` adds its two u8 x s8 products in a *saturating* i16:
+//! `255 * -128 * 2 = -65280` does not fit. The AVX2 family therefore declares
+//! `max_activation = 127` and the quantizer gives it 7-bit activations (PyTorch's
+//! `reduce_range`): `127 * 128 * 2 = 32512` fits, and the family is exact on its whole input
+//! range (tested with -128/127 extremes; the tests also show the saturation 255 would hit).
+//! The VNNI families sum in i32 directly and take the full u8 range.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// A kernel: `out[r][j] = sum_g sum_t a[row r][4g + t] * b[g][j][t]` for `kg` groups, `MR`
+/// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
+/// `rows - 1`), one packed panel at `b`, the `MR x NR` i32 tile written to `out` (row stride
+/// NR).
+pub type I8Kernel =
+    unsafe fn(kg: usize, a: *const u8, lda: usize, rows: usize, b: *const i8, out: *mut i32);
+
+/// A kernel family: its tile width, full tile height, edge tiles, and what it needs.
+#[derive(Clone, Copy)]
+pub struct Family {
+    /// Name for reports.
+    pub name: &'static str,
+    /// Columns per panel.
+    pub nr: usize,
+    /// Rows of the full tile.
+    pub mr: usize,
+    kernel: I8Kernel,
+    /// `(MR', kernel)` by increasing MR' for a last, partial row tile.
+    edges: &'static [(usize, I8Kernel)],
+    /// The largest activation code the family is exact for (255, or 127 for AVX2).
+    pub max_activation: u8,
+    detect: fn() -> bool,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Family({})", self.name)
+    }
+}
+
+impl Family {
+    /// Whether this CPU runs the family.
+    pub fn available(&self) -> bool {
+        (self.detect)()
+    }
+
+    fn tile_for(&self, rows: usize) -> (usize, I8Kernel) {
+        self.edges
+            .iter()
+            .find(|(mr, _)| *mr >= rows)
+            .copied()
+            .filter(|_| rows < self.mr)
+            .unwrap_or((self.mr, self.kernel))
+    }
+}
+
+/// The family for this CPU: AVX-512 VNNI, else AVX-VNNI, else AVX2, else scalar.
+/// `GROUNDWORK_INT8=avx2|avxvnni|scalar` asks for a narrower one (one the CPU lacks falls
+/// back to the detected choice).
+pub fn default_family() -> Family {
+    static CHOICE: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let order: Vec<Family> = match std::env::var("GROUNDWORK_INT8").as_deref() {
+            Ok("scalar") => vec![],
+            Ok("avx2") => simd_families().into_iter().skip(2).collect(),
+            Ok("avxvnni") => simd_families().into_iter().skip(1).collect(),
+            _ => simd_families(),
+        };
+        order.into_iter().find(Family::available).unwrap_or(SCALAR)
+    })
+}
+
+fn simd_families() -> Vec<Family> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![x86::VNNI512, x86::AVXVNNI, x86::AVX2]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        vec![]
+    }
+}
+
+/// Weights quantized and packed once: `B = W^T` for a `Linear` weight `W: [n, k]`.
+#[derive(Debug, Clone)]
+pub struct PackedI8 {
+    family: Family,
+    n: usize,
+    k: usize,
+    /// `k` rounded up to a multiple of 4.
+    kp: usize,
+    data: Vec<i8>,
+    /// Per output column: the weight scale.
+    pub scale: Vec<f32>,
+    /// Per output column: the sum of its quantized weights (for the zero-point correction).
+    pub colsum: Vec<i32>,
+}
+
+impl PackedI8 {
+    /// Quantizes `w` (`[n, k]` row-major, one output channel per row) symmetrically per
+    /// channel — `q = round(w / s)`, `s = max|w| / 127`, `q` in `[-127, 127]` — and packs it
+    /// for `family`.
+    pub fn new(w: &[f32], n: usize, k: usize, family: Family) -> PackedI8 {
+        assert_eq!(
+            w.len(),
+            n * k,
+            "PackedI8: {n} x {k} weight from {} floats",
+            w.len()
+        );
+        let kp = k.next_multiple_of(4);
+        let nr = family.nr;
+        let panels = n.div_ceil(nr);
+        let mut scale = vec![0.0f32; n];
+        let mut colsum = vec![0i32; n];
+        let mut q = vec![0i8; n * kp];
+        for j in 0..n {
+            let row = &w[j * k..(j + 1) * k];
+            let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+            scale[j] = s;
+            for (p, &v) in row.iter().enumerate() {
+                let qv = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
+                q[j * kp + p] = qv;
+                colsum[j] += qv as i32;
+            }
+        }
+        let mut data = vec![0i8; panels * nr * kp];
+        for p in 0..panels {
+            for g in 0..kp / 4 {
+                for c in 0..nr {
+                    let j = p * nr + c;
+                    if j >= n {
+                        continue;
+                    }
+                    for t in 0..4 {
+                        data[(p * kp / 4 + g) * nr * 4 + c * 4 + t] = q[j * kp + 4 * g + t];
+                    }
+                }
+            }
+        }
+        PackedI8 {
+            family,
+            n,
+            k,
+            kp,
+            data,
+            scale,
+            colsum,
+        }
+    }
+
+    /// `(n, k)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// The family it was packed for.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Bytes held (weights, scales, column sums).
+    pub fn bytes(&self) -> usize {
+        self.data.len() + 8 * self.n
+    }
+
+    /// The quantized weight `q[j][p]` (for tests and diagnostics).
+    pub fn weight(&self, j: usize, p: usize) -> i8 {
+        let nr = self.family.nr;
+        let (panel, c) = (j / nr, j % nr);
+        self.data[(panel * self.kp / 4 + p / 4) * nr * 4 + c * 4 + p % 4]
+    }
+}
+
+/// Activations quantized per row: `x ~ scale (q - zero_point)`, `q` u8 in `[0, max]`.
+#[derive(Debug, Default, Clone)]
+pub struct QuantizedRows {
+    /// Rows of `kp` bytes (padding bytes are the zero point).
+    pub data: Vec<u8>,
+    /// Row stride.
+    pub kp: usize,
+    /// Per row.
+    pub scale: Vec<f32>,
+    /// Per row.
+    pub zero_point: Vec<i32>,
+}
+
+impl QuantizedRows {
+    /// Quantizes `m` rows of `k` floats (row stride `ldx`) asymmetrically into `[0, max]`:
+    /// the range `[min(0, lo), max(0, hi)]` of each row (zero exactly representable), scale
+    /// `(hi - lo) / max`, zero point `round(-lo / scale)`, `q = clamp(round(x / s) + zp)`
+    /// with ties to even. Reuses its buffers.
+    pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, ldx: usize, max: u8) {
+        let kp = k.next_multiple_of(4);
+        self.kp = kp;
+        self.data.resize(m * kp, 0);
+        self.scale.resize(m, 0.0);
+        self.zero_point.resize(m, 0);
+        let top = max as f32;
+        let one = |(i, (row, (s, zp))): (usize, (&mut [u8], (&mut f32, &mut i32)))| {
+            let src = &x[i * ldx..i * ldx + k];
+            let (lo, hi) = super::ops::min_max(src);
+            let scale = if hi > lo { (hi - lo) / top } else { 1.0 };
+            let z = (-lo / scale).round_ties_even().clamp(0.0, top);
+            let inv = 1.0 / scale;
+            super::ops::quantize_row(src, inv, z, top, &mut row[..k]);
+            row[k..].fill(z as u8);
+            *s = scale;
+            *zp = z as i32;
+        };
+        if m >= 64 {
+            self.data
+                .par_chunks_mut(kp)
+                .zip(
+                    self.scale
+                        .par_iter_mut()
+                        .zip(self.zero_point.par_iter_mut()),
+                )
+                .enumerate()
+                .for_each(one);
+        } else {
+            self.data
+                .chunks_mut(kp)
+                .zip(self.scale.iter_mut().zip(self.zero_point.iter_mut()))
+                .enumerate()
+                .for_each(one);
+        }
+    }
+}
+
+/// A pointer to C that tasks on other threads write through, each to its own rows.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks of `gemm_i8` write disjoint parts of C (row tiles x panel groups).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+thread_local! {
+    /// One i32 tile per thread.
+    static TILE: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What runs on each finished row piece of C: `(row, first column, values)`.
+pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
+
+/// `C[i, j] = a.scale[i] * b.scale[j] * (sum_p q_a[i, p] q_b[p, j] - zp[i] colsum[j])`, then
+/// `epilogue` on each row piece, for `m` quantized rows; C row-major with row stride `ldc`.
+/// Runs on the current rayon pool when the product is large enough; the result does not
+/// depend on the thread count or on the other rows.
+///
+/// # Panics
+/// When `a` was quantized for another `k`, `c` is too short, or `a` holds codes above the
+/// family's `max_activation` (a bug in the caller).
+pub fn gemm_i8(
+    a: &QuantizedRows,
+    m: usize,
+    b: &PackedI8,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Option<&Epilogue<'_>>,
+) {
+    let f = b.family;
+    let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
+    assert!(
+        a.kp == kp && a.data.len() >= m * kp,
+        "gemm_i8: A rows of {} bytes, B k = {kp}",
+        a.kp
+    );
+    assert!(
+        m == 0 || c.len() >= (m - 1) * ldc + n,
+        "gemm_i8: C too short"
+    );
+    debug_assert!(
+        a.data[..m * kp].iter().all(|&q| q <= f.max_activation),
+        "{} takes activations up to {}",
+        f.name,
+        f.max_activation
+    );
+    if m == 0 {
+        return;
+    }
+    let panels = n.div_ceil(nr);
+    let tiles = m.div_ceil(mr);
+    let threads = if m * n * kp >= 64 * 64 * 64 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    // Blocks of row tiles, dealt evenly, and with few rows, groups of panels too: at least
+    // four tasks per thread when the product allows.
+    let blocks = tiles.min(threads.max(1) * 2);
+    let groups = (4 * threads).div_ceil(blocks).min(panels).max(1);
+    let per_group = panels.div_ceil(groups);
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    let task = |t: usize| {
+        let (block, group) = (t / groups, t % groups);
+        let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
+        let (p0, p1) = (group * per_group, panels.min((group + 1) * per_group));
+        if p0 >= p1 || t0 >= t1 {
+            return;
+        }
+        TILE.with(|tile| {
+            let mut tile = tile.borrow_mut();
+            tile.resize(mr * nr, 0);
+            for it in t0..t1 {
+                let i0 = it * mr;
+                let rows = mr.min(m - i0);
+                let (_, kernel) = f.tile_for(rows);
+                for p in p0..p1 {
+                    // SAFETY: `f` is a family the CPU runs (PackedI8 is built only with an
+                    // available family, see `Family::available`); A holds rows i0 .. i0 + rows
+                    // of kp bytes (checked above) and the kernel reads no row past `rows`; the
+                    // panel holds kp / 4 groups of nr x 4 bytes; the tile holds mr x nr i32.
+                    unsafe {
+                        kernel(
+                            kp / 4,
+                            a.data.as_ptr().add(i0 * kp),
+                            kp,
+                            rows,
+                            b.data.as_ptr().add(p * kp * nr),
+                            tile.as_mut_ptr(),
+                        )
+                    };
+                    let j0 = p * nr;
+                    let cols = nr.min(n - j0);
+                    for r in 0..rows {
+                        let i = i0 + r;
+                        let (sa, zp) = (a.scale[i], a.zero_point[i]);
+                        // SAFETY: rows of C are disjoint between tasks (each owns its row
+                        // tiles x panel group); this row piece is inside C (checked above).
+                        let out = unsafe {
+                            std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), cols)
+                        };
+                        super::ops::dequantize(
+                            &tile[r * nr..r * nr + cols],
+                            &b.colsum[j0..j0 + cols],
+                            &b.scale[j0..j0 + cols],
+                            sa,
+                            zp,
+                            out,
+                        );
+                    }
+                }
+            }
+        });
+        if let Some(e) = epilogue {
+            let (j0, j1) = (p0 * nr, (p1 * nr).min(n));
+            for i in t0 * mr..(t1 * mr).min(m) {
+                // SAFETY: as above: this task owns these rows over these columns.
+                let row = unsafe {
+                    std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), j1 - j0)
+                };
+                e(i, j0, row);
+            }
+        }
+    };
+    let tasks = blocks * groups;
+    if threads > 1 && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
+/// Defines an int8 micro-kernel (see [`I8Kernel`]) from vector operations: `load` a 4-byte
+/// group of `W` columns of B, `bcast` four bytes of a row of A to every lane, `dot` the four
+/// u8 x s8 products into each i32 lane, `store` a vector of i32.
+macro_rules! i8_kernel {
+    (
+        #[$attr:meta]
+        fns [$($name:ident = $mr:expr),+ $(,)?], W = $w:expr, NV = $nv:expr, vector = $v:ty,
+        zero = $zero:expr, load = $load:expr, bcast = $bcast:expr, dot = $dot:expr,
+        store = $store:expr $(,)?
+    ) => {$(
+        #[$attr]
+        #[allow(clippy::needless_range_loop)]
+        pub(super) unsafe fn $name(
+            kg: usize,
+            a: *const u8,
+            lda: usize,
+            rows: usize,
+            b: *const i8,
+            out: *mut i32,
+        ) {
+            const MR: usize = $mr;
+            const W: usize = $w;
+            const NV: usize = $nv;
+            const NR: usize = W * NV;
+            let rowp: [*const u8; MR] =
+                std::array::from_fn(|r| a.wrapping_add(r.min(rows - 1) * lda));
+            let mut acc: [[$v; NV]; MR] = [[$zero; NV]; MR];
+            for g in 0..kg {
+                let mut bv: [$v; NV] = [$zero; NV];
+                for v in 0..NV {
+                    // SAFETY: the panel holds kg groups of NR x 4 bytes.
+                    bv[v] = unsafe { $load(b.add(g * NR * 4 + v * W * 4)) };
+                }
+                for r in 0..MR {
+                    // SAFETY: rows below `rows` hold kg groups of 4 bytes (the caller's
+                    // contract); other rows alias row `rows - 1`.
+                    let av: $v = unsafe { $bcast(rowp[r].add(g * 4)) };
+                    for v in 0..NV {
+                        acc[r][v] = $dot(acc[r][v], av, bv[v]);
+                    }
+                }
+            }
+            for r in 0..rows.min(MR) {
+                for v in 0..NV {
+                    // SAFETY: the tile holds MR x NR i32.
+                    unsafe { $store(out.add(r * NR + v * W), acc[r][v]) };
+                }
+            }
+        }
+    )+};
+}
+
+/// The scalar reference: the specification every kernel must match.
+mod scalar {
+    fn load(p: *const i8) -> [i32; 64] {
+        // SAFETY: the kernel body passes pointers to W * 4 = 64 readable bytes.
+        std::array::from_fn(|i| unsafe { *p.add(i) } as i32)
+    }
+    fn bcast(p: *const u8) -> [i32; 4] {
+        // SAFETY: the kernel body passes pointers to 4 readable bytes.
+        std::array::from_fn(|i| unsafe { *p.add(i) } as i32)
+    }
+    fn dot(mut acc: [i32; 16], a: [i32; 4], b: [i32; 64]) -> [i32; 16] {
+        for (l, x) in acc.iter_mut().enumerate() {
+            for t in 0..4 {
+                *x = x.wrapping_add(a[t] * b[4 * l + t]);
+            }
+        }
+        acc
+    }
+    fn store(p: *mut i32, v: [i32; 16]) {
+        for (i, x) in v.into_iter().enumerate() {
+            // SAFETY: the kernel body passes pointers to 16 writable i32.
+            unsafe { *p.add(i) = x };
+        }
+    }
+    // A 4-row tile of 16 columns, vectors of 16 lanes; `bcast` yields the four bytes, which
+    // `dot` multiplies into each lane.
+    macro_rules! scalar_kernel {
+        ($($name:ident = $mr:expr),+) => {$(
+            #[allow(clippy::needless_range_loop)]
+            pub(super) unsafe fn $name(kg: usize, a: *const u8, lda: usize, rows: usize, b: *const i8, out: *mut i32) {
+                const MR: usize = $mr;
+                let rowp: [*const u8; MR] = std::array::from_fn(|r| a.wrapping_add(r.min(rows - 1) * lda));
+                let mut acc = [[0i32; 16]; MR];
+                for g in 0..kg {
+                    let bv = load(b.wrapping_add(g * 64));
+                    for r in 0..MR {
+                        acc[r] = dot(acc[r], bcast(rowp[r].wrapping_add(g * 4)), bv);
+                    }
+                }
+                for r in 0..rows.min(MR) {
+                    store(out.wrapping_add(r * 16), acc[r]);
+                }
+            }
+        )+};
+    }
+    scalar_kernel!(scalar_4x16 = 4, scalar_2x16 = 2, scalar_1x16 = 1);
+}
+
+/// The scalar family: 4 x 16 tiles, anywhere, the full u8 range.
+pub const SCALAR: Family = Family {
+    name: "scalar-4x16",
+    nr: 16,
+    mr: 4,
+    kernel: scalar::scalar_4x16,
+    edges: &[(1, scalar::scalar_1x16), (2, scalar::scalar_2x16)],
+    max_activation: 255,
+    detect: || true,
+};
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Family;
+
+    i8_kernel! {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+        fns [vnni512_12x32 = 12, vnni512_8x32 = 8, vnni512_4x32 = 4, vnni512_2x32 = 2, vnni512_1x32 = 1],
+        W = 16, NV = 2, vector = __m512i,
+        zero = _mm512_setzero_si512(),
+        load = |p: *const i8| _mm512_loadu_si512(p.cast()),
+        bcast = |p: *const u8| _mm512_set1_epi32(p.cast::<i32>().read_unaligned()),
+        dot = |acc, a, b| _mm512_dpbusd_epi32(acc, a, b),
+        store = |p: *mut i32, v| _mm512_storeu_si512(p.cast(), v),
+    }
+
+    i8_kernel! {
+        #[target_feature(enable = "avx2,avxvnni")]
+        fns [avxvnni_6x16 = 6, avxvnni_4x16 = 4, avxvnni_2x16 = 2, avxvnni_1x16 = 1],
+        W = 8, NV = 2, vector = __m256i,
+        zero = _mm256_setzero_si256(),
+        load = |p: *const i8| _mm256_loadu_si256(p.cast()),
+        bcast = |p: *const u8| _mm256_set1_epi32(p.cast::<i32>().read_unaligned()),
+        dot = |acc, a, b| _mm256_dpbusd_avx_epi32(acc, a, b),
+        store = |p: *mut i32, v| _mm256_storeu_si256(p.cast(), v),
+    }
+
+    i8_kernel! {
+        #[target_feature(enable = "avx2")]
+        fns [avx2_6x16 = 6, avx2_4x16 = 4, avx2_2x16 = 2, avx2_1x16 = 1],
+        W = 8, NV = 2, vector = __m256i,
+        zero = _mm256_setzero_si256(),
+        load = |p: *const i8| _mm256_loadu_si256(p.cast()),
+        bcast = |p: *const u8| _mm256_set1_epi32(p.cast::<i32>().read_unaligned()),
+        dot = |acc, a, b| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))),
+        store = |p: *mut i32, v| _mm256_storeu_si256(p.cast(), v),
+    }
+
+    /// AVX-512 VNNI, 12 x 32 tiles.
+    pub const VNNI512: Family = Family {
+        name: "avx512vnni-12x32",
+        nr: 32,
+        mr: 12,
+        kernel: vnni512_12x32,
+        edges: &[
+            (1, vnni512_1x32),
+            (2, vnni512_2x32),
+            (4, vnni512_4x32),
+            (8, vnni512_8x32),
+        ],
+        max_activation: 255,
+        detect: || {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+        },
+    };
+
+    /// AVX-VNNI (256-bit), 6 x 16 tiles.
+    pub const AVXVNNI: Family = Family {
+        name: "avxvnni-6x16",
+        nr: 16,
+        mr: 6,
+        kernel: avxvnni_6x16,
+        edges: &[(1, avxvnni_1x16), (2, avxvnni_2x16), (4, avxvnni_4x16)],
+        max_activation: 255,
+        detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
+    };
+
+    /// AVX2 `vpmaddubsw` + `vpmaddwd`, 6 x 16 tiles, 7-bit activations (see the module docs).
+    pub const AVX2: Family = Family {
+        name: "avx2-6x16",
+        nr: 16,
+        mr: 6,
+        kernel: avx2_6x16,
+        edges: &[(1, avx2_1x16), (2, avx2_2x16), (4, avx2_4x16)],
+        max_activation: 127,
+        detect: || is_x86_feature_detected!("avx2"),
+    };
+}
+
+/// The SIMD families' macro body on arrays, for tests on any CPU.
+#[cfg(test)]
+pub(crate) mod emulated {
+    use super::Family;
+
+    fn load<const W: usize>(p: *const i8) -> [[i32; 4]; W] {
+        // SAFETY: the kernel body passes pointers to W * 4 readable bytes.
+        std::array::from_fn(|l| std::array::from_fn(|t| unsafe { *p.add(4 * l + t) } as i32))
+    }
+    fn bcast<const W: usize>(p: *const u8) -> [[i32; 4]; W] {
+        // SAFETY: the kernel body passes pointers to 4 readable bytes.
+        let a: [i32; 4] = std::array::from_fn(|t| unsafe { *p.add(t) } as i32);
+        [a; W]
+    }
+    /// `vpdpbusd`: four products summed into each i32 lane, no intermediate saturation.
+    fn dpbusd<const W: usize>(
+        acc: [[i32; 4]; W],
+        a: [[i32; 4]; W],
+        b: [[i32; 4]; W],
+    ) -> [[i32; 4]; W] {
+        std::array::from_fn(|l| {
+            let s: i32 = (0..4).map(|t| a[l][t] * b[l][t]).sum();
+            [acc[l][0].wrapping_add(s), 0, 0, 0]
+        })
+    }
+    /// `vpmaddubsw` then `vpmaddwd` with ones: each pair of products saturated to i16.
+    fn maddubs<const W: usize>(
+        acc: [[i32; 4]; W],
+        a: [[i32; 4]; W],
+        b: [[i32; 4]; W],
+    ) -> [[i32; 4]; W] {
+        std::array::from_fn(|l| {
+            let pair = |t: usize| {
+                (a[l][t] * b[l][t] + a[l][t + 1] * b[l][t + 1])
+                    .clamp(i16::MIN as i32, i16::MAX as i32)
+            };
+            [acc[l][0].wrapping_add(pair(0) + pair(2)), 0, 0, 0]
+        })
+    }
+    fn store<const W: usize>(p: *mut i32, v: [[i32; 4]; W]) {
+        for (l, x) in v.into_iter().enumerate() {
+            // SAFETY: the kernel body passes pointers to W writable i32.
+            unsafe { *p.add(l) = x[0] };
+        }
+    }
+
+    mod kernels {
+        use super::*;
+        i8_kernel! {
+            #[inline(never)]
+            fns [e_vnni512_12x32 = 12, e_vnni512_8x32 = 8, e_vnni512_4x32 = 4, e_vnni512_2x32 = 2, e_vnni512_1x32 = 1],
+            W = 16, NV = 2, vector = [[i32; 4]; 16],
+            zero = [[0; 4]; 16], load = load::<16>, bcast = bcast::<16>, dot = dpbusd::<16>, store = store::<16>,
+        }
+        i8_kernel! {
+            #[inline(never)]
+            fns [e_vnni256_6x16 = 6, e_vnni256_4x16 = 4, e_vnni256_2x16 = 2, e_vnni256_1x16 = 1],
+            W = 8, NV = 2, vector = [[i32; 4]; 8],
+            zero = [[0; 4]; 8], load = load::<8>, bcast = bcast::<8>, dot = dpbusd::<8>, store = store::<8>,
+        }
+        i8_kernel! {
+            #[inline(never)]
+            fns [e_avx2_6x16 = 6, e_avx2_4x16 = 4, e_avx2_2x16 = 2, e_avx2_1x16 = 1],
+            W = 8, NV = 2, vector = [[i32; 4]; 8],
+            zero = [[0; 4]; 8], load = load::<8>, bcast = bcast::<8>, dot = maddubs::<8>, store = store::<8>,
+        }
+    }
+    use kernels::*;
+
+    /// Twin of `VNNI512`.
+    pub const E_VNNI512: Family = Family {
+        name: "emulated-vnni512-12x32",
+        nr: 32,
+        mr: 12,
+        kernel: e_vnni512_12x32,
+        edges: &[
+            (1, e_vnni512_1x32),
+            (2, e_vnni512_2x32),
+            (4, e_vnni512_4x32),
+            (8, e_vnni512_8x32),
+        ],
+        max_activation: 255,
+        detect: || true,
+    };
+    /// Twin of `AVXVNNI`.
+    pub const E_AVXVNNI: Family = Family {
+        name: "emulated-avxvnni-6x16",
+        nr: 16,
+        mr: 6,
+        kernel: e_vnni256_6x16,
+        edges: &[
+            (1, e_vnni256_1x16),
+            (2, e_vnni256_2x16),
+            (4, e_vnni256_4x16),
+        ],
+        max_activation: 255,
+        detect: || true,
+    };
+    /// Twin of `AVX2` (saturating pairs, as the hardware).
+    pub const E_AVX2: Family = Family {
+        name: "emulated-avx2-6x16",
+        nr: 16,
+        mr: 6,
+        kernel: e_avx2_6x16,
+        edges: &[(1, e_avx2_1x16), (2, e_avx2_2x16), (4, e_avx2_4x16)],
+        max_activation: 127,
+        detect: || true,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights(n: usize, k: usize, seed: u32) -> Vec<f32> {
+        (0..n * k)
+            .map(|i| {
+                let h = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(7919));
+                (h >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Every family to test here: the scalar reference, the emulated twins, and the SIMD
+    /// families this CPU runs.
+    fn families() -> Vec<Family> {
+        let mut v = vec![
+            SCALAR,
+            emulated::E_VNNI512,
+            emulated::E_AVXVNNI,
+            emulated::E_AVX2,
+        ];
+        v.extend(simd_families().into_iter().filter(Family::available));
+        v
+    }
+
+    /// The exact i32 products, in i64.
+    fn exact(a: &QuantizedRows, m: usize, b: &PackedI8) -> Vec<i64> {
+        let (n, k) = b.dims();
+        let mut c = vec![0i64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k)
+                    .map(|p| a.data[i * a.kp + p] as i64 * b.weight(j, p) as i64)
+                    .sum();
+            }
+        }
+        c
+    }
+
+    /// Raw i32 results through the public path: dequantizing with unit scales and no zero
+    /// point gives the accumulator as a float (exact below 2^24).
+    fn raw(a: &QuantizedRows, m: usize, b: &PackedI8) -> Vec<f32> {
+        let mut b = b.clone();
+        b.scale.iter_mut().for_each(|s| *s = 1.0);
+        let mut a = a.clone();
+        a.scale.iter_mut().for_each(|s| *s = 1.0);
+        a.zero_point.iter_mut().for_each(|z| *z = 0);
+        let n = b.dims().0;
+        let mut c = vec![f32::NAN; m * n];
+        gemm_i8(&a, m, &b, &mut c, n, None);
+        c
+    }
+
+    fn codes(m: usize, k: usize, fill: impl Fn(usize) -> u8) -> QuantizedRows {
+        let kp = k.next_multiple_of(4);
+        let mut data = vec![0u8; m * kp];
+        for i in 0..m {
+            for p in 0..k {
+                data[i * kp + p] = fill(i * k + p);
+            }
+        }
+        QuantizedRows {
+            data,
+            kp,
+            scale: vec![1.0; m],
+            zero_point: vec![0; m],
+        }
+    }
+
+    /// Every family equals the exact sum on random codes, on shapes that are not multiples of
+    /// any tile (m, n) nor of 4 (k), and on the extreme codes its contract allows.
+    #[test]
+    fn every_kernel_family_is_exact() {
+        for f in families() {
+            let top = f.max_activation as u32;
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (5, 3, 17),
+                (13, 37, 40),
+                (29, 384, 96),
+                (12, 5, 33),
+                (30, 130, 70),
+            ] {
+                let b = PackedI8::new(&weights(n, k, 3), n, k, f);
+                let random = codes(m, k, |i| {
+                    (((i as u32).wrapping_mul(2_246_822_519) >> 13) % (top + 1)) as u8
+                });
+                let top_codes = codes(m, k, |_| top as u8);
+                for a in [&random, &top_codes] {
+                    let want = exact(a, m, &b);
+                    let got = raw(a, m, &b);
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(*g as i64, *w, "{} {m}x{k}x{n}", f.name);
+                    }
+                }
+            }
+            // The extremes: every weight -127 or 127 (the quantizer's range), codes at the top.
+            let (m, k, n) = (7, 64, 32);
+            let mut w = vec![1.0f32; n * k];
+            for (i, v) in w.iter_mut().enumerate() {
+                if (i / k) % 2 == 0 {
+                    *v = -1.0;
+                }
+            }
+            let b = PackedI8::new(&w, n, k, f);
+            assert!((0..n).all(|j| b.weight(j, 0).abs() == 127));
+            let a = codes(m, k, |_| top as u8);
+            let want = exact(&a, m, &b);
+            let got = raw(&a, m, &b);
+            assert!(
+                got.iter().zip(&want).all(|(g, w)| *g as i64 == *w),
+                "{} extremes",
+                f.name
+            );
+        }
+    }
+
+    /// vpmaddubsw's saturation is real: with code 255 and weights -128 a pair sums to
+    /// -65280, which it clamps to -32768. The AVX2 family's 7-bit contract avoids it; the
+    /// emulated twin shows what breaking it would do.
+    #[test]
+    fn the_avx2_saturation_is_avoided_by_its_contract() {
+        let f = emulated::E_AVX2;
+        assert_eq!(f.max_activation, 127);
+        let (m, k, n) = (1, 4, 16);
+        // Weights -1.0 everywhere: scale 1/127, every code -127.
+        let b = PackedI8::new(&vec![-1.0; n * k], n, k, f);
+        let a = codes(m, k, |_| 255);
+        let want = exact(&a, m, &b)[0];
+        assert_eq!(want, 255 * -127 * 4);
+        // Outside the contract the twin saturates (debug builds would refuse the input).
+        let mut tile = vec![0i32; f.mr * f.nr];
+        // SAFETY: one row of 4 bytes, one panel of 1 group, a full tile buffer.
+        unsafe {
+            (f.kernel)(
+                1,
+                a.data.as_ptr(),
+                a.kp,
+                1,
+                b.data.as_ptr(),
+                tile.as_mut_ptr(),
+            )
+        };
+        assert_eq!(
+            tile[0],
+            2 * i16::MIN as i32,
+            "the pairs saturate at -32768 each"
+        );
+        assert_ne!(tile[0] as i64, want);
+        // Within the contract (127) it is exact.
+        let a = codes(m, k, |_| 127);
+        assert_eq!(raw(&a, m, &b)[0] as i64, exact(&a, m, &b)[0]);
+    }
+
+    #[test]
+    fn dequantization_and_zero_points() {
+        let (m, k, n) = (3, 20, 5);
+        let w = weights(n, k, 9);
+        let x: Vec<f32> = weights(m, k, 4).iter().map(|v| v * 3.0 + 0.4).collect();
+        for f in [SCALAR, emulated::E_AVX2] {
+            let b = PackedI8::new(&w, n, k, f);
+            let mut a = QuantizedRows::default();
+            a.quantize(&x, m, k, k, f.max_activation);
+            assert!(a.data.iter().all(|&q| q <= f.max_activation));
+            let mut c = vec![0.0f32; m * n];
+            gemm_i8(&a, m, &b, &mut c, n, None);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| x[i * k + p] as f64 * w[j * k + p] as f64)
+                        .sum();
+                    // Error bound: k terms, each off by at most half a step of each operand.
+                    let (sa, sw) = (a.scale[i] as f64, b.scale[j] as f64);
+                    let bound = (0..k)
+                        .map(|p| {
+                            0.5 * sa * (w[j * k + p].abs() as f64)
+                                + 0.5 * sw * x[i * k + p].abs() as f64
+                                + 0.25 * sa * sw
+                        })
+                        .sum::<f64>();
+                    assert!(
+                        (c[i * n + j] as f64 - want).abs() <= bound * 1.01 + 1e-6,
+                        "{} {i} {j}: {} vs {want} (bound {bound})",
+                        f.name,
+                        c[i * n + j]
+                    );
+                }
+            }
+        }
+    }
+}

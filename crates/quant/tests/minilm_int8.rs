@@ -1,0 +1,87 @@
+//! all-MiniLM-L6-v2 in INT8 against its FP32 self: every linear layer quantized (weights per
+//! output channel, activations per token) must keep the embeddings within mean cosine 0.995
+//! and minimum 0.985 of FP32 on the 512 bench sentences, and stay invariant to the batch and
+//! the thread count (integer sums are exact).
+//!
+//! Needs the model (`cargo xtask fetch-model all-minilm-l6-v2`): a skip line without it,
+//! a failure under `GROUNDWORK_REQUIRE_ASSETS=1`.
+
+use quant::{find_model, Model, Precision, Workspace};
+
+fn models() -> Option<(Model, Model)> {
+    match find_model("all-minilm-l6-v2") {
+        Ok(dir) => Some((
+            Model::load(&dir).unwrap_or_else(|e| panic!("{e}")),
+            Model::load_with(&dir, Precision::int8()).unwrap_or_else(|e| panic!("{e}")),
+        )),
+        Err(e) => {
+            assert!(
+                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
+                "GROUNDWORK_REQUIRE_ASSETS=1 but {e}"
+            );
+            println!("skip: {e}");
+            None
+        }
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let n = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+#[test]
+fn int8_embeddings_stay_close_to_fp32() {
+    let Some((fp32, int8)) = models() else { return };
+    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().collect();
+    let (a, b) = (
+        fp32.embed(&texts, 32).unwrap(),
+        int8.embed(&texts, 32).unwrap(),
+    );
+    let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    let min = cos.iter().cloned().fold(f64::INFINITY, f64::min);
+    println!(
+        "INT8 ({}) vs FP32 over {} sentences: mean cosine {mean:.5}, min {min:.5}",
+        quant::kernels::int8::default_family().name,
+        cos.len()
+    );
+    assert!(mean >= 0.995 && min >= 0.985, "mean {mean}, min {min}");
+    let (b8, b32) = (int8.encoder().weight_bytes(), fp32.encoder().weight_bytes());
+    println!(
+        "weights: INT8 {b8} bytes, FP32 {b32} bytes ({:.1}%)",
+        100.0 * b8 as f64 / b32 as f64
+    );
+    assert!(
+        b8 * 10 <= b32 * 3,
+        "INT8 weights are {b8} bytes against FP32's {b32}"
+    );
+}
+
+#[test]
+fn int8_embeddings_do_not_depend_on_batch_or_threads() {
+    let Some((_, int8)) = models() else { return };
+    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(40).collect();
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| int8.tokenize(t).unwrap().ids)
+        .collect();
+    let all: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let run = |batch: &[&[u32]], threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| int8.embed_tokens(batch, &mut Workspace::default()).unwrap())
+    };
+    let together = run(&all, 3);
+    assert_eq!(together, run(&all, 1));
+    for i in [0, 17, 39] {
+        assert_eq!(
+            &together[i * 384..(i + 1) * 384],
+            &run(&all[i..i + 1], 2)[..],
+            "sentence {i}"
+        );
+    }
+}
