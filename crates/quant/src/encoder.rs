@@ -122,7 +122,10 @@ impl Weight {
         }
     }
 
-    /// `out = x W^T`, then `epilogue`, for `m` rows of `k` (row stride `k`).
+    /// `out = post(x W^T + bias)` for `m` rows of `k` (row stride `k`), `out` with row stride
+    /// `ldo`. The FP32 GEMM runs bias and `post` in its epilogue; the INT8 one adds the bias
+    /// while converting back to floats where the bits come out the same (not before a
+    /// residual: `(y + b) + r` rounds differently from `y + (b + r)`).
     #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
@@ -131,18 +134,40 @@ impl Weight {
         k: usize,
         out: &mut [f32],
         ldo: usize,
-        epilogue: &ops::RowEpilogue<'_>,
+        bias: &[f32],
+        post: Post<'_>,
         q: &mut QuantizedRows,
     ) -> Result<()> {
+        let with_bias = |i: usize, j0: usize, row: &mut [f32]| match post {
+            Post::None => ops::add_bias(row, &bias[j0..]),
+            Post::Gelu => ops::bias_gelu(row, &bias[j0..]),
+            Post::Residual(r, w) => ops::bias_residual(row, &bias[j0..], &r[i * w + j0..]),
+        };
         match self {
-            Weight::F32(p) => gemm_into(x, m, k, p, out, ldo, Some(epilogue))?,
+            Weight::F32(p) => gemm_into(x, m, k, p, out, ldo, Some(&with_bias))?,
             Weight::I8(w) => {
                 q.quantize(x, m, k, k, w.family().max_activation);
-                gemm_i8(q, m, w, out, ldo, Some(epilogue));
+                match post {
+                    Post::None => gemm_i8(q, m, w, out, ldo, Some(bias), None),
+                    Post::Gelu => {
+                        let gelu = |_: usize, _: usize, row: &mut [f32]| ops::gelu_in_place(row);
+                        gemm_i8(q, m, w, out, ldo, Some(bias), Some(&gelu))
+                    }
+                    Post::Residual(..) => gemm_i8(q, m, w, out, ldo, None, Some(&with_bias)),
+                }
             }
         }
         Ok(())
     }
+}
+
+/// What follows a linear layer's bias.
+#[derive(Clone, Copy)]
+enum Post<'a> {
+    None,
+    Gelu,
+    /// `+ residual`, rows of the given width.
+    Residual(&'a [f32], usize),
 }
 
 /// Rows at or above which element-wise passes (embeddings, LayerNorm) run on the rayon pool.
@@ -435,9 +460,9 @@ impl Encoder {
         let scale = 1.0 / (d as f32).sqrt();
         for layer in &self.layers {
             // Q, K, V.
-            let bias = &layer.qkv_bias;
-            let add_bias = |_: usize, j0: usize, row: &mut [f32]| ops::add_bias(row, &bias[j0..]);
-            layer.qkv.apply(x, total, hd, qkv, 3 * hd, &add_bias, q)?;
+            layer
+                .qkv
+                .apply(x, total, hd, qkv, 3 * hd, &layer.qkv_bias, Post::None, q)?;
 
             // Attention, per (head, sequence): head-major output so each pair owns one
             // contiguous block: head_buf[h][row][0..d].
@@ -476,27 +501,23 @@ impl Encoder {
             });
 
             // Output projection + bias + residual, then LayerNorm.
-            let (bias, resid) = (&layer.out_bias, &*x);
-            let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
-                ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
-            };
-            layer.out.apply(ctx, total, hd, h, hd, &bias_residual, q)?;
+            let post = Post::Residual(x, hd);
+            layer
+                .out
+                .apply(ctx, total, hd, h, hd, &layer.out_bias, post, q)?;
             let (g, b) = (&layer.norm1.0, &layer.norm1.1);
             for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);
 
             // Feed-forward: up + bias + GELU, down + bias + residual, LayerNorm.
-            let bias = &layer.up_bias;
-            let bias_gelu = |_: usize, j0: usize, row: &mut [f32]| ops::bias_gelu(row, &bias[j0..]);
             let isz = c.intermediate_size;
-            layer.up.apply(x, total, hd, ffn, isz, &bias_gelu, q)?;
-            let (bias, resid) = (&layer.down_bias, &*x);
-            let bias_residual = |i: usize, j0: usize, row: &mut [f32]| {
-                ops::bias_residual(row, &bias[j0..], &resid[i * hd + j0..])
-            };
+            layer
+                .up
+                .apply(x, total, hd, ffn, isz, &layer.up_bias, Post::Gelu, q)?;
+            let post = Post::Residual(x, hd);
             layer
                 .down
-                .apply(ffn, total, isz, h, hd, &bias_residual, q)?;
+                .apply(ffn, total, isz, h, hd, &layer.down_bias, post, q)?;
             let (g, b) = (&layer.norm2.0, &layer.norm2.1);
             for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);

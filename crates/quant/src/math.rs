@@ -2,11 +2,11 @@
 //! compiler vectorises inside the loops of [`crate::kernels::ops`]: `exp` (for the softmax)
 //! and `erf` (for GELU).
 //!
-//! **exp.** Cody–Waite range reduction `x = n ln 2 + r`, `|r| <= ln 2 / 2` (`ln 2` split in a
+//! **exp.** Cody–Waite range reduction `x = n ln 2 + r` (n rounded to nearest, ties to even), `|r| <= ln 2 / 2` (`ln 2` split in a
 //! high part exact in f32 and a low part), `e^r` by its Taylor polynomial to degree 7 (the
 //! truncation error `|r|^8 / 8! < 2.4e-9`, below f32's resolution), then `2^n` by building
 //! the exponent bits. Relative error below 2e-7 on `[-87, 88]` (tested against f64); inputs
-//! below -87 give 0 (the softmax only ever takes `exp(s - max) <= 1`).
+//! below -87 give `e^-87` (the softmax only ever takes `exp(s - max) <= 1`).
 //!
 //! **erf.** For `|x| >= 1/2`, Abramowitz & Stegun 7.1.28: `erf(x) = 1 - (1 + a1 x + ... +
 //! a6 x^6)^-16` (odd extension below 0), absolute error below 3e-7 — no exponential, four
@@ -23,8 +23,13 @@ pub fn exp(x: f32) -> f32 {
     // ln 2 = LN2_HI + LN2_LO, LN2_HI with its low 12 bits zero so that n * LN2_HI is exact.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5 * 2^23: `t = y + ROUND` rounds y to an integer n (ties to even) held in the low
+    // mantissa bits of t, so n and the exponent bits of 2^n come from integer arithmetic on
+    // t's bits — all of it vectorises (`round()` and `as i32` would not).
+    const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E).round();
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // e^r = sum r^k / k!, k = 0..7, in Horner form.
     let p = 1.0
@@ -34,7 +39,8 @@ pub fn exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // 2^n from its exponent bits (n in [-126, 127] here).
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let n_int = t.to_bits() as i32 - ROUND.to_bits() as i32;
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     p * scale
 }
 

@@ -274,11 +274,14 @@ thread_local! {
     static TILE: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The tallest tile of any family.
+const MAX_MR: usize = 16;
+
 /// What runs on each finished row piece of C: `(row, first column, values)`.
 pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 
-/// `C[i, j] = a.scale[i] * b.scale[j] * (sum_p q_a[i, p] q_b[p, j] - zp[i] colsum[j])`, then
-/// `epilogue` on each row piece, for `m` quantized rows; C row-major with row stride `ldc`.
+/// `C[i, j] = a.scale[i] * b.scale[j] * (sum_p q_a[i, p] q_b[p, j] - zp[i] colsum[j])`, plus
+/// `bias[j]` when given (fused into the conversion), then `epilogue` on each row piece, for `m` quantized rows; C row-major with row stride `ldc`.
 /// Runs on the current rayon pool when the product is large enough; the result does not
 /// depend on the thread count or on the other rows.
 ///
@@ -291,9 +294,14 @@ pub fn gemm_i8(
     b: &PackedI8,
     c: &mut [f32],
     ldc: usize,
+    bias: Option<&[f32]>,
     epilogue: Option<&Epilogue<'_>>,
 ) {
     let f = b.family;
+    assert!(
+        f.mr <= MAX_MR && bias.is_none_or(|v| v.len() >= b.n),
+        "gemm_i8: tile height or bias length"
+    );
     let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
     assert!(
         a.kp == kp && a.data.len() >= m * kp,
@@ -357,23 +365,32 @@ pub fn gemm_i8(
                     };
                     let j0 = p * nr;
                     let cols = nr.min(n - j0);
-                    for r in 0..rows {
-                        let i = i0 + r;
-                        let (sa, zp) = (a.scale[i], a.zero_point[i]);
-                        // SAFETY: rows of C are disjoint between tasks (each owns its row
-                        // tiles x panel group); this row piece is inside C (checked above).
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), cols)
-                        };
-                        super::ops::dequantize(
-                            &tile[r * nr..r * nr + cols],
-                            &b.colsum[j0..j0 + cols],
-                            &b.scale[j0..j0 + cols],
-                            sa,
-                            zp,
-                            out,
-                        );
-                    }
+                    let outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
+                        if r < rows {
+                            // SAFETY: rows of C are disjoint between tasks (each owns its row
+                            // tiles x panel group); this row piece is inside C (checked
+                            // above), and each r is a different row.
+                            unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    c_ptr.get().add((i0 + r) * ldc + j0),
+                                    cols,
+                                )
+                            }
+                        } else {
+                            &mut []
+                        }
+                    });
+                    let mut outs = outs;
+                    super::ops::dequantize(
+                        &tile,
+                        nr,
+                        &b.colsum[j0..j0 + cols],
+                        &b.scale[j0..j0 + cols],
+                        bias.map_or(&[][..], |b| &b[j0..j0 + cols]),
+                        &a.scale[i0..i0 + rows],
+                        &a.zero_point[i0..i0 + rows],
+                        &mut outs[..rows],
+                    );
                 }
             }
         });
@@ -438,10 +455,14 @@ macro_rules! i8_kernel {
                     }
                 }
             }
-            for r in 0..rows.min(MR) {
-                for v in 0..NV {
-                    // SAFETY: the tile holds MR x NR i32.
-                    unsafe { $store(out.add(r * NR + v * W), acc[r][v]) };
+            // A constant trip count with a test inside (not `0..rows`): the stores stay
+            // register to memory, where a variable count became a stack copy plus memcpy.
+            for r in 0..MR {
+                if r < rows {
+                    for v in 0..NV {
+                        // SAFETY: the tile holds MR x NR i32.
+                        unsafe { $store(out.add(r * NR + v * W), acc[r][v]) };
+                    }
                 }
             }
         }
@@ -751,7 +772,7 @@ mod tests {
         a.zero_point.iter_mut().for_each(|z| *z = 0);
         let n = b.dims().0;
         let mut c = vec![f32::NAN; m * n];
-        gemm_i8(&a, m, &b, &mut c, n, None);
+        gemm_i8(&a, m, &b, &mut c, n, None, None);
         c
     }
 
@@ -867,7 +888,7 @@ mod tests {
             a.quantize(&x, m, k, k, f.max_activation);
             assert!(a.data.iter().all(|&q| q <= f.max_activation));
             let mut c = vec![0.0f32; m * n];
-            gemm_i8(&a, m, &b, &mut c, n, None);
+            gemm_i8(&a, m, &b, &mut c, n, None, None);
             for i in 0..m {
                 for j in 0..n {
                     let want: f64 = (0..k)

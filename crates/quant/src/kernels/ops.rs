@@ -29,6 +29,15 @@ multiversion! {
 }
 
 multiversion! {
+    /// `row[j] = GELU(row[j])` (after a GEMM that added the bias itself).
+    pub fn gelu_in_place(row: &mut [f32]) {
+        for v in row.iter_mut() {
+            *v = gelu(*v);
+        }
+    }
+}
+
+multiversion! {
     /// `row[j] += bias[j] + residual[j]`: the epilogue before each LayerNorm.
     pub fn bias_residual(row: &mut [f32], bias: &[f32], residual: &[f32]) {
         for ((v, b), r) in row.iter_mut().zip(bias).zip(residual) {
@@ -92,70 +101,153 @@ multiversion! {
     ) {
         let (q, k, v) = cols;
         let lp = len.next_multiple_of(16);
-        let (kt, scores) = scratch[..lp * (d + 1)].split_at_mut(lp * d);
+        let (kt, scores) = scratch[..lp * (d + ATTEND_ROWS)].split_at_mut(lp * d);
         kt.fill(0.0);
         for j in 0..len {
             for (c, &x) in qkv[j * stride + k..][..d].iter().enumerate() {
                 kt[c * lp + j] = x;
             }
         }
-        for i in 0..len {
-            let qi = &qkv[i * stride + q..][..d];
-            // Scores, 16 keys at a time in one accumulator (a register) over all of c.
-            for jb in (0..lp).step_by(16) {
-                let mut acc = [0.0f32; 16];
-                for (c, &qc) in qi.iter().enumerate() {
-                    let kr = &kt[c * lp + jb..][..16];
+        const R: usize = ATTEND_ROWS;
+        for i0 in (0..len).step_by(R) {
+            let rb = R.min(len - i0);
+            // R query rows at once (rows past the sequence repeat its last row): R
+            // independent accumulators per step instead of one dependency chain. Each row's
+            // sums run in the same order whatever the grouping.
+            let qr: [&[f32]; R] =
+                std::array::from_fn(|r| &qkv[(i0 + r.min(rb - 1)) * stride + q..][..d]);
+            let mut jb = 0;
+            while jb < lp {
+                // 32 keys (two vectors per row) where there are, else 16.
+                if jb + 32 <= lp {
+                    score_block::<32>(kt, lp, jb, &qr, scores);
+                    jb += 32;
+                } else {
+                    score_block::<16>(kt, lp, jb, &qr, scores);
+                    jb += 16;
+                }
+            }
+            let mut inv = [0.0f32; R];
+            for r in 0..R {
+                let row = &mut scores[r * lp..(r + 1) * lp];
+                // Scale, max and sum in sixteen lanes (padded keys: -inf, then 0).
+                let mut lanes = [f32::NEG_INFINITY; 16];
+                for (i, s) in row.iter_mut().enumerate() {
+                    *s = if i < len { *s * scale } else { f32::NEG_INFINITY };
+                }
+                for c in row.chunks_exact(16) {
                     for l in 0..16 {
-                        acc[l] += qc * kr[l];
+                        lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
                     }
                 }
-                scores[jb..jb + 16].copy_from_slice(&acc);
+                let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let mut lanes = [0.0f32; 16];
+                for c in row.chunks_exact_mut(16) {
+                    for l in 0..16 {
+                        c[l] = if c[l] == f32::NEG_INFINITY { 0.0 } else { exp(c[l] - max) };
+                        lanes[l] += c[l];
+                    }
+                }
+                inv[r] = 1.0 / lanes.iter().sum::<f32>();
             }
-            let mut max = f32::NEG_INFINITY;
-            for s in &mut scores[..len] {
-                *s *= scale;
-                max = max.max(*s);
-            }
-            for s in scores.iter_mut() {
-                *s = exp(*s - max);
-            }
-            scores[len..].fill(0.0);
-            let mut sum = 0.0f32;
-            for s in &scores[..len] {
-                sum += *s;
-            }
-            let inv = 1.0 / sum;
-            // The weighted sum of V, 16 columns at a time in one accumulator over all keys.
-            let o = &mut out[i * d..(i + 1) * d];
+            // The weighted sum of V, 16 columns at a time, R rows in R accumulators, over
+            // all keys.
             let mut cb = 0;
             while cb < d {
-                let w = (d - cb).min(16);
-                let mut acc = [0.0f32; 16];
-                if w == 16 {
-                    // A constant bound keeps the accumulator in a register.
-                    for (j, &p) in scores[..len].iter().enumerate() {
-                        let vr = &qkv[j * stride + v + cb..][..16];
-                        for l in 0..16 {
-                            acc[l] += p * vr[l];
-                        }
-                    }
-                } else {
-                    for (j, &p) in scores[..len].iter().enumerate() {
-                        let vr = &qkv[j * stride + v + cb..][..w];
-                        for l in 0..w {
-                            acc[l] += p * vr[l];
-                        }
-                    }
-                }
-                for l in 0..w {
-                    o[cb + l] = acc[l] * inv;
+                let w = match d - cb {
+                    32.. => 32,
+                    left => left.min(16),
+                };
+                let rows = (&mut out[i0 * d..], d, rb, &inv);
+                match w {
+                    32 => weighted_sum::<32>(qkv, stride, (v, cb), len, scores, lp, 32, rows),
+                    16 => weighted_sum::<16>(qkv, stride, (v, cb), len, scores, lp, 16, rows),
+                    _ => weighted_sum::<16>(qkv, stride, (v, cb), len, scores, lp, w, rows),
                 }
                 cb += w;
             }
         }
     }
 }
+
+/// The scores of [`ATTEND_ROWS`] query rows `qr` against keys `jb .. jb + W` of the
+/// transposed keys `kt` (`d` rows of `lp`), into `scores` (rows of `lp`): one accumulator per
+/// row and vector, summed over `c` in order. Inlined into each compiled version of
+/// [`attend()`].
+#[inline(always)]
+fn score_block<const W: usize>(
+    kt: &[f32],
+    lp: usize,
+    jb: usize,
+    qr: &[&[f32]; ATTEND_ROWS],
+    scores: &mut [f32],
+) {
+    let mut acc = [[0.0f32; W]; ATTEND_ROWS];
+    for (c, kr) in kt.chunks_exact(lp).enumerate() {
+        let kr = &kr[jb..jb + W];
+        for r in 0..ATTEND_ROWS {
+            let qc = qr[r][c];
+            for l in 0..W {
+                acc[r][l] += qc * kr[l];
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        scores[r * lp + jb..][..W].copy_from_slice(a);
+    }
+}
+
+/// `out[r][cb + l] = inv[r] sum_j p[r][j] V[j, cb + l]` for the first `rb` of
+/// [`ATTEND_ROWS`] rows of probabilities (`scores`, rows of `lp`) and `w <= W` columns from
+/// `cb` (V's columns start at `v`), summed over the `len` keys in order. `rows` is `(out
+/// from the block's first row, its row width d, rb, inv)`. Inlined into each compiled version
+/// of [`attend()`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weighted_sum<const W: usize>(
+    qkv: &[f32],
+    stride: usize,
+    (v, cb): (usize, usize),
+    len: usize,
+    scores: &[f32],
+    lp: usize,
+    w: usize,
+    (out, d, rb, inv): (&mut [f32], usize, usize, &[f32; ATTEND_ROWS]),
+) {
+    let mut acc = [[0.0f32; W]; ATTEND_ROWS];
+    let c0 = v + cb;
+    if w == W {
+        // A constant bound keeps the accumulators in registers.
+        for j in 0..len {
+            let vr = &qkv[j * stride + c0..][..W];
+            for r in 0..ATTEND_ROWS {
+                let p = scores[r * lp + j];
+                for l in 0..W {
+                    acc[r][l] += p * vr[l];
+                }
+            }
+        }
+    } else {
+        for j in 0..len {
+            let vr = &qkv[j * stride + c0..][..w];
+            for r in 0..ATTEND_ROWS {
+                let p = scores[r * lp + j];
+                for l in 0..w {
+                    acc[r][l] += p * vr[l];
+                }
+            }
+        }
+    }
+    for r in 0..rb {
+        let o = &mut out[r * d + cb..][..w];
+        for l in 0..w {
+            o[l] = acc[r][l] * inv[r];
+        }
+    }
+}
+
+/// Query rows [`attend()`] handles together.
+const ATTEND_ROWS: usize = 4;
 
 /// `1.5 * 2^23`: adding and subtracting it rounds an f32 of magnitude below 2^22 to the
 /// nearest integer, ties to even (the default rounding of the addition does the work).
@@ -167,8 +259,11 @@ multiversion! {
     /// codes.
     pub fn quantize_row(x: &[f32], inv: f32, zero_point: f32, top: f32, out: &mut [u8]) {
         for (o, &v) in out.iter_mut().zip(x) {
-            let r = (v * inv + ROUND) - ROUND;
-            *o = (r + zero_point).clamp(0.0, top) as u8;
+            let r = ((v * inv + ROUND) - ROUND + zero_point).clamp(0.0, top);
+            // `r` is an integer in [0, 255]: `r + ROUND` holds it in its low mantissa bits
+            // (ulp 1), which an integer narrowing extracts in vector registers (`r as u8`
+            // would convert one lane at a time).
+            *o = (r + ROUND).to_bits() as u8;
         }
     }
 }
@@ -195,18 +290,41 @@ multiversion! {
 }
 
 multiversion! {
-    /// `out[j] = sa * sw[j] * (acc[j] - zero_point * colsum[j])`: one row of an int8 tile
-    /// back to floats (the subtraction exact in i32, then one rounding per product).
-    pub fn dequantize(acc: &[i32], colsum: &[i32], sw: &[f32], sa: f32, zero_point: i32, out: &mut [f32]) {
-        for (((o, &a), &c), &s) in out.iter_mut().zip(acc).zip(colsum).zip(sw) {
-            *o = sa * s * (a - zero_point * c) as f32;
+    /// `out_r[j] = sa[r] * sw[j] * (tile[r][j] - zp[r] * colsum[j]) (+ bias[j])` for each
+    /// row `r` of an int8 tile (row stride `nr`), `out_r` its row piece of C: the tile back
+    /// to floats, the subtraction exact in i32, then one rounding per product and for the
+    /// bias (none when `bias` is empty).
+    pub fn dequantize(
+        tile: &[i32],
+        nr: usize,
+        colsum: &[i32],
+        sw: &[f32],
+        bias: &[f32],
+        sa: &[f32],
+        zp: &[i32],
+        outs: &mut [&mut [f32]],
+    ) {
+        for (r, out) in outs.iter_mut().enumerate() {
+            let acc = &tile[r * nr..][..out.len()];
+            let (sa, zp) = (sa[r], zp[r]);
+            if bias.is_empty() {
+                for (((o, &a), &c), &s) in out.iter_mut().zip(acc).zip(colsum).zip(sw) {
+                    *o = sa * s * (a - zp * c) as f32;
+                }
+            } else {
+                for ((((o, &a), &c), &s), &b) in
+                    out.iter_mut().zip(acc).zip(colsum).zip(sw).zip(bias)
+                {
+                    *o = sa * s * (a - zp * c) as f32 + b;
+                }
+            }
         }
     }
 }
 
 /// Floats of scratch [`attend()`] needs for a sequence of `len` tokens and heads of width `d`.
 pub fn attend_scratch(len: usize, d: usize) -> usize {
-    len.next_multiple_of(16) * (d + 1)
+    len.next_multiple_of(16) * (d + ATTEND_ROWS)
 }
 
 #[cfg(test)]
