@@ -317,42 +317,53 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
     let executed = Mutex::new(Vec::new());
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = pending.len();
+    // A study that measures time runs alone.
+    let jobs = if exp.study.exclusive() {
+        1
+    } else {
+        opts.jobs.max(1)
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(std::io::Error::other)?;
     let errors: Mutex<Vec<std::io::Error>> = Mutex::new(Vec::new());
-    pool.install(|| {
-        pending.par_iter().for_each(|run| {
-            let bar = multi.insert_before(&overall, ProgressBar::new(1));
-            bar.set_style(run_style.clone());
-            bar.set_prefix(run.id.clone());
-            let started = Instant::now();
-            let mut on_progress = |step: u64, total: u64, value: f64| {
-                bar.set_length(total.max(1));
-                bar.set_position(step);
-                bar.set_message(format!("loss {value:.3e}"));
-            };
-            let dir = exp_dir.join(&run.id);
-            match execute(exp, run, &dir, &mut on_progress) {
-                Ok(status) => {
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    let line = format!(
-                        "[{n}/{total}] {} {status} ({:.2} s)",
-                        run.id,
-                        started.elapsed().as_secs_f64()
-                    );
-                    if opts.progress {
-                        multi.suspend(|| eprintln!("{line}"));
-                    }
-                    executed.lock().expect("lock").push(run.id.clone());
+    let one = |run: &&RunSpec| {
+        let bar = multi.insert_before(&overall, ProgressBar::new(1));
+        bar.set_style(run_style.clone());
+        bar.set_prefix(run.id.clone());
+        let started = Instant::now();
+        let mut on_progress = |step: u64, total: u64, value: f64| {
+            bar.set_length(total.max(1));
+            bar.set_position(step);
+            bar.set_message(format!("loss {value:.3e}"));
+        };
+        let dir = exp_dir.join(&run.id);
+        match execute(exp, run, &dir, &mut on_progress) {
+            Ok(status) => {
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let line = format!(
+                    "[{n}/{total}] {} {status} ({:.2} s)",
+                    run.id,
+                    started.elapsed().as_secs_f64()
+                );
+                if opts.progress {
+                    multi.suspend(|| eprintln!("{line}"));
                 }
-                Err(e) => errors.lock().expect("lock").push(e),
+                executed.lock().expect("lock").push(run.id.clone());
             }
-            bar.finish_and_clear();
-            overall.inc(1);
-        });
-    });
+            Err(e) => errors.lock().expect("lock").push(e),
+        }
+        bar.finish_and_clear();
+        overall.inc(1);
+    };
+    if exp.study.exclusive() {
+        // Not on a pool: a run that waits on a pool of its own (`install`) would let a pool
+        // thread steal the next run meanwhile.
+        pending.iter().for_each(one);
+    } else {
+        pool.install(|| pending.par_iter().for_each(one));
+    }
     overall.finish_and_clear();
     if let Some(e) = errors.into_inner().expect("lock").into_iter().next() {
         return Err(e);
@@ -367,7 +378,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
         }
     }
     if opts.shard.is_none() {
-        summary.claims = finalize(exp, &opts.out, opts.jobs)?;
+        summary.claims = finalize(exp, &opts.out, jobs)?;
     }
     Ok(summary)
 }

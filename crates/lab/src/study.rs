@@ -194,6 +194,9 @@ pub trait Study: Send + Sync + 'static {
     const DESCRIPTION: &'static str;
     /// The metrics [`Study::record`] produces: the names claims may use.
     const METRICS: &'static [&'static str];
+    /// Runs must not overlap: they measure time (throughput, latency) and a run beside them
+    /// would take their cores. The runner then runs one at a time whatever `--jobs` says.
+    const EXCLUSIVE: bool = false;
 
     /// Checks that need several parameters at once (ranges are checked already).
     ///
@@ -278,6 +281,8 @@ pub trait AnyStudy: Send + Sync {
     fn params(&self) -> Vec<ParamSpec>;
     /// [`Study::METRICS`].
     fn metrics(&self) -> &'static [&'static str];
+    /// [`Study::EXCLUSIVE`].
+    fn exclusive(&self) -> bool;
     /// Builds and checks one run's configuration; returns it resolved (defaults included).
     ///
     /// # Errors
@@ -316,6 +321,10 @@ impl<S: Study> AnyStudy for S {
 
     fn metrics(&self) -> &'static [&'static str] {
         S::METRICS
+    }
+
+    fn exclusive(&self) -> bool {
+        S::EXCLUSIVE
     }
 
     fn resolve(&self, params: &Table) -> Result<Table, Vec<ParamError>> {

@@ -374,3 +374,67 @@ fn the_report_has_claims_contents_bands_and_flags_unreadable_files() {
         "{md}"
     );
 }
+
+/// A study that measures time: the runner must never run two of its runs at once.
+mod timing {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use lab::study::{Progress, Record, Study};
+
+    pub static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    pub static MOST: AtomicUsize = AtomicUsize::new(0);
+
+    lab::params! {
+        /// A timed run.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct TimedConfig as "timed" {
+            /// Which run.
+            pub k: usize = 0,
+        }
+    }
+
+    pub struct Timed;
+
+    impl Study for Timed {
+        type Config = TimedConfig;
+        type Output = usize;
+        const KIND: &'static str = "timed";
+        const DESCRIPTION: &'static str = "runs that must not overlap";
+        const METRICS: &'static [&'static str] = &["overlap"];
+        const EXCLUSIVE: bool = true;
+
+        fn run(&self, _: &TimedConfig, _: u64, _: &mut Progress<'_>) -> Result<usize, String> {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST.fetch_max(now, Ordering::SeqCst);
+            // Its own pool, as a timed study has: a thread waiting in `install` may run
+            // other work of its own pool meanwhile.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| std::thread::sleep(std::time::Duration::from_millis(30)));
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            Ok(now)
+        }
+
+        fn record(&self, _: &TimedConfig, now: &usize) -> Record {
+            Record::new().metric("overlap", *now as f64)
+        }
+    }
+}
+
+#[test]
+fn an_exclusive_study_runs_one_run_at_a_time_whatever_jobs_says() {
+    let dir = scratch("exclusive");
+    let file = write(
+        &dir,
+        "timed.toml",
+        "[experiment]\nname = \"timed\"\ndescription = \"d\"\nkind = \"timed\"\nseed = 0\n\n[sweep]\nk = [1, 2, 3, 4, 5, 6]\n",
+    );
+    let registry = lab::study::Registry::new().with(timing::Timed);
+    let exp =
+        spec::load(&file, &registry, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let summary = runner::run(&exp, &opts(&dir.join("out"), 4)).unwrap();
+    assert_eq!(summary.executed.len(), 6);
+    assert_eq!(timing::MOST.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::claims::ClaimResult;
 use crate::fsutil::write_atomic;
-pub use plot::{Heatmap, Line, LinePlot, Plot};
+pub use plot::{BarPlot, Bars, Heatmap, Line, LinePlot, Plot};
 
 /// A table of strings.
 #[derive(Debug, Clone, Default)]
@@ -219,6 +219,7 @@ pub fn write_report(
             let title = match p {
                 Plot::Lines(l) => &l.title,
                 Plot::Heatmap(h) => &h.title,
+                Plot::Bars(b) => &b.title,
             };
             let file = format!("plots/{plot_no:02}-{}.svg", slug(title));
             let svg = plot::render_svg(p);

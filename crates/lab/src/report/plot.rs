@@ -124,13 +124,42 @@ pub struct Heatmap {
     pub overlay: Vec<Line>,
 }
 
-/// A plot of either kind.
+/// One series of a bar plot: a value per category (NaN: no bar).
+#[derive(Debug, Clone)]
+pub struct Bars {
+    /// Legend label.
+    pub label: String,
+    /// One value per category.
+    pub values: Vec<f64>,
+    /// Colour index into the palette.
+    pub color: usize,
+}
+
+/// Bars over named categories, series side by side within each category (histograms,
+/// per-layer statistics).
+#[derive(Debug, Clone, Default)]
+pub struct BarPlot {
+    /// Title.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label with unit.
+    pub y_label: String,
+    /// The categories, left to right.
+    pub categories: Vec<String>,
+    /// The series.
+    pub series: Vec<Bars>,
+}
+
+/// A plot of any kind.
 #[derive(Debug, Clone)]
 pub enum Plot {
     /// Lines and points.
     Lines(LinePlot),
     /// A heat map.
     Heatmap(Heatmap),
+    /// Bars.
+    Bars(BarPlot),
 }
 
 const PALETTE: [RGBColor; 10] = [
@@ -217,6 +246,14 @@ fn legend_entries(plot: &Plot) -> Vec<(String, usize, bool, bool)> {
         }
         Plot::Lines(_) => Vec::new(),
         Plot::Heatmap(h) => h.overlay.iter().collect::<Vec<_>>(),
+        Plot::Bars(b) if b.series.len() > 1 => {
+            return b
+                .series
+                .iter()
+                .map(|s| (s.label.clone(), s.color, false, true))
+                .collect();
+        }
+        Plot::Bars(_) => Vec::new(),
     };
     let mut entries: Vec<(String, usize, bool, bool)> = lines
         .iter()
@@ -292,6 +329,7 @@ pub fn render_svg(plot: &Plot) -> String {
         let result = match plot {
             Plot::Lines(p) => draw_lines(&chart_area, p),
             Plot::Heatmap(h) => draw_heatmap(&chart_area, h),
+            Plot::Bars(b) => draw_bars(&chart_area, b),
         }
         .and_then(|()| {
             legend_area.fill(&WHITE)?;
@@ -390,6 +428,87 @@ where
                 chart.draw_series(LineSeries::new(seg.clone(), style))?
             };
         }
+    }
+    Ok(())
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &BarPlot,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let n = p.categories.len().max(1);
+    let values = || p.series.iter().flat_map(|s| s.values.iter().copied());
+    let yr = bounds(values().chain(std::iter::once(0.0))).unwrap_or((0.0, 1.0));
+    // Long or many labels stand vertically.
+    let longest = p
+        .categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0);
+    let vertical = n * (longest + 1) * 7 > 640;
+    let mut chart = ChartBuilder::on(root)
+        .caption(&p.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(if vertical {
+            30 + 7 * longest as u32
+        } else {
+            44
+        })
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, yr.0..yr.1)?;
+    let cats = &p.categories;
+    let label = |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
+            let c = &cats[i as usize];
+            if vertical {
+                // plotters centres a label on its tick, rotated or not: lead with blanks
+                // (no-break spaces, which SVG keeps) as wide as the text, so the text itself
+                // starts below the axis.
+                format!("{}{c}", "\u{a0}".repeat(2 * c.chars().count() + 2))
+            } else {
+                c.clone()
+            }
+        } else {
+            String::new()
+        }
+    };
+    let style = TextStyle::from(("sans-serif", 12).into_font());
+    let style = if vertical {
+        style.transform(FontTransform::Rotate90)
+    } else {
+        style
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&p.x_label)
+        .y_desc(&p.y_label)
+        .x_labels(n + 1)
+        .x_label_formatter(&label)
+        .x_label_style(style)
+        .y_label_formatter(&|v| tick(*v, false))
+        .disable_x_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    let k = p.series.len().max(1) as f64;
+    let width = 0.8 / k;
+    for (si, s) in p.series.iter().enumerate() {
+        let c = color(s.color);
+        chart.draw_series(
+            s.values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(i, &v)| {
+                    let x0 = i as f64 - 0.4 + si as f64 * width;
+                    Rectangle::new([(x0, 0.0), (x0 + width * 0.92, v)], c.filled())
+                }),
+        )?;
     }
     Ok(())
 }
@@ -499,4 +618,46 @@ where
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_draw_each_finite_value_label_each_category_and_list_series() {
+        let plot = Plot::Bars(BarPlot {
+            title: "per layer".into(),
+            x_label: "layer".into(),
+            y_label: "dB".into(),
+            categories: vec!["L0 qkv".into(), "L0 ffn-down".into(), "L1 qkv".into()],
+            series: vec![
+                Bars {
+                    label: "sqnr".into(),
+                    values: vec![30.0, 20.0, f64::NAN],
+                    color: 0,
+                },
+                Bars {
+                    label: "other".into(),
+                    values: vec![1.0, 2.0, 3.0],
+                    color: 1,
+                },
+            ],
+        });
+        let svg = render_svg(&plot);
+        for label in [
+            "L0 qkv",
+            "L0 ffn-down",
+            "L1 qkv",
+            "sqnr",
+            "other",
+            "per layer",
+        ] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+        // Five bars in the two palette colours (the NaN is skipped).
+        let fill = |c: RGBColor| format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+        assert_eq!(svg.matches(&fill(color(0))).count() - 1, 2, "{svg}");
+        assert!(svg.matches(&fill(color(1))).count() >= 3);
+    }
 }
