@@ -135,6 +135,37 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             }
         }
     }
+    // The INT8 GEMM (quant's kernels, weights packed once, activations quantised per call)
+    // on the same shapes, against the int8 roof.
+    for (name, m, k, n) in &shapes {
+        let a = rng.normal(&[*m, *k], 0.0, 1.0).to_vec();
+        let w = rng.normal(&[*n, *k], 0.0, 0.05).to_vec();
+        let family = quant::kernels::int8::default_family();
+        let packed = quant::kernels::int8::PackedI8::new(&w, *n, *k, family);
+        let name = name.replacen("gemm/", "gemm-i8/", 1);
+        for threads in [1, 2] {
+            let full = format!("{name}/{threads}t");
+            if !wanted(&full) {
+                continue;
+            }
+            let mut q = quant::kernels::int8::QuantizedRows::default();
+            let mut c = vec![0.0f32; m * n];
+            let ops = 2.0 * (*m * *n * *k) as f64;
+            let r = pool(threads).install(|| {
+                measure(&full, &cfg, 1.0, ops, threads, || {
+                    q.quantize(&a, *m, *k, *k, family.max_activation);
+                    quant::kernels::int8::gemm_i8(&q, *m, &packed, &mut c, *n, None, None);
+                })
+            });
+            eprintln!(
+                "{full:<36} {:>8.1} GOP/s  ({}, spread {:.1}%)",
+                r.flops() / 1e9,
+                family.name,
+                100.0 * r.seconds.rel_spread
+            );
+            results.push(r);
+        }
+    }
     if blas.is_some() && against_blas.is_empty() {
         eprintln!("--blas: no GEMM shape matched the filter, so nothing was compared");
     }
@@ -269,9 +300,13 @@ fn write(
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    let f32_roof = peaks.iter().find(|p| p.kind == ProbeKind::F32Fma);
-    let roof_for = |threads: usize| {
-        f32_roof
+    // Integer rows (the int8 GEMM, the INT8 encoder) against the int8 roof, the rest
+    // against the f32 one.
+    let int8_row = |name: &str| name.starts_with("gemm-i8/") || name.starts_with("minilm-int8/");
+    let roof_of = |kind: ProbeKind, threads: usize| {
+        peaks
+            .iter()
+            .find(|p| p.kind == kind)
             .map(|p| {
                 if threads == 1 {
                     p.per_core
@@ -280,6 +315,15 @@ fn write(
                 }
             })
             .unwrap_or(f64::NAN)
+    };
+    let roof_for = |threads: usize| roof_of(ProbeKind::F32Fma, threads);
+    let roof_row = |r: &Measurement| {
+        let kind = if int8_row(&r.name) {
+            ProbeKind::Int8Dot
+        } else {
+            ProbeKind::F32Fma
+        };
+        roof_of(kind, r.threads)
     };
     let mut rows = Vec::new();
     for r in results {
@@ -300,7 +344,7 @@ fn write(
                 "-".into()
             },
             if r.flop > 0.0 {
-                format!("{:.0}%", 100.0 * r.flops() / roof_for(r.threads))
+                format!("{:.0}%", 100.0 * r.flops() / roof_row(r))
             } else {
                 "-".into()
             },
@@ -382,7 +426,7 @@ fn write(
         },
         Section {
             title: "Kernels".into(),
-            text: "Median time per call; spread is MAD/median. % of roof compares with the f32 FMA roof for the same thread count. Scaling is the 1-thread time over this one.".into(),
+            text: "Median time per call; spread is MAD/median. % of roof compares with the roof of the same thread count: the int8 dot-product roof for gemm-i8 and minilm-int8 rows (GOP/s in the GFLOP/s column), the f32 FMA roof for the rest. Scaling is the 1-thread time over this one.".into(),
             table: Some(TableData { header: header(&["measurement", "ms", "spread", "GFLOP/s", "% of roof", "items/s", "scaling"]), rows }),
             plots,
         },
@@ -534,16 +578,23 @@ fn check_agrees(blas: &Cblas) -> std::io::Result<()> {
 /// is done first and not timed. Items are sentences; FLOPs count only real tokens (our
 /// batches carry no padding). Skipped, with a line saying so, without the model.
 fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
-    let names: Vec<String> = [1, 8, 32, 128]
+    let names: Vec<String> = ["fp32", "int8"]
         .iter()
-        .flat_map(|b| [1, 2].map(|t| format!("minilm-fp32/b{b}/{t}t")))
+        .flat_map(|p| {
+            [1, 8, 32, 128]
+                .iter()
+                .flat_map(move |b| [1, 2].map(|t| format!("minilm-{p}/b{b}/{t}t")))
+        })
         .collect();
     if !names.iter().any(|n| wanted(n)) {
         return;
     }
-    let model = match quant::find_model("all-minilm-l6-v2")
-        .map_err(|e| e.to_string())
-        .and_then(|d| quant::Model::load(&d).map_err(|e| e.to_string()))
+    let load = |precision: quant::Precision| {
+        quant::find_model("all-minilm-l6-v2")
+            .and_then(|d| quant::Model::load_with(&d, precision).map_err(|e| e.to_string()))
+    };
+    let (model, int8) = match load(quant::Precision::fp32())
+        .and_then(|m| Ok((m, load(quant::Precision::int8())?)))
     {
         Ok(m) => m,
         Err(e) => {
@@ -585,30 +636,36 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         min_runs: if opts.quick { 1 } else { 3 },
         max_runs: if opts.quick { 1 } else { 3 },
     };
-    for batch in [1usize, 8, 32, 128] {
-        for threads in [1usize, 2] {
-            let name = format!("minilm-fp32/b{batch}/{threads}t");
-            if !wanted(&name) {
-                continue;
-            }
-            let mut ws = quant::Workspace::default();
-            let pass = |ws: &mut quant::Workspace| {
-                for chunk in tokens.chunks(batch) {
-                    let ids: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-                    std::hint::black_box(model.embed_tokens(&ids, ws).expect("checked tokens"));
+    eprintln!(
+        "minilm int8 kernel: {}",
+        quant::kernels::int8::default_family().name
+    );
+    for (precision, model) in [("fp32", &model), ("int8", &int8)] {
+        for batch in [1usize, 8, 32, 128] {
+            for threads in [1usize, 2] {
+                let name = format!("minilm-{precision}/b{batch}/{threads}t");
+                if !wanted(&name) {
+                    continue;
                 }
-            };
-            let r = pool(threads).install(|| {
-                measure(&name, &cfg, sentences.len() as f64, flop, threads, || {
-                    pass(&mut ws)
-                })
-            });
-            eprintln!(
-                "{name:<36} {:>8.1} sentences/s, {:.1} GFLOP/s",
-                r.items_per_second(),
-                r.flops() / 1e9
-            );
-            results.push(r);
+                let mut ws = quant::Workspace::default();
+                let pass = |ws: &mut quant::Workspace| {
+                    for chunk in tokens.chunks(batch) {
+                        let ids: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+                        std::hint::black_box(model.embed_tokens(&ids, ws).expect("checked tokens"));
+                    }
+                };
+                let r = pool(threads).install(|| {
+                    measure(&name, &cfg, sentences.len() as f64, flop, threads, || {
+                        pass(&mut ws)
+                    })
+                });
+                eprintln!(
+                    "{name:<36} {:>8.1} sentences/s, {:.1} G(FL)OP/s",
+                    r.items_per_second(),
+                    r.flops() / 1e9
+                );
+                results.push(r);
+            }
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct EmbedArgs {
     pub batch: usize,
     /// Threads (default: every core).
     pub threads: Option<usize>,
+    /// INT8 linear layers and word embeddings.
+    pub int8: bool,
     /// The input file, or `-` for stdin.
     pub input: String,
 }
@@ -51,7 +53,12 @@ pub fn embed(args: &EmbedArgs) -> ExitCode {
 
 fn run(args: &EmbedArgs) -> Result<(), String> {
     let dir = quant::find_model(&args.model)?;
-    let model = quant::Model::load(&dir).map_err(|e| e.to_string())?;
+    let precision = if args.int8 {
+        quant::Precision::int8()
+    } else {
+        quant::Precision::fp32()
+    };
+    let model = quant::Model::load_with(&dir, precision).map_err(|e| e.to_string())?;
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

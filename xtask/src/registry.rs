@@ -3,9 +3,13 @@
 
 use lab::study::Registry;
 
-use crate::studies::{classifier::Classifier, paths::Paths, quadratic::Quadratic};
+use crate::studies::{classifier::Classifier, minilm::MiniLm, paths::Paths, quadratic::Quadratic};
 
 /// Every study, by `experiment.kind`.
 pub fn registry() -> Registry {
-    Registry::new().with(Quadratic).with(Paths).with(Classifier)
+    Registry::new()
+        .with(Quadratic)
+        .with(Paths)
+        .with(Classifier)
+        .with(MiniLm)
 }

@@ -33,7 +33,8 @@ use crate::kernels::ops;
 use crate::weights::{BertWeights, Tensor};
 
 /// The four linear layers of a transformer layer, by what they do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LinearKind {
     /// The Q, K and V projections (one `[3H, H]` product).
     Qkv,
@@ -161,6 +162,9 @@ impl Weight {
     }
 }
 
+/// A callback seeing each linear layer's input: `(layer, kind, input rows, rows)`.
+pub type Probe<'a> = dyn FnMut(usize, LinearKind, &[f32], usize) + 'a;
+
 /// What follows a linear layer's bias.
 #[derive(Clone, Copy)]
 enum Post<'a> {
@@ -169,6 +173,9 @@ enum Post<'a> {
     /// `+ residual`, rows of the given width.
     Residual(&'a [f32], usize),
 }
+
+/// Tokens per block of the feed-forward (`256 x 1536` floats of intermediate: 1.5 MiB).
+const FFN_ROWS: usize = 256;
 
 /// Rows at or above which element-wise passes (embeddings, LayerNorm) run on the rayon pool.
 const PAR_MIN_ROWS: usize = 64;
@@ -390,6 +397,43 @@ impl Encoder {
         self.word.bytes() + 4 * floats + self.layers.iter().map(layer).sum::<usize>()
     }
 
+    /// One linear layer alone: `out = x W^T + b` for `rows` rows of its input width, in the
+    /// precision this encoder runs it at (`q` is scratch for INT8). Returns the output width.
+    ///
+    /// # Errors
+    /// `layer` out of range, or `x`/`out` too short.
+    pub fn linear(
+        &self,
+        layer: usize,
+        kind: LinearKind,
+        x: &[f32],
+        rows: usize,
+        out: &mut Vec<f32>,
+        q: &mut QuantizedRows,
+    ) -> Result<usize> {
+        let l = self
+            .layers
+            .get(layer)
+            .ok_or_else(|| QuantError::Input(format!("layer {layer} of {}", self.layers.len())))?;
+        let (h, i) = (self.config.hidden_size, self.config.intermediate_size);
+        let (w, bias, k, n) = match kind {
+            LinearKind::Qkv => (&l.qkv, &l.qkv_bias, h, 3 * h),
+            LinearKind::AttnOut => (&l.out, &l.out_bias, h, h),
+            LinearKind::FfnUp => (&l.up, &l.up_bias, h, i),
+            LinearKind::FfnDown => (&l.down, &l.down_bias, i, h),
+        };
+        if x.len() < rows * k {
+            return Err(QuantError::Input(format!(
+                "{} input: {} floats for {rows} rows of {k}",
+                kind.name(),
+                x.len()
+            )));
+        }
+        out.resize(rows * n, 0.0);
+        w.apply(&x[..rows * k], rows, k, out, n, bias, Post::None, q)?;
+        Ok(n)
+    }
+
     /// The final hidden states of every token of `batch`'s sequences, concatenated
     /// (`[sum of lengths, H]`, row-major), in `ws`.
     ///
@@ -397,6 +441,21 @@ impl Encoder {
     /// An empty sequence, one longer than the position embeddings, or a token id outside the
     /// vocabulary.
     pub fn forward<'w>(&self, batch: &[&[u32]], ws: &'w mut Workspace) -> Result<&'w [f32]> {
+        self.forward_probed(batch, ws, &mut |_, _, _, _| {})
+    }
+
+    /// [`Encoder::forward`], calling `probe(layer, kind, input, rows)` with the input of
+    /// every linear layer as it runs (`rows` rows of the layer's input width): what the
+    /// INT8 diagnostics read.
+    ///
+    /// # Errors
+    /// As [`Encoder::forward`].
+    pub fn forward_probed<'w>(
+        &self,
+        batch: &[&[u32]],
+        ws: &'w mut Workspace,
+        probe: &mut Probe<'_>,
+    ) -> Result<&'w [f32]> {
         let c = &self.config;
         let (hd, heads) = (c.hidden_size, c.num_attention_heads);
         for (s, seq) in batch.iter().enumerate() {
@@ -439,7 +498,7 @@ impl Encoder {
         let head_buf = grow(head_buf, total * hd);
         let ctx = grow(ctx, total * hd);
         let mut h = grow(h, total * hd);
-        let ffn = grow(ffn, total * c.intermediate_size);
+        let ffn = grow(ffn, total.min(FFN_ROWS) * c.intermediate_size);
 
         // Embeddings + LayerNorm.
         let tokens: Vec<(u32, usize)> = batch
@@ -458,8 +517,9 @@ impl Encoder {
 
         let d = c.head_dim();
         let scale = 1.0 / (d as f32).sqrt();
-        for layer in &self.layers {
+        for (li, layer) in self.layers.iter().enumerate() {
             // Q, K, V.
+            probe(li, LinearKind::Qkv, x, total);
             layer
                 .qkv
                 .apply(x, total, hd, qkv, 3 * hd, &layer.qkv_bias, Post::None, q)?;
@@ -501,6 +561,7 @@ impl Encoder {
             });
 
             // Output projection + bias + residual, then LayerNorm.
+            probe(li, LinearKind::AttnOut, ctx, total);
             let post = Post::Residual(x, hd);
             layer
                 .out
@@ -510,14 +571,23 @@ impl Encoder {
             std::mem::swap(&mut x, &mut h);
 
             // Feed-forward: up + bias + GELU, down + bias + residual, LayerNorm.
+            // In blocks of FFN_ROWS tokens, so the [rows, I] intermediate stays in cache
+            // between the two products (each row's result is the same either way).
             let isz = c.intermediate_size;
-            layer
-                .up
-                .apply(x, total, hd, ffn, isz, &layer.up_bias, Post::Gelu, q)?;
-            let post = Post::Residual(x, hd);
-            layer
-                .down
-                .apply(ffn, total, isz, h, hd, &layer.down_bias, post, q)?;
+            probe(li, LinearKind::FfnUp, x, total);
+            for r0 in (0..total).step_by(FFN_ROWS) {
+                let rows = FFN_ROWS.min(total - r0);
+                let (xr, ffn) = (&x[r0 * hd..(r0 + rows) * hd], &mut ffn[..rows * isz]);
+                layer
+                    .up
+                    .apply(xr, rows, hd, ffn, isz, &layer.up_bias, Post::Gelu, q)?;
+                probe(li, LinearKind::FfnDown, ffn, rows);
+                let post = Post::Residual(xr, hd);
+                let out = &mut h[r0 * hd..(r0 + rows) * hd];
+                layer
+                    .down
+                    .apply(ffn, rows, isz, out, hd, &layer.down_bias, post, q)?;
+            }
             let (g, b) = (&layer.norm2.0, &layer.norm2.1);
             for_rows(h, hd, |_, row| ops::layer_norm(row, g, b, eps));
             std::mem::swap(&mut x, &mut h);

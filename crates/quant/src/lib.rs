@@ -29,14 +29,18 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod diagnostics;
 pub mod encoder;
 mod error;
+pub mod fidelity;
 // `unsafe` (calls into `#[target_feature]` code) lives only here, each version tested
 // against the baseline build of the same source.
 #[allow(unsafe_code)]
 pub mod kernels;
 pub mod math;
 mod model;
+pub mod speed;
+pub mod study;
 pub mod weights;
 
 pub use encoder::{Encoder, LinearKind, Precision, Workspace};

@@ -509,3 +509,127 @@ fn every_damaged_file_is_named_with_what_was_expected() {
         "{msg}"
     );
 }
+
+/// One linear layer alone is `x W^T + b`; the diagnostics see every linear layer's input,
+/// and their statistics and SQNR are what their definitions say.
+#[test]
+fn single_linear_layers_and_the_int8_diagnostics_follow_their_definitions() {
+    use quant::diagnostics::diagnose;
+    use quant::kernels::int8::QuantizedRows;
+    use quant::{LinearKind, Precision};
+
+    let t = tensors();
+    let dir = scratch("tiny-diagnostics");
+    write_model(
+        &dir,
+        &t,
+        Write {
+            normalize: true,
+            ..Write::default()
+        },
+    );
+    let fp32 = Model::load_with(&dir, Precision::fp32()).unwrap();
+    let int8 = Model::load_with(&dir, Precision::int8()).unwrap();
+    let texts = [
+        "The cat sat on the mat.",
+        "A big dog",
+        "cats",
+        "the dog sat",
+    ];
+    let tokens: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|s| fp32.tokenize(s).unwrap().ids)
+        .collect();
+    let batch: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+
+    // Capture layer 1's FFN-down input through the probe.
+    let mut ws = Workspace::default();
+    let mut seen = Vec::new();
+    let mut captured = Vec::new();
+    fp32.encoder()
+        .forward_probed(&batch, &mut ws, &mut |layer, kind, x, rows| {
+            seen.push((layer, kind, rows));
+            if (layer, kind) == (1, LinearKind::FfnDown) {
+                captured = x.to_vec();
+            }
+        })
+        .unwrap();
+    let rows: usize = tokens.iter().map(Vec::len).sum();
+    assert_eq!(seen.len(), LAYERS * 4);
+    assert!(seen.iter().all(|&(_, _, r)| r == rows));
+    assert_eq!(captured.len(), rows * I);
+
+    // FP32 linear = x W^T + b from the file's tensors.
+    let (mut y, mut q) = (Vec::new(), QuantizedRows::default());
+    let n = fp32
+        .encoder()
+        .linear(1, LinearKind::FfnDown, &captured, rows, &mut y, &mut q)
+        .unwrap();
+    assert_eq!(n, H);
+    let (w, b) = (
+        &t["encoder.layer.1.output.dense.weight"].1,
+        &t["encoder.layer.1.output.dense.bias"].1,
+    );
+    for r in 0..rows {
+        for j in 0..H {
+            let want: f64 = b[j] as f64
+                + (0..I)
+                    .map(|p| captured[r * I + p] as f64 * w[j * I + p] as f64)
+                    .sum::<f64>();
+            assert!((y[r * H + j] as f64 - want).abs() < 1e-4, "row {r} col {j}");
+        }
+    }
+
+    // The diagnostics of that site: statistics of `captured`, SQNR of INT8 against FP32.
+    let sites = diagnose(fp32.encoder(), int8.encoder(), std::slice::from_ref(&batch)).unwrap();
+    assert_eq!(sites.len(), LAYERS * 4);
+    let s = sites
+        .iter()
+        .find(|s| (s.layer, s.kind) == (1, LinearKind::FfnDown))
+        .unwrap();
+    let v: Vec<f64> = captured.iter().map(|&x| x as f64).collect();
+    let nv = v.len() as f64;
+    let mu = v.iter().sum::<f64>() / nv;
+    let var = v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / nv;
+    let kurt = v.iter().map(|x| (x - mu).powi(4)).sum::<f64>() / nv / (var * var);
+    let max = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let mean_abs = v.iter().map(|x| x.abs()).sum::<f64>() / nv;
+    let beyond = v
+        .iter()
+        .filter(|x| (*x - mu).abs() > 6.0 * var.sqrt())
+        .count() as f64
+        / nv;
+    assert!(
+        (s.kurtosis - kurt).abs() < 1e-6 * kurt,
+        "{} vs {kurt}",
+        s.kurtosis
+    );
+    assert!((s.max_abs - max).abs() < 1e-12);
+    assert!((s.max_over_mean_abs - max / mean_abs).abs() < 1e-9);
+    assert_eq!(s.beyond_6_sigma, beyond);
+    let (mut y8, mut q8) = (Vec::new(), QuantizedRows::default());
+    int8.encoder()
+        .linear(1, LinearKind::FfnDown, &captured, rows, &mut y8, &mut q8)
+        .unwrap();
+    let signal: f64 = y.iter().map(|&a| (a as f64).powi(2)).sum();
+    let noise: f64 = y
+        .iter()
+        .zip(&y8)
+        .map(|(&a, &c)| (a as f64 - c as f64).powi(2))
+        .sum();
+    let sqnr = 10.0 * (signal / noise).log10();
+    assert!((s.sqnr_db - sqnr).abs() < 1e-9, "{} vs {sqnr}", s.sqnr_db);
+    // 8 bits on both operands: well above 20 dB everywhere, far below FP32's ~140 dB.
+    assert!(
+        sites.iter().all(|s| s.sqnr_db > 20.0 && s.sqnr_db < 80.0),
+        "{sites:?}"
+    );
+
+    // And the whole INT8 model stays close to FP32.
+    let (a, c) = (
+        fp32.embed(&texts, 4).unwrap(),
+        int8.embed(&texts, 4).unwrap(),
+    );
+    let f = quant::fidelity::compare(&a, &c);
+    assert!(f.min_cosine() > 0.99, "{f:?}");
+}
