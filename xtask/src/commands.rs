@@ -80,11 +80,15 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
         }
     };
     eprintln!(
-        "{}: {} runs of study `{}` with {} jobs{}",
+        "{}: {} runs of study `{}` {}{}",
         exp.name,
         exp.runs.len(),
         exp.study.kind(),
-        args.jobs,
+        if exp.study.exclusive() {
+            "one at a time (they measure time)".to_string()
+        } else {
+            format!("with {} jobs", args.jobs)
+        },
         if args.quick { " (quick)" } else { "" }
     );
     let opts = RunOptions {

@@ -327,6 +327,24 @@ impl MiniLmRun {
             .map_or(f64::NAN, |f| spearman(&f.fidelity.margin, &f.fidelity.top5))
     }
 
+    /// Sentences whose nearest neighbour changed, against those whose did not:
+    /// `(flipped, median FP32 margin of the flipped, of the kept, mean cosine of the
+    /// flipped, of the kept)` — what decides a flip, the margin or the cosine?
+    pub fn top1_flips(&self) -> Option<(usize, f64, f64, f64, f64)> {
+        let f = &self.fidelity.as_ref()?.fidelity;
+        let pick = |flipped: bool, v: &[f64]| -> Vec<f64> {
+            v.iter()
+                .zip(&f.top1)
+                .filter(|(_, &same)| same != flipped)
+                .map(|(&x, _)| x)
+                .collect()
+        };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let (mf, mk) = (pick(true, &f.margin), pick(false, &f.margin));
+        let (cf, ck) = (pick(true, &f.cosine), pick(false, &f.cosine));
+        Some((mf.len(), median(&mf), median(&mk), mean(&cf), mean(&ck)))
+    }
+
     /// Cosine histogram over `[lo, 1]` in `bins` bins.
     pub fn cosine_histogram(&self, lo: f64, bins: usize) -> Vec<usize> {
         self.fidelity
@@ -517,6 +535,28 @@ mod tests {
         assert!((r.noise() - 0.15).abs() < 1e-12);
         assert_eq!(r.best_int8().unwrap().1, 250.0);
         assert!((r.bytes_ratio() - 0.26).abs() < 1e-12);
+    }
+
+    #[test]
+    fn flips_are_split_by_margin_and_cosine() {
+        let mut r = with_points(Vec::new());
+        r.fidelity = Some(FidelityPart {
+            fidelity: Fidelity {
+                cosine: vec![0.99, 0.98, 0.97, 0.96],
+                l2: vec![0.1; 4],
+                top5: vec![1.0, 0.8, 1.0, 0.6],
+                top1: vec![true, false, true, false],
+                margin: vec![0.05, 0.001, 0.03, 0.003],
+                identity_error: 0.0,
+            },
+            sites: Vec::new(),
+        });
+        let (n, mf, mk, cf, ck) = r.top1_flips().unwrap();
+        assert_eq!(n, 2);
+        assert!((mf - 0.002).abs() < 1e-12 && (mk - 0.04).abs() < 1e-12);
+        assert!((cf - 0.97).abs() < 1e-12 && (ck - 0.98).abs() < 1e-12);
+        // Ranks: cosine (4, 3, 2, 1), top-5 (3.5, 2, 3.5, 1): sxy 3, sxx 5, syy 4.5.
+        assert!((r.neighbours_cosine() - 3.0 / 22.5f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]

@@ -1,6 +1,18 @@
 //! The INT8 GEMM: `C = dequant(A_u8 . B_s8)` with u8 activations (one scale and zero point
 //! per row) and s8 weights (one scale per output column), accumulated exactly in i32.
 //!
+//! **Error analysis.** `y = x W^T` becomes `sa * sw_j * (sum_p qa_p qw_pj - za sum_p qw_pj)`:
+//! weights `qw = round(w / sw)` symmetric per output channel (`sw = max|w_j| / 127`, once at
+//! load), activations `qa = round(x / sa) + za` asymmetric per row in `[0, 255]`
+//! (`sa = (max(0, hi) - min(0, lo)) / 255`, computed per token at run time; `[0, 127]` on
+//! AVX2). The rounding error of one activation is at most `sa / 2`, uniform in practice, so
+//! the noise a row adds to an output is about `sa * |w_j| / sqrt(12)` per term: a row's
+//! noise scales with its own range, which is why a per-token scale tolerates tokens with
+//! large values that a per-tensor scale would let dominate everyone's resolution. The
+//! asymmetric zero point spends all 256 levels on `[lo, hi]` (GELU outputs are almost all
+//! `>= -0.17`), where symmetric s8 would waste half the codes; its cost is the correction
+//! `za * colsum_j`, exact in i32 and precomputed per column.
+//!
 //! **Layout.** Weights are packed once at load into panels of `NR` columns; within a panel
 //! the k axis goes in groups of four, and each group holds, column after column, the four
 //! bytes `B[4g .. 4g + 4, j]`. That is the operand layout of `vpdpbusd` (each i32 lane gets
