@@ -48,8 +48,13 @@ fn variant(c: &MiniLmConfig) -> String {
 }
 
 fn speed_label(c: &MiniLmConfig) -> String {
+    let variant = if c.keep_fp32.trim().is_empty() && c.int8_embeddings {
+        String::new()
+    } else {
+        format!(" ({})", variant(c))
+    };
     format!(
-        "{} thread{}, {}",
+        "{} thread{}, {}{variant}",
         c.threads,
         if c.threads == 1 { "" } else { "s" },
         match c.lengths {
