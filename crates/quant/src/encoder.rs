@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use core_tensor::{gemm_into, PackedMatrix};
 use rayon::prelude::*;
 
+use crate::attention;
 use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
 use crate::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
@@ -78,6 +79,10 @@ pub struct Precision {
     /// Store the word-embedding table as int8, one scale per row (symmetric), widened to
     /// f32 on lookup: the table is half of MiniLM's FP32 bytes.
     pub int8_embeddings: bool,
+    /// Run attention's two products (`Q K^T` and `P V`) in INT8 too, every operand quantized
+    /// per call (see [`crate::attention`]). Off by default: they are a small share of the
+    /// time at sentence lengths, and `P V` loses the smallest probabilities.
+    pub int8_attention: bool,
 }
 
 impl Precision {
@@ -92,12 +97,18 @@ impl Precision {
             int8: true,
             keep_fp32: Vec::new(),
             int8_embeddings: true,
+            int8_attention: false,
         }
     }
 
     /// Whether `kind` runs in INT8.
     pub fn quantizes(&self, kind: LinearKind) -> bool {
         self.int8 && !self.keep_fp32.contains(&kind)
+    }
+
+    /// Whether attention's products run in INT8.
+    pub fn quantizes_attention(&self) -> bool {
+        self.int8 && self.int8_attention
     }
 }
 
@@ -287,6 +298,8 @@ fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 thread_local! {
     /// Attention scores of one query row, per thread.
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Buffers of INT8 attention, per thread.
+    static SCRATCH_I8: RefCell<Option<attention::Scratch>> = const { RefCell::new(None) };
 }
 
 fn pair(t: (Tensor, Tensor)) -> (Vec<f32>, Vec<f32>) {
@@ -537,12 +550,21 @@ impl Encoder {
                     rest = tail;
                 }
             }
+            let int8 = self.precision.quantizes_attention();
             let attend = |(head, start, len, out): (usize, usize, usize, &mut [f32])| {
+                let rows = &qkv_ro[start * 3 * hd..(start + len) * 3 * hd];
+                let cols = (head * d, hd + head * d, 2 * hd + head * d);
+                if int8 {
+                    return SCRATCH_I8.with(|cell| {
+                        let mut cell = cell.borrow_mut();
+                        let s =
+                            cell.get_or_insert_with(|| attention::Scratch::new(default_family()));
+                        attention::attend_i8(rows, 3 * hd, len, cols, d, scale, s, out);
+                    });
+                }
                 SCORES.with(|cell| {
                     let mut scores = cell.borrow_mut();
                     scores.resize(ops::attend_scratch(len, d), 0.0);
-                    let rows = &qkv_ro[start * 3 * hd..(start + len) * 3 * hd];
-                    let cols = (head * d, hd + head * d, 2 * hd + head * d);
                     ops::attend(rows, 3 * hd, len, cols, d, scale, &mut scores, out);
                 })
             };

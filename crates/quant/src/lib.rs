@@ -12,6 +12,7 @@
 //! * [`encoder`] — the forward pass: ragged batches (no padding), weights packed once,
 //!   bias/GELU/residual fused into the GEMMs, buffers reused; the same bits for a sentence
 //!   alone, in any batch, at any thread count.
+//! * [`attention`] — the optional INT8 attention products, with their error analysis.
 //! * [`math`] — vectorisable `exp` and `erf` (for GELU), with their errors.
 //! * [`kernels`] — the attention and element-wise loops, compiled per instruction set
 //!   (AVX-512, AVX2, baseline) and chosen at run time; the INT8 GEMM
@@ -38,6 +39,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod attention;
 pub mod config;
 pub mod diagnostics;
 pub mod encoder;

@@ -72,6 +72,8 @@ lab::params! {
         pub keep_fp32: String = String::new(),
         /// Store the word-embedding table in INT8 too (one scale per row).
         pub int8_embeddings: bool = true,
+        /// Run attention's two products (`Q K^T`, `P V`) in INT8 too.
+        pub int8_attention: bool = false,
         /// Threads of the compute pool.
         pub threads: usize = 2; bounds(min = 1, max = 256),
         /// Sequence lengths for the speed part: the sentences as they are, or 128 tokens.
@@ -118,6 +120,7 @@ impl MiniLmConfig {
             int8: true,
             keep_fp32: keep,
             int8_embeddings: self.int8_embeddings,
+            int8_attention: self.int8_attention,
         })
     }
 
@@ -567,6 +570,7 @@ mod tests {
             sentences: String::new(),
             keep_fp32: "ffn-down, qkv".into(),
             int8_embeddings: true,
+            int8_attention: false,
             threads: 1,
             lengths: Lengths::Real,
             batches: "1-4".into(),

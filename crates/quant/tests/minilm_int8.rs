@@ -1,7 +1,7 @@
 //! all-MiniLM-L6-v2 in INT8 against its FP32 self: every linear layer quantized (weights per
 //! output channel, activations per token) must keep the embeddings within mean cosine 0.995
 //! and minimum 0.985 of FP32 on the 512 bench sentences, and stay invariant to the batch and
-//! the thread count (integer sums are exact).
+//! the thread count (integer sums are exact) — also with attention's products in INT8.
 //!
 //! Needs the model (`cargo xtask fetch-model all-minilm-l6-v2`): a skip line without it,
 //! a failure under `GROUNDWORK_REQUIRE_ASSETS=1`.
@@ -81,6 +81,36 @@ fn int8_embeddings_do_not_depend_on_batch_or_threads() {
         assert_eq!(
             &together[i * 384..(i + 1) * 384],
             &run(&all[i..i + 1], 2)[..],
+            "sentence {i}"
+        );
+    }
+}
+
+/// With attention's two products in INT8 as well, the embeddings stay within the same
+/// fidelity bounds, and a sentence's embedding is still the same alone or in a batch.
+#[test]
+fn int8_attention_stays_close_and_batch_invariant() {
+    let Some((fp32, _)) = models() else { return };
+    let dir = find_model("all-minilm-l6-v2").unwrap();
+    let precision = Precision {
+        int8_attention: true,
+        ..Precision::int8()
+    };
+    let int8 = Model::load_with(&dir, precision).unwrap_or_else(|e| panic!("{e}"));
+    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(128).collect();
+    let (a, b) = (
+        fp32.embed(&texts, 32).unwrap(),
+        int8.embed(&texts, 32).unwrap(),
+    );
+    let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    let min = cos.iter().cloned().fold(f64::INFINITY, f64::min);
+    println!("INT8 with INT8 attention vs FP32: mean cosine {mean:.5}, min {min:.5}");
+    assert!(mean >= 0.995 && min >= 0.985, "mean {mean}, min {min}");
+    for i in [0, 77] {
+        assert_eq!(
+            int8.embed(&texts[i..i + 1], 1).unwrap()[0],
+            b[i],
             "sentence {i}"
         );
     }

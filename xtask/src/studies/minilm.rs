@@ -44,11 +44,14 @@ fn variant(c: &MiniLmConfig) -> String {
     if !c.int8_embeddings {
         v.push_str(", FP32 word embeddings");
     }
+    if c.int8_attention {
+        v.push_str(", attention INT8");
+    }
     v
 }
 
 fn speed_label(c: &MiniLmConfig) -> String {
-    let variant = if c.keep_fp32.trim().is_empty() && c.int8_embeddings {
+    let variant = if c.keep_fp32.trim().is_empty() && c.int8_embeddings && !c.int8_attention {
         String::new()
     } else {
         format!(" ({})", variant(c))

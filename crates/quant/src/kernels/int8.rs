@@ -139,6 +139,22 @@ impl PackedI8 {
     /// channel — `q = round(w / s)`, `s = max|w| / 127`, `q` in `[-127, 127]` — and packs it
     /// for `family`.
     pub fn new(w: &[f32], n: usize, k: usize, family: Family) -> PackedI8 {
+        let mut p = PackedI8 {
+            family,
+            n: 0,
+            k: 0,
+            kp: 0,
+            data: Vec::new(),
+            scale: Vec::new(),
+            colsum: Vec::new(),
+        };
+        p.repack(w, n, k);
+        p
+    }
+
+    /// [`PackedI8::new`] into this packing's buffers (for operands quantized per call, such
+    /// as attention's keys and values): allocates nothing once they are large enough.
+    pub fn repack(&mut self, w: &[f32], n: usize, k: usize) {
         assert_eq!(
             w.len(),
             n * k,
@@ -146,45 +162,35 @@ impl PackedI8 {
             w.len()
         );
         let kp = k.next_multiple_of(4);
-        let nr = family.nr;
+        let nr = self.family.nr;
         let panels = n.div_ceil(nr);
-        let mut scale = vec![0.0f32; n];
-        let mut colsum = vec![0i32; n];
-        let mut q = vec![0i8; n * kp];
-        for j in 0..n {
-            let row = &w[j * k..(j + 1) * k];
+        (self.n, self.k, self.kp) = (n, k, kp);
+        self.scale.clear();
+        self.colsum.clear();
+        self.data.clear();
+        self.data.resize(panels * nr * kp, 0);
+        let mut q = vec![0i8; kp];
+        for (j, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
             let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-            scale[j] = s;
-            for (p, &v) in row.iter().enumerate() {
-                let qv = (v / s).round_ties_even().clamp(-127.0, 127.0) as i8;
-                q[j * kp + p] = qv;
-                colsum[j] += qv as i32;
+            // Ties to even by adding and subtracting 1.5 * 2^23 (|v / s| <= 127): the same
+            // value as `round_ties_even`, without a library call, so the loop vectorises.
+            for (q, &v) in q.iter_mut().zip(row) {
+                let r = (v / s + 12_582_912.0) - 12_582_912.0;
+                *q = r.clamp(-127.0, 127.0) as i8;
+            }
+            self.scale.push(s);
+            self.colsum.push(q[..k].iter().map(|&v| v as i32).sum());
+            // Four bytes at a time into the panel: group g of column c.
+            let (panel, c) = (j / nr, j % nr);
+            for (g, four) in q.chunks_exact(4).enumerate() {
+                let at = (panel * kp / 4 + g) * nr * 4 + c * 4;
+                self.data[at..at + 4].copy_from_slice(four);
             }
         }
-        let mut data = vec![0i8; panels * nr * kp];
-        for p in 0..panels {
-            for g in 0..kp / 4 {
-                for c in 0..nr {
-                    let j = p * nr + c;
-                    if j >= n {
-                        continue;
-                    }
-                    for t in 0..4 {
-                        data[(p * kp / 4 + g) * nr * 4 + c * 4 + t] = q[j * kp + 4 * g + t];
-                    }
-                }
-            }
-        }
-        PackedI8 {
-            family,
-            n,
-            k,
-            kp,
-            data,
-            scale,
-            colsum,
-        }
+        // k = 0: no rows to read, every column sums to zero.
+        self.scale.resize(n, 1.0);
+        self.colsum.resize(n, 0);
     }
 
     /// `(n, k)`.

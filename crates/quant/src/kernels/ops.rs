@@ -246,6 +246,47 @@ fn weighted_sum<const W: usize>(
     }
 }
 
+multiversion! {
+    /// `row = softmax(scale * row)`: the maximum and the sum of exponentials each in sixteen
+    /// lanes combined in a fixed order (the tail after them, in order), then one multiply by
+    /// the inverse sum. The INT8 attention's softmax (the FP32 one is fused into
+    /// [`attend()`]).
+    pub fn softmax(row: &mut [f32], scale: f32) {
+        for v in row.iter_mut() {
+            *v *= scale;
+        }
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        let chunks = row.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..16 {
+                lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
+            }
+        }
+        let max = lanes
+            .iter()
+            .chain(tail)
+            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let mut sums = [0.0f32; 16];
+        let mut chunks = row.chunks_exact_mut(16);
+        for c in &mut chunks {
+            for l in 0..16 {
+                c[l] = exp(c[l] - max);
+                sums[l] += c[l];
+            }
+        }
+        let mut sum: f32 = sums.iter().sum();
+        for v in chunks.into_remainder() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
 /// Query rows [`attend()`] handles together.
 const ATTEND_ROWS: usize = 4;
 
@@ -378,6 +419,22 @@ mod tests {
                 let mut got = vec![0u8; n];
                 quantize_row::at(level, &x, inv, z, 255.0, &mut got);
                 assert_eq!(got, codes, "quantize_row at {level:?}");
+            }
+            let mut want = x.clone();
+            softmax::at(Level::Generic, &mut want, 0.3);
+            let sum: f64 = want.iter().map(|&p| p as f64).sum();
+            assert!(
+                (sum - 1.0).abs() < 1e-5 && want.iter().all(|&p| p > 0.0),
+                "{sum}"
+            );
+            for &level in &levels {
+                let mut got = x.clone();
+                softmax::at(level, &mut got, 0.3);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "softmax at {level:?}, n = {n}");
             }
             let (x, b, r) = (data(n, 1), data(n, 2), data(n, 3));
             let g: Vec<f32> = data(n, 4).iter().map(|v| 1.0 + v / 10.0).collect();
