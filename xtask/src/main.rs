@@ -87,6 +87,12 @@ enum Cmd {
         /// The input file, one text per line, or - for standard input.
         input: String,
     },
+    /// Serve a model over HTTP (OpenAI /v1/embeddings, text-embeddings-inference /embed,
+    /// /health, /metrics) with a dynamic batcher: the `groundwork-serve` binary.
+    Serve(serve::cli::Args),
+    /// Drive an embedding server on the loopback with the open-loop Poisson generator
+    /// (latency from each request's scheduled send time), at each offered rate in turn.
+    Loadtest(serve::cli::LoadArgs),
     /// Rebuild reports (and re-check claims) from saved results, merging shards.
     Report {
         /// An experiment's results folder, or a results root (default: results/).
@@ -187,6 +193,8 @@ fn main() -> ExitCode {
             int8,
             input,
         }),
+        Cmd::Serve(args) => serve::cli::run(&args),
+        Cmd::Loadtest(args) => serve::cli::load(&args),
         Cmd::Report { dir } => commands::report(dir.as_deref()),
         Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
         Cmd::FetchData { name } => commands::fetch_data(&name),

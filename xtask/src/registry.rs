@@ -3,7 +3,9 @@
 
 use lab::study::Registry;
 
-use crate::studies::{classifier::Classifier, minilm::MiniLm, paths::Paths, quadratic::Quadratic};
+use crate::studies::{
+    classifier::Classifier, minilm::MiniLm, paths::Paths, quadratic::Quadratic, serving::Serving,
+};
 
 /// Every study, by `experiment.kind`.
 pub fn registry() -> Registry {
@@ -12,4 +14,5 @@ pub fn registry() -> Registry {
         .with(Paths)
         .with(Classifier)
         .with(MiniLm)
+        .with(Serving)
 }

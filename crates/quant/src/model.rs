@@ -124,11 +124,25 @@ impl Model {
     }
 
     /// Sentence embeddings of token sequences (`[len, dim]` row-major), pooled and, if the
-    /// model says so, L2-normalised; `ws` is reused between calls.
+    /// model says so ([`Model::normalizes`]), L2-normalised ([`l2_normalize`]); `ws` is
+    /// reused between calls.
     ///
     /// # Errors
     /// An empty sequence, one too long for the position embeddings, or an unknown token id.
     pub fn embed_tokens(&self, batch: &[&[u32]], ws: &mut Workspace) -> Result<Vec<f32>> {
+        let mut out = self.pool_tokens(batch, ws)?;
+        if self.files.normalize {
+            out.chunks_mut(self.dim()).for_each(l2_normalize);
+        }
+        Ok(out)
+    }
+
+    /// The pooled hidden states of token sequences (`[len, dim]` row-major), before any
+    /// normalisation: what a caller who normalises per request (or not at all) needs.
+    ///
+    /// # Errors
+    /// As [`Model::embed_tokens`].
+    pub fn pool_tokens(&self, batch: &[&[u32]], ws: &mut Workspace) -> Result<Vec<f32>> {
         let hd = self.dim();
         let states = self.encoder.forward(batch, ws)?;
         let mut out = vec![0.0f32; batch.len() * hd];
@@ -137,13 +151,13 @@ impl Model {
             let rows = &states[start * hd..(start + seq.len()) * hd];
             start += seq.len();
             pool(self.files.pooling, rows, hd, o);
-            if self.files.normalize {
-                let norm = o.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
-                let inv = (1.0 / norm.max(1e-12)) as f32;
-                o.iter_mut().for_each(|v| *v *= inv);
-            }
         }
         Ok(out)
+    }
+
+    /// Whether the model's pipeline ends with a Normalize module (`modules.json`).
+    pub fn normalizes(&self) -> bool {
+        self.files.normalize
     }
 
     /// Embeds texts, `batch` at a time (each batch is one ragged batch: no padding).
@@ -164,6 +178,13 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// `v /= |v|_2`, the norm summed in f64 (a zero vector stays zero): the Normalize module.
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    let inv = (1.0 / norm.max(1e-12)) as f32;
+    v.iter_mut().for_each(|x| *x *= inv);
 }
 
 /// Pools a sequence's hidden states (`rows`, each `hd` wide) into `out`.

@@ -4,3 +4,4 @@ pub mod classifier;
 pub mod minilm;
 pub mod paths;
 pub mod quadratic;
+pub mod serving;

@@ -1,0 +1,483 @@
+//! The dynamic batcher: a bounded queue of sentences and one thread that takes batches from
+//! it, runs the engine on its own compute pool, and answers each request from its slice.
+//!
+//! **Policies.** [`Policy::Timer`] is the seed's adaptive batcher: once a sentence is queued,
+//! wait until `max_batch` sentences (or `max_batch_tokens` tokens) are there or `max_wait`
+//! has passed since the oldest arrived, then run. [`Policy::Idle`] never waits while the
+//! engine is idle: take whatever is queued (up to the same limits), run it, repeat — what
+//! text-embeddings-inference does. Under light load Idle runs batches of one at once; under
+//! heavy load the queue fills while a batch runs, so batches grow by themselves.
+//!
+//! **Lengths.** The encoder runs ragged batches (`quant::encoder`: sequences concatenated,
+//! no padding), so a batch of one long and many short sentences costs what they cost apart;
+//! there is no padded batch to keep long and short sentences out of. The token budget
+//! (`max_batch_tokens`) bounds the work of one batch, and so the wait of the requests queued
+//! behind it.
+//!
+//! **Exactly once.** Every accepted sentence is answered: the thread drains the queue before
+//! it exits ([`Batcher::close`] refuses new work first). A request whose client went away
+//! (its receiver dropped) is skipped when a batch is formed and counted as cancelled.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
+
+/// What the server runs: a tokenizer and an encoder that pools a ragged batch.
+pub trait Engine: Send + Sync + 'static {
+    /// Embedding width.
+    fn dim(&self) -> usize;
+    /// Token ids of one text, truncated to [`Engine::max_tokens`], and whether it was cut.
+    ///
+    /// # Errors
+    /// A message for the client.
+    fn tokenize(&self, text: &str) -> Result<(Vec<u32>, bool), String>;
+    /// Tokens per text the model takes.
+    fn max_tokens(&self) -> usize;
+    /// Pooled, not yet normalised, embeddings of a batch: `[batch.len() * dim]`.
+    ///
+    /// # Errors
+    /// A message (a bug or a broken model: the sequences were tokenized by this engine).
+    fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String>;
+    /// Whether the model's own pipeline normalises (the default when a request does not say).
+    fn normalizes(&self) -> bool;
+}
+
+/// When the batcher runs a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// Run what is queued as soon as the engine is free.
+    Idle,
+    /// Wait up to this long after the oldest queued sentence for a full batch.
+    Timer(Duration),
+}
+
+/// The batcher's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchConfig {
+    /// When to run.
+    pub policy: Policy,
+    /// Sentences per batch at most.
+    pub max_batch: usize,
+    /// Tokens per batch at most (a single longer sentence still runs, alone).
+    pub max_batch_tokens: usize,
+    /// Sentences queued at most; a request that does not fit is refused (HTTP 429).
+    pub max_queue: usize,
+    /// Threads of the compute pool.
+    pub threads: usize,
+}
+
+impl Default for BatchConfig {
+    /// Timer 5 ms, batches of 32 sentences or 8192 tokens, 1024 sentences queued, one
+    /// compute thread per core.
+    fn default() -> BatchConfig {
+        BatchConfig {
+            policy: Policy::Timer(Duration::from_millis(5)),
+            max_batch: 32,
+            max_batch_tokens: 8192,
+            max_queue: 1024,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// Why a request was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue holds too many sentences to take these.
+    Full {
+        /// Sentences queued now.
+        queued: usize,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// The server is shutting down.
+    Closed,
+}
+
+/// What a request gets back: one pooled vector per sentence, in order.
+pub type Answer = Result<Vec<Vec<f32>>, String>;
+
+/// One request's sentences in flight.
+struct Job {
+    out: Mutex<Vec<Vec<f32>>>,
+    left: AtomicUsize,
+    tx: Mutex<Option<oneshot::Sender<Answer>>>,
+}
+
+impl Job {
+    fn cancelled(&self) -> bool {
+        self.tx
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_none_or(|t| t.is_closed())
+    }
+
+    fn fail(&self, message: &str) {
+        if let Some(tx) = self.tx.lock().unwrap().take() {
+            let _ = tx.send(Err(message.to_string()));
+        }
+    }
+
+    /// Stores sentence `i`'s vector; the last one sends the answer.
+    fn finish(&self, i: usize, v: Vec<f32>) -> bool {
+        self.out.lock().unwrap()[i] = v;
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(tx) = self.tx.lock().unwrap().take() {
+                let out = std::mem::take(&mut *self.out.lock().unwrap());
+                return tx.send(Ok(out)).is_ok();
+            }
+        }
+        false
+    }
+}
+
+struct Item {
+    ids: Vec<u32>,
+    job: Arc<Job>,
+    index: usize,
+    arrived: Instant,
+}
+
+struct State {
+    items: VecDeque<Item>,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+/// The queue and its batching thread.
+pub struct Batcher {
+    shared: Arc<Shared>,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Batcher {
+    /// Starts the batching thread (and its compute pool) over `engine`.
+    ///
+    /// # Panics
+    /// When the compute pool cannot be built (the OS refuses threads).
+    pub fn start(engine: Arc<dyn Engine>, config: BatchConfig, metrics: Arc<Metrics>) -> Batcher {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads.max(1))
+            .thread_name(|i| format!("compute-{i}"))
+            .build()
+            .expect("the compute pool");
+        let thread = {
+            let (shared, config, metrics) = (shared.clone(), config.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name("batcher".into())
+                .spawn(move || run(&shared, &config, &*engine, &pool, &metrics))
+                .expect("the batcher thread")
+        };
+        Batcher {
+            shared,
+            config,
+            metrics,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Queues one request's token sequences; the receiver gets their pooled vectors.
+    ///
+    /// # Errors
+    /// [`Refused::Full`] when they do not fit in the queue, [`Refused::Closed`] after
+    /// [`Batcher::close`].
+    pub fn submit(&self, sequences: Vec<Vec<u32>>) -> Result<oneshot::Receiver<Answer>, Refused> {
+        let (tx, rx) = oneshot::channel();
+        let n = sequences.len();
+        let job = Arc::new(Job {
+            out: Mutex::new(vec![Vec::new(); n]),
+            left: AtomicUsize::new(n),
+            tx: Mutex::new(Some(tx)),
+        });
+        let mut state = self.shared.state.lock().unwrap();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        let queued = state.items.len();
+        if queued + n > self.config.max_queue {
+            return Err(Refused::Full {
+                queued,
+                capacity: self.config.max_queue,
+            });
+        }
+        if n == 0 {
+            drop(state);
+            job.finish_empty();
+            return Ok(rx);
+        }
+        let now = Instant::now();
+        state
+            .items
+            .extend(sequences.into_iter().enumerate().map(|(index, ids)| Item {
+                ids,
+                job: job.clone(),
+                index,
+                arrived: now,
+            }));
+        self.metrics.queue_depth.set(state.items.len() as i64);
+        drop(state);
+        self.shared.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Sentences queued now.
+    pub fn queued(&self) -> usize {
+        self.shared.state.lock().unwrap().items.len()
+    }
+
+    /// The limits it runs with.
+    pub fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+
+    /// Refuses new work, answers everything queued, and waits for the thread to end.
+    pub fn close(&self) {
+        self.shared.state.lock().unwrap().closed = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.lock().unwrap().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Job {
+    fn finish_empty(&self) {
+        if let Some(tx) = self.tx.lock().unwrap().take() {
+            let _ = tx.send(Ok(Vec::new()));
+        }
+    }
+}
+
+/// The batching loop: wait for work, form a batch by the policy, run it, answer, repeat;
+/// after `closed`, drain what is queued and return.
+fn run(
+    shared: &Shared,
+    config: &BatchConfig,
+    engine: &dyn Engine,
+    pool: &rayon::ThreadPool,
+    metrics: &Metrics,
+) {
+    loop {
+        let batch = {
+            let mut state = shared.state.lock().unwrap();
+            while state.items.is_empty() && !state.closed {
+                state = shared.wake.wait(state).unwrap();
+            }
+            if state.items.is_empty() {
+                return;
+            }
+            if let Policy::Timer(wait) = config.policy {
+                let deadline = state.items[0].arrived + wait;
+                loop {
+                    let tokens: usize = state.items.iter().map(|i| i.ids.len()).sum();
+                    let now = Instant::now();
+                    if state.closed
+                        || state.items.len() >= config.max_batch
+                        || tokens >= config.max_batch_tokens
+                        || now >= deadline
+                    {
+                        break;
+                    }
+                    state = shared.wake.wait_timeout(state, deadline - now).unwrap().0;
+                }
+            }
+            let mut batch = Vec::new();
+            let mut tokens = 0;
+            while let Some(item) = state.items.front() {
+                if item.job.cancelled() {
+                    state.items.pop_front();
+                    metrics.cancelled.inc();
+                    continue;
+                }
+                let len = item.ids.len();
+                if !batch.is_empty()
+                    && (batch.len() >= config.max_batch || tokens + len > config.max_batch_tokens)
+                {
+                    break;
+                }
+                tokens += len;
+                batch.push(state.items.pop_front().unwrap());
+            }
+            metrics.queue_depth.set(state.items.len() as i64);
+            batch
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        metrics.batches.inc();
+        metrics.batch_size.observe(batch.len() as f64);
+        metrics
+            .batch_tokens
+            .observe(batch.iter().map(|i| i.ids.len()).sum::<usize>() as f64);
+        let ids: Vec<&[u32]> = batch.iter().map(|i| i.ids.as_slice()).collect();
+        let started = Instant::now();
+        let result = pool.install(|| engine.pool(&ids));
+        metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(flat) => {
+                let dim = engine.dim();
+                for (item, v) in batch.iter().zip(flat.chunks(dim)) {
+                    item.job.finish(item.index, v.to_vec());
+                }
+            }
+            Err(e) => {
+                metrics.engine_errors.inc();
+                for item in &batch {
+                    item.job.fail(&e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pools to `[tokens]`, each batch taking `delay`; records batch sizes.
+    struct Slow {
+        delay: Duration,
+        batches: Mutex<Vec<usize>>,
+    }
+
+    impl Engine for Slow {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn tokenize(&self, text: &str) -> Result<(Vec<u32>, bool), String> {
+            Ok((text.bytes().map(u32::from).collect(), false))
+        }
+        fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String> {
+            std::thread::sleep(self.delay);
+            self.batches.lock().unwrap().push(batch.len());
+            Ok(batch.iter().map(|s| s.len() as f32).collect())
+        }
+        fn normalizes(&self) -> bool {
+            false
+        }
+        fn max_tokens(&self) -> usize {
+            512
+        }
+    }
+
+    fn batcher(
+        delay_ms: u64,
+        policy: Policy,
+        max_batch: usize,
+        tokens: usize,
+    ) -> (Batcher, Arc<Slow>) {
+        let engine = Arc::new(Slow {
+            delay: Duration::from_millis(delay_ms),
+            batches: Mutex::new(Vec::new()),
+        });
+        let config = BatchConfig {
+            policy,
+            max_batch,
+            max_batch_tokens: tokens,
+            max_queue: 16,
+            threads: 1,
+        };
+        (
+            Batcher::start(engine.clone(), config, Arc::new(Metrics::new())),
+            engine,
+        )
+    }
+
+    fn answer(rx: oneshot::Receiver<Answer>) -> Vec<Vec<f32>> {
+        rx.blocking_recv().unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_timer_batch_runs_as_soon_as_it_is_full() {
+        let (b, e) = batcher(0, Policy::Timer(Duration::from_secs(30)), 4, 1000);
+        let t = Instant::now();
+        let rxs: Vec<_> = (1..=4)
+            .map(|n| b.submit(vec![vec![7; n]]).unwrap())
+            .collect();
+        for (n, rx) in rxs.into_iter().enumerate() {
+            assert_eq!(answer(rx), vec![vec![(n + 1) as f32]]);
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "waited for the timer"
+        );
+        assert_eq!(*e.batches.lock().unwrap(), vec![4]);
+    }
+
+    #[test]
+    fn a_timer_batch_that_does_not_fill_runs_when_the_wait_ends() {
+        let (b, e) = batcher(0, Policy::Timer(Duration::from_millis(60)), 8, 1000);
+        let t = Instant::now();
+        let rxs: Vec<_> = (0..3).map(|_| b.submit(vec![vec![1]]).unwrap()).collect();
+        rxs.into_iter().for_each(|rx| drop(answer(rx)));
+        assert!(t.elapsed() >= Duration::from_millis(60));
+        assert_eq!(*e.batches.lock().unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn idle_runs_at_once_and_batches_what_queued_meanwhile() {
+        let (b, e) = batcher(150, Policy::Idle, 8, 1000);
+        let first = b.submit(vec![vec![1]]).unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        let rest: Vec<_> = (0..5)
+            .map(|_| b.submit(vec![vec![1, 2]]).unwrap())
+            .collect();
+        assert_eq!(answer(first), vec![vec![1.0]]);
+        rest.into_iter()
+            .for_each(|rx| assert_eq!(answer(rx), vec![vec![2.0]]));
+        assert_eq!(*e.batches.lock().unwrap(), vec![1, 5]);
+    }
+
+    #[test]
+    fn the_token_budget_splits_batches_and_a_long_sentence_runs_alone() {
+        let (b, e) = batcher(0, Policy::Idle, 8, 10);
+        // One request's four sentences of 4 tokens: 8 tokens per batch fit, 12 do not.
+        let rx = b.submit(vec![vec![1; 4]; 4]).unwrap();
+        assert_eq!(answer(rx), vec![vec![4.0]; 4]);
+        let rx = b.submit(vec![vec![1; 30]]).unwrap();
+        assert_eq!(answer(rx), vec![vec![30.0]]);
+        assert_eq!(*e.batches.lock().unwrap(), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_close_drains_then_refuses() {
+        let (b, e) = batcher(20, Policy::Idle, 1, 1000);
+        let rxs: Vec<_> = (0..6).map(|_| b.submit(vec![vec![1]]).unwrap()).collect();
+        match b.submit(vec![vec![1]; 16]) {
+            Err(Refused::Full { capacity: 16, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        b.close();
+        assert_eq!(b.submit(vec![vec![1]]).unwrap_err(), Refused::Closed);
+        rxs.into_iter().for_each(|rx| drop(answer(rx)));
+        assert_eq!(e.batches.lock().unwrap().len(), 6);
+    }
+}

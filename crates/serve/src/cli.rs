@@ -1,0 +1,261 @@
+//! `groundwork-serve` (and `cargo xtask serve`): the command line.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{BatchConfig, ModelEngine, Policy, ServerConfig};
+
+/// Serve a sentence-embedding model over HTTP (OpenAI `/v1/embeddings`, text-embeddings-
+/// inference `/embed`, `/health`, `/metrics`) with a dynamic batcher.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// A known model name (all-minilm-l6-v2) or a model directory.
+    #[arg(long, default_value = "all-minilm-l6-v2")]
+    pub model: String,
+    /// Run the linear layers in INT8.
+    #[arg(long)]
+    pub int8: bool,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0: any free one, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Batching policy: `timer` (wait up to --max-wait-ms for a full batch) or `idle` (run
+    /// whatever is queued as soon as the engine is free).
+    #[arg(long, default_value = "timer", value_parser = ["timer", "idle"])]
+    pub policy: String,
+    /// Sentences per batch at most.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_batch: u32,
+    /// With `--policy timer`: how long to wait for a full batch after the oldest sentence.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_wait_ms: f64,
+    /// Tokens per batch at most.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_tokens: u32,
+    /// Sentences queued at most (beyond: HTTP 429).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queue: u32,
+    /// Texts per request at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inputs: u32,
+    /// Bytes per request body at most.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_request_bytes: usize,
+    /// Compute threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl Args {
+    /// The server configuration these arguments ask for.
+    ///
+    /// # Errors
+    /// A wait that is negative or not a number.
+    pub fn config(&self, model_name: &str) -> Result<ServerConfig, String> {
+        if !(self.max_wait_ms.is_finite() && self.max_wait_ms >= 0.0) {
+            return Err(format!(
+                "--max-wait-ms {}: expected a number of milliseconds >= 0",
+                self.max_wait_ms
+            ));
+        }
+        let policy = match self.policy.as_str() {
+            "idle" => Policy::Idle,
+            _ => Policy::Timer(Duration::from_secs_f64(self.max_wait_ms / 1000.0)),
+        };
+        let defaults = BatchConfig::default();
+        Ok(ServerConfig {
+            model_name: model_name.to_string(),
+            batch: BatchConfig {
+                policy,
+                max_batch: self.max_batch as usize,
+                max_batch_tokens: self.max_batch_tokens as usize,
+                max_queue: self.max_queue as usize,
+                threads: self.threads.unwrap_or(defaults.threads).max(1),
+            },
+            max_inputs: self.max_inputs as usize,
+            max_request_bytes: self.max_request_bytes,
+        })
+    }
+}
+
+/// Loads the model, binds, serves until Ctrl-C or SIGTERM, drains, exits.
+pub fn run(args: &Args) -> ExitCode {
+    match serve_blocking(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve_blocking(args: &Args) -> Result<(), String> {
+    let dir = quant::find_model(&args.model)?;
+    let precision = if args.int8 {
+        quant::Precision::int8()
+    } else {
+        quant::Precision::fp32()
+    };
+    let model = quant::Model::load_with(&dir, precision).map_err(|e| e.to_string())?;
+    let name = dir
+        .file_name()
+        .map_or_else(|| args.model.clone(), |n| n.to_string_lossy().into_owned());
+    let config = args.config(&name)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("binding {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!(
+            "groundwork-serve: {name} ({}) on http://{local} — policy {:?}, max batch {}, queue {}, {} compute threads; Ctrl-C drains and stops",
+            if args.int8 { "INT8" } else { "FP32" },
+            config.batch.policy,
+            config.batch.max_batch,
+            config.batch.max_queue,
+            config.batch.threads,
+        );
+        let engine = Arc::new(ModelEngine::new(model));
+        crate::serve(listener, engine, config, shutdown_signal())
+            .await
+            .map_err(|e| format!("serving on {local}: {e}"))?;
+        eprintln!("groundwork-serve: every accepted request answered; stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("groundwork-serve: stopping: no new connections; answering what is queued");
+}
+
+/// Drive an embedding server on the loopback with the open-loop generator: one line per
+/// offered rate (sent, OK, 429, failed, achieved, p50/p95/p99/p99.9 ms), and the same as
+/// JSON lines with `--json`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// The endpoint, e.g. http://127.0.0.1:8080/v1/embeddings (loopback only).
+    #[arg(long)]
+    pub url: String,
+    /// Offered loads, requests per second, ascending (e.g. 100,200,400).
+    #[arg(long)]
+    pub rates: String,
+    /// Seconds at each rate.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Request body: `openai` ({"input": text}) or `tei` ({"inputs": text}).
+    #[arg(long, default_value = "openai", value_parser = ["openai", "tei"])]
+    pub api: String,
+    /// A file of sentences, one per line (default: the 512 shipped with quant).
+    #[arg(long, default_value = "")]
+    pub sentences: String,
+    /// Seed of the arrival times.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the generator at each rate in turn.
+pub fn load(args: &LoadArgs) -> ExitCode {
+    match load_inner(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_inner(args: &LoadArgs) -> Result<(), String> {
+    let rates = crate::study::parse_rates(&args.rates)?;
+    let texts = quant::study::load_sentences(&args.sentences).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    if !args.json {
+        println!(
+            "{:>9} {:>7} {:>7} {:>6} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8}",
+            "offered",
+            "sent",
+            "ok",
+            "429",
+            "failed",
+            "achieved",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "p99.9 ms"
+        );
+    }
+    for (i, &rate) in rates.iter().enumerate() {
+        let spec = crate::load::LoadSpec {
+            url: args.url.clone(),
+            api: if args.api == "tei" {
+                crate::load::Api::Tei
+            } else {
+                crate::load::Api::OpenAi
+            },
+            rate,
+            seconds: args.seconds,
+            max_requests: 10_000_000,
+            seed: args.seed.wrapping_add(i as u64),
+            timeout: Duration::from_secs(60),
+        };
+        let r = rt.block_on(crate::load::run(&spec, &texts))?;
+        let q = |p| r.percentile_ms(p);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "offered": rate, "sent": r.sent, "ok": r.ok, "rejected": r.rejected,
+                    "failed": r.failed, "achieved": r.achieved(), "p50_ms": q(0.5),
+                    "p95_ms": q(0.95), "p99_ms": q(0.99), "p999_ms": q(0.999),
+                })
+            );
+        } else {
+            println!(
+                "{:>9.0} {:>7} {:>7} {:>6} {:>6} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                rate,
+                r.sent,
+                r.ok,
+                r.rejected,
+                r.failed,
+                r.achieved(),
+                q(0.5),
+                q(0.95),
+                q(0.99),
+                q(0.999)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
