@@ -67,8 +67,8 @@ def torch_engine(int8):
     return run
 
 
-def onnx_files(workdir):
-    """FP32 export, its quantize_dynamic INT8, and both as fused graphs."""
+def onnx_files(workdir, fused=True):
+    """FP32 export, its quantize_dynamic INT8, and (with `fused`) both as fused graphs."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
@@ -85,6 +85,8 @@ def onnx_files(workdir):
         torch.onnx.export(model, dummy, fp32, **kwargs)
     files = {"ort_fp32": fp32, "ort_int8": os.path.join(workdir, "int8.onnx")}
     quantize_dynamic(fp32, files["ort_int8"], weight_type=QuantType.QInt8)
+    if not fused:
+        return files
     try:
         from onnxruntime.transformers.optimizer import optimize_model
         fused = optimize_model(fp32, model_type="bert", num_heads=12, hidden_size=384)

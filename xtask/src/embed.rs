@@ -52,13 +52,7 @@ pub fn embed(args: &EmbedArgs) -> ExitCode {
 }
 
 fn run(args: &EmbedArgs) -> Result<(), String> {
-    let dir = quant::find_model(&args.model)?;
-    let precision = if args.int8 {
-        quant::Precision::int8()
-    } else {
-        quant::Precision::fp32()
-    };
-    let model = quant::Model::load_with(&dir, precision).map_err(|e| e.to_string())?;
+    let model = quant::load_model(&args.model, quant::Precision::int8_if(args.int8))?;
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -148,7 +142,7 @@ fn run(args: &EmbedArgs) -> Result<(), String> {
     }
     eprintln!(
         "embedded {done} texts ({tokens} tokens) with {} on {threads} threads in {secs:.2} s: {:.1} texts/s, {:.0} tokens/s",
-        dir.display(),
+        model.dir().display(),
         done as f64 / secs,
         tokens as f64 / secs
     );

@@ -180,6 +180,16 @@ impl Model {
     }
 }
 
+/// Finds a model by name or path ([`find_model`]) and loads it at `precision`; every failure
+/// as one message (what a command line prints).
+///
+/// # Errors
+/// Where the model was looked for, or what is wrong with its files.
+pub fn load_model(name_or_path: &str, precision: Precision) -> std::result::Result<Model, String> {
+    let dir = find_model(name_or_path)?;
+    Model::load_with(&dir, precision).map_err(|e| e.to_string())
+}
+
 /// `v /= |v|_2`, the norm summed in f64 (a zero vector stays zero): the Normalize module.
 pub fn l2_normalize(v: &mut [f32]) {
     let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();

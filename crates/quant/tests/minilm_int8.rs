@@ -31,21 +31,23 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (n(a) * n(b))
 }
 
+/// Mean and minimum cosine between the two models' embeddings of `texts`.
+fn cosines(a: &Model, b: &Model, texts: &[&str]) -> (f64, f64) {
+    let (a, b) = (a.embed(texts, 32).unwrap(), b.embed(texts, 32).unwrap());
+    let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    (mean, cos.iter().cloned().fold(f64::INFINITY, f64::min))
+}
+
 #[test]
 fn int8_embeddings_stay_close_to_fp32() {
     let Some((fp32, int8)) = models() else { return };
     let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().collect();
-    let (a, b) = (
-        fp32.embed(&texts, 32).unwrap(),
-        int8.embed(&texts, 32).unwrap(),
-    );
-    let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
-    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
-    let min = cos.iter().cloned().fold(f64::INFINITY, f64::min);
+    let (mean, min) = cosines(&fp32, &int8, &texts);
     println!(
         "INT8 ({}) vs FP32 over {} sentences: mean cosine {mean:.5}, min {min:.5}",
         quant::kernels::int8::default_family().name,
-        cos.len()
+        texts.len()
     );
     assert!(mean >= 0.995 && min >= 0.985, "mean {mean}, min {min}");
     let (b8, b32) = (int8.encoder().weight_bytes(), fp32.encoder().weight_bytes());

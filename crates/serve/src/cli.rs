@@ -93,14 +93,9 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn serve_blocking(args: &Args) -> Result<(), String> {
-    let dir = quant::find_model(&args.model)?;
-    let precision = if args.int8 {
-        quant::Precision::int8()
-    } else {
-        quant::Precision::fp32()
-    };
-    let model = quant::Model::load_with(&dir, precision).map_err(|e| e.to_string())?;
-    let name = dir
+    let model = quant::load_model(&args.model, quant::Precision::int8_if(args.int8))?;
+    let name = model
+        .dir()
         .file_name()
         .map_or_else(|| args.model.clone(), |n| n.to_string_lossy().into_owned());
     let config = args.config(&name)?;

@@ -25,11 +25,8 @@
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
 //! use std::sync::Arc;
-//! let model = quant::Model::load_with(
-//!     quant::find_model("all-minilm-l6-v2").map_err(std::io::Error::other)?,
-//!     quant::Precision::int8(),
-//! )
-//! .map_err(std::io::Error::other)?;
+//! let model = quant::load_model("all-minilm-l6-v2", quant::Precision::int8())
+//!     .map_err(std::io::Error::other)?;
 //! let engine = Arc::new(serve::ModelEngine::new(model));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! let config = serve::ServerConfig::new("all-minilm-l6-v2");
@@ -39,6 +36,8 @@
 //! .await
 //! # }
 //! ```
+
+#![deny(unsafe_code)]
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -259,13 +259,7 @@ pub fn run_serving(
 ) -> Result<ServingRun, String> {
     cfg.validate().map_err(|(f, m)| format!("{f}: {m}"))?;
     let rates = parse_rates(&cfg.rates)?;
-    let dir = quant::find_model(&cfg.model)?;
-    let precision = if cfg.int8 {
-        quant::Precision::int8()
-    } else {
-        quant::Precision::fp32()
-    };
-    let model = quant::Model::load_with(&dir, precision).map_err(|e| e.to_string())?;
+    let model = quant::load_model(&cfg.model, quant::Precision::int8_if(cfg.int8))?;
     let texts = quant::study::load_sentences(&cfg.sentences).map_err(|e| e.to_string())?;
 
     // The library alone, for reference: every sentence in batches of 32, best of three.

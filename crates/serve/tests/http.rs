@@ -135,6 +135,15 @@ async fn post(base: &str, path: &str, body: &str) -> (u16, Value, reqwest::heade
     (status, v, headers)
 }
 
+async fn metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
         .unwrap()
@@ -204,12 +213,7 @@ async fn both_apis_answer_in_their_shapes() {
 
     let r = reqwest::get(format!("{}/health", s.base)).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let m = reqwest::get(format!("{}/metrics", s.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&s.base).await;
     assert!(
         m.contains("groundwork_requests_total{endpoint=\"/v1/embeddings\"} 3"),
         "{m}"
@@ -339,12 +343,7 @@ async fn every_bad_request_gets_a_4xx_that_says_why() {
         assert!(message.unwrap().contains(says), "{path} {body}: {v}");
         assert_eq!(code, Some(kind), "{path} {body}: {v}");
     }
-    let m = reqwest::get(format!("{}/metrics", s.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&s.base).await;
     assert!(
         m.contains("groundwork_errors_total{kind=\"malformed_json\"} 2"),
         "{m}"
@@ -480,12 +479,7 @@ async fn a_client_that_leaves_is_dropped_from_the_queue() {
     assert!(gone.is_err());
     assert_eq!(first.await.unwrap().0, 200);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let m = reqwest::get(format!("{}/metrics", s.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&s.base).await;
     assert!(m.contains("groundwork_cancelled_sentences_total 2"), "{m}");
     assert_eq!(*fake.batches.lock().unwrap(), vec![1]);
     s.stop().await;
