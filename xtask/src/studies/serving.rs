@@ -99,7 +99,7 @@ impl Study for Serving {
                             .iter()
                             .map(|l| (l.offered, if q == 0 { l.p50_ms } else { l.p99_ms }))
                             .collect();
-                        Line::new(setting(&r.config), points, i).markers()
+                        Line::new(setting(&r.config), points, i)
                     })
                     .collect();
                 plots.push(Plot::Lines(LinePlot {
