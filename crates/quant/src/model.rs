@@ -218,6 +218,26 @@ fn pool(pooling: Pooling, rows: &[f32], hd: usize, out: &mut [f32]) {
     }
 }
 
+/// The project's rule for tests that need a real model: the model's directory when it is
+/// there; without it, a skip line on stdout and `None` — or a panic when
+/// `GROUNDWORK_REQUIRE_ASSETS=1` (CI), where a missing model is a failure.
+///
+/// # Panics
+/// The model is missing and `GROUNDWORK_REQUIRE_ASSETS=1`.
+pub fn model_for_tests(name: &str) -> Option<PathBuf> {
+    match find_model(name) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            assert!(
+                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
+                "GROUNDWORK_REQUIRE_ASSETS=1 but {e}"
+            );
+            println!("skip: {e}");
+            None
+        }
+    }
+}
+
 /// Where a model is looked for by name: `$GROUNDWORK_DATA/models/NAME`, then `data/models/NAME`
 /// in the current directory or any directory above it (so tests and examples find the
 /// workspace's `data/` from any crate). A path that exists is taken as it is.

@@ -7,20 +7,11 @@
 //! The model comes from `cargo xtask fetch-model all-minilm-l6-v2`; without it these tests
 //! print a skip line, and fail under `GROUNDWORK_REQUIRE_ASSETS=1` (CI).
 
-use quant::{find_model, Model, Workspace};
+use quant::{model_for_tests, Model, Workspace};
 
 fn model() -> Option<Model> {
-    match find_model("all-minilm-l6-v2") {
-        Ok(dir) => Some(Model::load(&dir).unwrap_or_else(|e| panic!("{e}"))),
-        Err(e) => {
-            assert!(
-                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
-                "GROUNDWORK_REQUIRE_ASSETS=1 but {e}"
-            );
-            println!("skip: {e}");
-            None
-        }
-    }
+    let dir = model_for_tests("all-minilm-l6-v2")?;
+    Some(Model::load(&dir).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct Reference {

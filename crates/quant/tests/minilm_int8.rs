@@ -6,23 +6,14 @@
 //! Needs the model (`cargo xtask fetch-model all-minilm-l6-v2`): a skip line without it,
 //! a failure under `GROUNDWORK_REQUIRE_ASSETS=1`.
 
-use quant::{find_model, Model, Precision, Workspace};
+use quant::{model_for_tests, Model, Precision, Workspace};
 
 fn models() -> Option<(Model, Model)> {
-    match find_model("all-minilm-l6-v2") {
-        Ok(dir) => Some((
-            Model::load(&dir).unwrap_or_else(|e| panic!("{e}")),
-            Model::load_with(&dir, Precision::int8()).unwrap_or_else(|e| panic!("{e}")),
-        )),
-        Err(e) => {
-            assert!(
-                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
-                "GROUNDWORK_REQUIRE_ASSETS=1 but {e}"
-            );
-            println!("skip: {e}");
-            None
-        }
-    }
+    let dir = model_for_tests("all-minilm-l6-v2")?;
+    Some((
+        Model::load(&dir).unwrap_or_else(|e| panic!("{e}")),
+        Model::load_with(&dir, Precision::int8()).unwrap_or_else(|e| panic!("{e}")),
+    ))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -93,7 +84,7 @@ fn int8_embeddings_do_not_depend_on_batch_or_threads() {
 #[test]
 fn int8_attention_stays_close_and_batch_invariant() {
     let Some((fp32, _)) = models() else { return };
-    let dir = find_model("all-minilm-l6-v2").unwrap();
+    let dir = model_for_tests("all-minilm-l6-v2").unwrap();
     let precision = Precision {
         int8_attention: true,
         ..Precision::int8()
