@@ -18,7 +18,7 @@ use bench_harness::sweep::{measure, MeasureConfig, Measurement};
 use core_tensor::{no_grad, Rng, Tensor};
 use groundwork_benches::{autodiff_chain, pool, MlpStep};
 use lab::fsutil::write_atomic;
-use lab::report::{write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
+use lab::report::{header, write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 use serde_json::json;
 
 /// What to run.
@@ -265,11 +265,6 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         .filter(|_| !against_blas.is_empty())
         .map(|b| (b, against_blas));
     write(out, &fp, &peaks, &results, peers.as_deref(), against_blas)
-}
-
-/// A table's header row.
-fn header(cols: &[&str]) -> Vec<String> {
-    cols.iter().map(|s| s.to_string()).collect()
 }
 
 fn write(

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use nn::data::{find_dataset, load_mnist_like, Dataset, Split};
 use nn::study::{run_classifier, ClassifierConfig, ClassifierRun};
@@ -216,7 +216,7 @@ fn report(runs: &[R]) -> Vec<Section> {
         Section {
             title: "Runs".into(),
             text: "Test accuracy and loss after the last epoch; training loss is the mean over the last epoch; seconds per epoch exclude evaluation and sharpness estimates (median over epochs). Sharpness is the top Hessian eigenvalue of the training loss on a fixed batch; 2/lr is the edge-of-stability value for plain gradient descent.".into(),
-            table: Some(TableData { header: ["run", "seed", "status", "test acc", "test loss", "train loss", "s/epoch", "max sharpness", "2/lr"].iter().map(|s| s.to_string()).collect(), rows }),
+            table: Some(TableData { header: header(&["run", "seed", "status", "test acc", "test loss", "train loss", "s/epoch", "max sharpness", "2/lr"]), rows }),
             plots: vec![
                 Plot::Lines(LinePlot { title: "training loss (mean of 50 steps; over seeds: mean, min-max band)".into(), x_label: "step (log)".into(), y_label: "cross-entropy (log)".into(), log_x: true, log_y: true, lines: loss_lines }),
                 Plot::Lines(LinePlot { title: "test accuracy (over seeds: mean, min-max band)".into(), x_label: "epoch".into(), y_label: "accuracy".into(), log_x: false, log_y: false, lines: acc_lines }),

@@ -4,7 +4,7 @@
 //! statistics, throughput against batch size, latency percentiles and the batch-alignment
 //! table.
 
-use lab::report::{BarPlot, Bars, Line, LinePlot, Plot, Section, TableData};
+use lab::report::{fixed, header, BarPlot, Bars, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use quant::study::{run_minilm, Lengths, MiniLmConfig, MiniLmRun, Part};
 
@@ -21,18 +21,6 @@ fn hist_lo(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> f64 {
         .map(|f| f.fidelity.min_cosine())
         .fold(1.0, f64::min);
     ((min * 1000.0).floor() / 1000.0).clamp(0.0, 0.999)
-}
-
-fn num(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "-".into()
-    }
-}
-
-fn header(cols: &[&str]) -> Vec<String> {
-    cols.iter().map(|s| s.to_string()).collect()
 }
 
 fn variant(c: &MiniLmConfig) -> String {
@@ -223,13 +211,13 @@ fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
             let fd = &o.fidelity.as_ref()?.fidelity;
             Some(vec![
                 variant(&r.config),
-                num(fd.mean_cosine(), 5),
-                num(fd.min_cosine(), 5),
-                num(fd.mean_l2(), 4),
-                num(fd.max_l2(), 4),
-                num(100.0 * fd.top1_agreement(), 1),
-                num(100.0 * fd.top5_overlap(), 1),
-                num(100.0 * o.bytes_ratio(), 1),
+                fixed(fd.mean_cosine(), 5),
+                fixed(fd.min_cosine(), 5),
+                fixed(fd.mean_l2(), 4),
+                fixed(fd.max_l2(), 4),
+                fixed(100.0 * fd.top1_agreement(), 1),
+                fixed(100.0 * fd.top5_overlap(), 1),
+                fixed(100.0 * o.bytes_ratio(), 1),
             ])
         })
         .collect();
@@ -294,12 +282,12 @@ fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
         .map(|(r, o)| {
             let flips = o.top1_flips();
             let show = |g: fn(&(usize, f64, f64, f64, f64)) -> f64, d: usize| {
-                flips.as_ref().map_or("-".into(), |x| num(g(x), d))
+                flips.as_ref().map_or("-".into(), |x| fixed(g(x), d))
             };
             vec![
                 variant(&r.config),
-                num(o.neighbours_cosine(), 3),
-                num(o.neighbours_margin(), 3),
+                fixed(o.neighbours_cosine(), 3),
+                fixed(o.neighbours_margin(), 3),
                 flips.as_ref().map_or("-".into(), |x| x.0.to_string()),
                 show(|x| x.1, 4),
                 show(|x| x.2, 4),
@@ -353,8 +341,8 @@ fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
             text: format!(
                 "Each linear layer fed its FP32 input and run alone in FP32 and INT8: SQNR of its output, and the statistics of that input. Spearman across the {} layers: kurtosis vs SQNR {}, fraction beyond 6 sigma vs SQNR {} (the seed's reasoning predicts negative values). Lowest SQNR: {}.",
                 d.sites.len(),
-                num(o.kurtosis_sqnr(), 3),
-                num(o.outliers_sqnr(), 3),
+                fixed(o.kurtosis_sqnr(), 3),
+                fixed(o.outliers_sqnr(), 3),
                 worst.map_or("-".into(), |w| format!(
                     "{} at {:.1} dB (input kurtosis {:.1}, max/mean|x| {:.0})",
                     w.label(),
@@ -378,11 +366,11 @@ fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
                     .map(|s| {
                         vec![
                             s.label(),
-                            num(s.sqnr_db, 1),
-                            num(s.kurtosis, 1),
+                            fixed(s.sqnr_db, 1),
+                            fixed(s.kurtosis, 1),
                             format!("{:.1e}", s.beyond_6_sigma),
-                            num(s.max_over_mean_abs, 0),
-                            num(s.max_abs, 1),
+                            fixed(s.max_over_mean_abs, 0),
+                            fixed(s.max_abs, 1),
                         ]
                     })
                     .collect(),
@@ -475,16 +463,18 @@ fn speed_sections(speed: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
             let b1 = o.point(1)?;
             Some(vec![
                 speed_label(&r.config),
-                num(s.mean_tokens, 1),
-                num(b1.fp32_median(), 0),
-                num(b1.int8_median(), 0),
-                o.point(32).map_or("-".into(), |p| num(p.fp32_median(), 0)),
-                o.point(32).map_or("-".into(), |p| num(p.int8_median(), 0)),
+                fixed(s.mean_tokens, 1),
+                fixed(b1.fp32_median(), 0),
+                fixed(b1.int8_median(), 0),
+                o.point(32)
+                    .map_or("-".into(), |p| fixed(p.fp32_median(), 0)),
+                o.point(32)
+                    .map_or("-".into(), |p| fixed(p.int8_median(), 0)),
                 o.speedup_b32().map_or("-".into(), |x| format!("{x:.2}x")),
                 format!("{:.0} at batch {}", best.1, best.0),
                 format!("{:.1}x", best.1 / b1.fp32_median()),
-                num(100.0 * o.noise(), 1),
-                num(s.tokenize_us, 1),
+                fixed(100.0 * o.noise(), 1),
+                fixed(s.tokenize_us, 1),
             ])
         })
         .collect();
@@ -532,9 +522,9 @@ fn speed_sections(speed: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
                             l.precision.clone(),
                             l.batch.to_string(),
                             l.calls.to_string(),
-                            num(l.p50_ms, 2),
-                            num(l.p95_ms, 2),
-                            num(l.p99_ms, 2),
+                            fixed(l.p50_ms, 2),
+                            fixed(l.p95_ms, 2),
+                            fixed(l.p99_ms, 2),
                         ]
                     })
                 })
@@ -556,8 +546,8 @@ fn speed_sections(speed: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
                             speed_label(&r.config),
                             b.to_string(),
                             p.to_string(),
-                            num(100.0 * a, 1),
-                            num(100.0 * noise, 1),
+                            fixed(100.0 * a, 1),
+                            fixed(100.0 * noise, 1),
                         ]
                     })
                 })

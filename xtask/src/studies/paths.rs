@@ -2,7 +2,7 @@
 //! functions (`optim::paths`), drawn over the loss landscape, with loss and gradient-norm
 //! curves.
 
-use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use optim::paths::{run_path, PathConfig, PathRun, Problem2d};
 
@@ -87,7 +87,7 @@ fn report(runs: &[Run<Paths>]) -> Vec<Section> {
     sections.push(Section {
         title: "Where each optimizer ends".into(),
         text: "Distance is to the minimiser: (0, 0) for the quadratic, (1, 1) for Rosenbrock, (3, 0.5) for Beale.".into(),
-        table: Some(TableData { header: ["problem", "method", "lr", "initial loss", "final loss", "distance to minimum", "status"].iter().map(|s| s.to_string()).collect(), rows }),
+        table: Some(TableData { header: header(&["problem", "method", "lr", "initial loss", "final loss", "distance to minimum", "status"]), rows }),
         plots: vec![],
     });
     for p in Problem2d::ALL {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use lab::report::{Heatmap, Line, LinePlot, Plot, Section, TableData};
+use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use optim::study::{run_quadratic, QuadraticRun, QuadraticRunConfig};
 use optim::theory;
@@ -185,10 +185,7 @@ fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
                column is lambda_max/lambda_min of the Hessian found by Lanczos through autodiff HVPs."
             .into(),
         table: Some(TableData {
-            header: ["run", "status", "lr", "momentum", "iters to tol", "predicted (bound)", "rate", "predicted rate", "top overshoot", "bottom overshoot", "Hessian kappa"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            header: header(&["run", "status", "lr", "momentum", "iters to tol", "predicted (bound)", "rate", "predicted rate", "top overshoot", "bottom overshoot", "Hessian kappa"]),
             rows,
         }),
         plots: Vec::new(),

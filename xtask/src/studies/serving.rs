@@ -2,7 +2,7 @@
 //! setting (`serve::study`, where the ramp and the derived quantities live), the knee and
 //! the sustainable loads as a table.
 
-use lab::report::{Line, LinePlot, Plot, Section, TableData};
+use lab::report::{fixed, header, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use serve::study::{run_serving, Batching, ServingConfig, ServingRun};
 
@@ -16,14 +16,6 @@ fn setting(c: &ServingConfig) -> String {
         Batching::Timer => format!("timer {} ms, max {}", c.max_wait_ms, c.max_batch),
     };
     format!("{}, {batching}", if c.int8 { "INT8" } else { "FP32" })
-}
-
-fn num(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "-".into()
-    }
 }
 
 impl Study for Serving {
@@ -121,13 +113,13 @@ impl Study for Serving {
                 let k = o.at_knee();
                 vec![
                     setting(&r.config),
-                    num(o.knee(), 0),
-                    k.map_or("-".into(), |l| num(l.p99_ms, 1)),
-                    k.map_or("-".into(), |l| num(l.mean_batch, 1)),
-                    num(o.sustained(50.0), 0),
-                    num(o.sustained(200.0), 0),
-                    num(o.best_achieved(), 0),
-                    num(o.library_best, 0),
+                    fixed(o.knee(), 0),
+                    k.map_or("-".into(), |l| fixed(l.p99_ms, 1)),
+                    k.map_or("-".into(), |l| fixed(l.mean_batch, 1)),
+                    fixed(o.sustained(50.0), 0),
+                    fixed(o.sustained(200.0), 0),
+                    fixed(o.best_achieved(), 0),
+                    fixed(o.library_best, 0),
                     format!("{:.0}%", 100.0 * o.sustained(200.0) / o.library_best),
                     o.errors_below_knee().to_string(),
                     o.count_mismatch().to_string(),
@@ -140,21 +132,20 @@ impl Study for Serving {
                 o.levels.iter().map(|l| {
                     vec![
                         setting(&r.config),
-                        num(l.offered, 0),
-                        num(l.achieved, 1),
+                        fixed(l.offered, 0),
+                        fixed(l.achieved, 1),
                         l.sent.to_string(),
                         l.rejected.to_string(),
                         l.failed.to_string(),
-                        num(l.p50_ms, 1),
-                        num(l.p95_ms, 1),
-                        num(l.p99_ms, 1),
-                        num(l.p999_ms, 1),
-                        num(l.mean_batch, 1),
+                        fixed(l.p50_ms, 1),
+                        fixed(l.p95_ms, 1),
+                        fixed(l.p99_ms, 1),
+                        fixed(l.p999_ms, 1),
+                        fixed(l.mean_batch, 1),
                     ]
                 })
             })
             .collect();
-        let header = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         vec![
             Section {
                 title: "Latency against offered load".into(),

@@ -23,6 +23,20 @@ pub struct TableData {
     pub rows: Vec<Vec<String>>,
 }
 
+/// A header row from column names (`TableData { header: header(&["a", "b"]), rows }`).
+pub fn header(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|s| s.to_string()).collect()
+}
+
+/// `v` with `digits` decimals, or `-` when it is not finite (a table cell).
+pub fn fixed(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "-".into()
+    }
+}
+
 /// One part of a study's report.
 #[derive(Debug, Clone, Default)]
 pub struct Section {
