@@ -119,22 +119,19 @@ impl Job {
             .is_none_or(|t| t.is_closed())
     }
 
-    fn fail(&self, message: &str) {
+    /// Sends `answer` unless one was sent already (a client that left gets nothing).
+    fn answer(&self, answer: Answer) {
         if let Some(tx) = self.tx.lock().unwrap().take() {
-            let _ = tx.send(Err(message.to_string()));
+            let _ = tx.send(answer);
         }
     }
 
     /// Stores sentence `i`'s vector; the last one sends the answer.
-    fn finish(&self, i: usize, v: Vec<f32>) -> bool {
+    fn finish(&self, i: usize, v: Vec<f32>) {
         self.out.lock().unwrap()[i] = v;
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(tx) = self.tx.lock().unwrap().take() {
-                let out = std::mem::take(&mut *self.out.lock().unwrap());
-                return tx.send(Ok(out)).is_ok();
-            }
+            self.answer(Ok(std::mem::take(&mut *self.out.lock().unwrap())));
         }
-        false
     }
 }
 
@@ -222,7 +219,7 @@ impl Batcher {
         }
         if n == 0 {
             drop(state);
-            job.finish_empty();
+            job.answer(Ok(Vec::new()));
             return Ok(rx);
         }
         let now = Instant::now();
@@ -266,14 +263,6 @@ impl Drop for Batcher {
     }
 }
 
-impl Job {
-    fn finish_empty(&self) {
-        if let Some(tx) = self.tx.lock().unwrap().take() {
-            let _ = tx.send(Ok(Vec::new()));
-        }
-    }
-}
-
 /// The batching loop: wait for work, form a batch by the policy, run it, answer, repeat;
 /// after `closed`, drain what is queued and return.
 fn run(
@@ -295,7 +284,13 @@ fn run(
             if let Policy::Timer(wait) = config.policy {
                 let deadline = state.items[0].arrived + wait;
                 loop {
-                    let tokens: usize = state.items.iter().map(|i| i.ids.len()).sum();
+                    // Only the first max_batch can join the batch: count no further.
+                    let tokens: usize = state
+                        .items
+                        .iter()
+                        .take(config.max_batch)
+                        .map(|i| i.ids.len())
+                        .sum();
                     let now = Instant::now();
                     if state.closed
                         || state.items.len() >= config.max_batch
@@ -351,7 +346,7 @@ fn run(
             Err(e) => {
                 metrics.engine_errors.inc();
                 for item in &batch {
-                    item.job.fail(&e);
+                    item.job.answer(Err(e.clone()));
                 }
             }
         }

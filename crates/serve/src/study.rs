@@ -235,7 +235,7 @@ impl ServingRun {
 
 /// Counters read from the server between levels.
 fn counters(m: &Metrics) -> (u64, u64, u64) {
-    let requests = ["/v1/embeddings", "/embed"]
+    let requests = [crate::OPENAI_PATH, crate::TEI_PATH]
         .iter()
         .map(|e| {
             m.requests

@@ -25,14 +25,18 @@ impl Fake {
         })
     }
 
-    fn expected(text: &str, normalize: bool) -> Vec<f32> {
-        let (ids, _) = Fake::ids(text);
-        let mut v = vec![
+    /// The pooled vector of one token sequence.
+    fn vector(ids: &[u32]) -> [f32; 4] {
+        [
             ids.len() as f32,
             ids.iter().sum::<u32>() as f32,
             ids[0] as f32,
             *ids.last().unwrap() as f32,
-        ];
+        ]
+    }
+
+    fn expected(text: &str, normalize: bool) -> Vec<f32> {
+        let mut v = Fake::vector(&Fake::ids(text).0).to_vec();
         if normalize {
             quant::l2_normalize(&mut v);
         }
@@ -59,17 +63,7 @@ impl Engine for Fake {
     fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String> {
         std::thread::sleep(self.delay);
         self.batches.lock().unwrap().push(batch.len());
-        Ok(batch
-            .iter()
-            .flat_map(|ids| {
-                [
-                    ids.len() as f32,
-                    ids.iter().sum::<u32>() as f32,
-                    ids[0] as f32,
-                    *ids.last().unwrap() as f32,
-                ]
-            })
-            .collect())
+        Ok(batch.iter().flat_map(|ids| Fake::vector(ids)).collect())
     }
     fn normalizes(&self) -> bool {
         true
