@@ -169,24 +169,24 @@ impl PackedI8 {
         self.colsum.clear();
         self.data.clear();
         self.data.resize(panels * nr * kp, 0);
-        let mut q = vec![0i8; kp];
         for (j, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
             let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-            // Ties to even by adding and subtracting 1.5 * 2^23 (|v / s| <= 127): the same
-            // value as `round_ties_even`, without a library call, so the loop vectorises.
-            for (q, &v) in q.iter_mut().zip(row) {
-                let r = (v / s + 12_582_912.0) - 12_582_912.0;
-                *q = r.clamp(-127.0, 127.0) as i8;
+            let (panel, c) = (j / nr, j % nr);
+            let mut sum = 0i32;
+            // Four weights at a time into the panel (group g of column c); the padding past
+            // k stays zero from the fill above. Ties to even by adding and subtracting
+            // 1.5 * 2^23 (|v / s| <= 127): `round_ties_even`'s value without a library call.
+            for (g, four) in row.chunks(4).enumerate() {
+                let at = (panel * kp / 4 + g) * nr * 4 + c * 4;
+                for (d, &v) in self.data[at..at + 4].iter_mut().zip(four) {
+                    let q = ((v / s + 12_582_912.0) - 12_582_912.0).clamp(-127.0, 127.0) as i8;
+                    *d = q;
+                    sum += q as i32;
+                }
             }
             self.scale.push(s);
-            self.colsum.push(q[..k].iter().map(|&v| v as i32).sum());
-            // Four bytes at a time into the panel: group g of column c.
-            let (panel, c) = (j / nr, j % nr);
-            for (g, four) in q.chunks_exact(4).enumerate() {
-                let at = (panel * kp / 4 + g) * nr * 4 + c * 4;
-                self.data[at..at + 4].copy_from_slice(four);
-            }
+            self.colsum.push(sum);
         }
         // k = 0: no rows to read, every column sums to zero.
         self.scale.resize(n, 1.0);
@@ -741,6 +741,34 @@ pub(crate) mod emulated {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Packing is the definition — `q = round_ties_even(w / s)`, `s = max|w_j| / 127`, the
+    /// column sums of `q` — and a repack into buffers left by another shape changes nothing.
+    #[test]
+    fn packing_follows_the_quantization_rule_and_repacking_reuses_nothing_stale() {
+        let f = default_family();
+        let mut reused = PackedI8::new(&weights(40, 70, 9), 40, 70, f);
+        for (n, k) in [(33, 13), (5, 4), (17, 1)] {
+            let w = weights(n, k, (n * k) as u32);
+            reused.repack(&w, n, k);
+            let fresh = PackedI8::new(&w, n, k, f);
+            assert_eq!(reused.data, fresh.data, "{n} x {k}");
+            for j in 0..n {
+                let row = &w[j * k..(j + 1) * k];
+                let s = row.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+                assert_eq!(fresh.scale[j], s);
+                let q: Vec<i8> = row
+                    .iter()
+                    .map(|v| (v / s).round_ties_even() as i8)
+                    .collect();
+                assert!(
+                    (0..k).all(|p| fresh.weight(j, p) == q[p]),
+                    "{n} x {k}, column {j}"
+                );
+                assert_eq!(fresh.colsum[j], q.iter().map(|&v| v as i32).sum::<i32>());
+            }
+        }
+    }
 
     fn weights(n: usize, k: usize, seed: u32) -> Vec<f32> {
         (0..n * k)
