@@ -49,6 +49,9 @@ pub struct ClaimContext<'a> {
     pub axes: &'a [String],
     /// Resolved value sets per key over all runs (`seed` included).
     pub values: &'a BTreeMap<String, Vec<Value>>,
+    /// Whether `axes` and `values` describe every run: `false` after an earlier error
+    /// dropped some, and then selectors and `over` are not checked against them.
+    pub complete: bool,
 }
 
 const KEYS: [&str; 13] = [
@@ -218,7 +221,7 @@ impl Claim {
                     errors.push(f.at, "expect: a trend claim needs `over` (a sweep axis)");
                 }
                 if let Some((o, at)) = &over {
-                    if !ctx.axes.contains(o) {
+                    if ctx.complete && !ctx.axes.contains(o) {
                         errors.push(
                             *at,
                             format!(
@@ -390,7 +393,7 @@ fn selector(what: &str, v: &Located, ctx: &ClaimContext<'_>, errors: &mut Errors
             }
             let want = canonical(item.to_value());
             wanted.push(want.clone());
-            if !taken.iter().any(|t| value_eq(t, &want)) {
+            if ctx.complete && !taken.iter().any(|t| value_eq(t, &want)) {
                 let shown: Vec<String> = taken.iter().map(show_value).collect();
                 // Names can be misspelt; numbers are not suggested by spelling.
                 let hint = match &want {

@@ -249,3 +249,26 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let got = errors(&deep);
     assert!(got.starts_with("bad.toml:9:"), "{got}");
 }
+
+#[test]
+fn a_bad_value_is_reported_once_not_again_by_every_claim() {
+    // The bad rate leaves no runs: the claims' selectors and `over` cannot be judged
+    // against run values, and must not bury the one real error under "no run has ...".
+    let text = format!(
+        "{}\n[sweep]\nnoise = [\"none\", \"small\"]\n\n[[expect]]\nrun = {{ noise = \"small\" }}\nmetric = \"final\"\nop = \"<\"\nvalue = 1\n\n[[expect]]\nmetric = \"final\"\nover = \"noise\"\ntrend = \"increasing\"\n",
+        BASE.replace("rate = 0.5", "rate = -1")
+    );
+    assert_eq!(
+        errors(&text),
+        "bad.toml:8:8: params.rate = -1 is out of range: must be in (0, 10]"
+    );
+    // The same through --set, on an axis: one error, naming the override.
+    let set = LoadOptions {
+        sets: vec!["sweep.noise=[\"loud\"]".into()],
+        ..LoadOptions::default()
+    };
+    assert_eq!(
+        errors_with(&text.replace("rate = -1", "rate = 0.5"), &set),
+        "bad.toml: --set sweep.noise=[\"loud\"]: sweep.noise = \"loud\" is not one of: none, quiet, small"
+    );
+}

@@ -380,17 +380,21 @@ pub fn parse(
 
     // Claims, checked against the values the runs of the whole file take (under --quick
     // too: a quick run that leaves out a seed makes a claim on it unverifiable, not wrong).
-    let full = if options.quick {
+    let (full, full_ok) = if options.quick {
         let whole = LoadOptions {
             quick: false,
             ..options.clone()
         };
-        parse(file, text, registry, &whole)
-            .map(|e| e.runs)
-            .unwrap_or_default()
+        match parse(file, text, registry, &whole) {
+            Ok(e) => (e.runs, true),
+            Err(_) => (Vec::new(), false),
+        }
     } else {
-        Vec::new()
+        (Vec::new(), true)
     };
+    // After an error that dropped runs or axes, the values the runs take are not known: a
+    // selector is then not judged against them (it would only echo the first error).
+    let complete = errors.is_empty() && full_ok;
     let mut values: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in runs.iter().chain(&full) {
         for (k, v) in &r.resolved {
@@ -409,6 +413,7 @@ pub fn parse(
         study,
         axes: &axes,
         values: &values,
+        complete,
     };
     let mut claims = Vec::new();
     if let Some(e) = root.get("expect") {
