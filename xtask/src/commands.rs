@@ -375,32 +375,29 @@ pub fn fetch_data(name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut ok = true;
-    for (split, want) in [
-        (nn::data::Split::Train, 60_000),
-        (nn::data::Split::Test, 10_000),
-    ] {
-        match nn::data::load_mnist_like(&dir, split) {
-            Ok(d) if d.len() == want => println!(
-                "ok   {} {split:?}: {} images of {}x{}",
-                dir.display(),
-                d.len(),
-                d.image_shape.0,
-                d.image_shape.1
-            ),
-            Ok(d) => {
-                ok = false;
-                println!(
-                    "BAD  {} {split:?}: {} images, expected {want}",
-                    dir.display(),
-                    d.len()
-                );
-            }
-            Err(e) => {
-                ok = false;
-                println!("BAD  {e}");
-            }
+    let (train, test) = match nn::data::load_splits(&dir) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("BAD  {e}");
+            return ExitCode::FAILURE;
         }
+    };
+    let mut ok = true;
+    for (split, d, want) in [("train", &train, 60_000), ("test", &test, 10_000)] {
+        let (r, c) = d.image_shape;
+        let good = d.len() == want && d.image_shape == nn::study::IMAGE_SHAPE;
+        ok &= good;
+        println!(
+            "{} {} {split}: {} images of {r}x{c}{}",
+            if good { "ok  " } else { "BAD " },
+            dir.display(),
+            d.len(),
+            if good {
+                String::new()
+            } else {
+                format!(", expected {want} of 28x28")
+            }
+        );
     }
     if ok {
         ExitCode::SUCCESS

@@ -145,6 +145,20 @@ fn the_classifier_records_its_declared_metrics_on_a_tiny_dataset() {
     let recorded: BTreeSet<String> = Classifier.record(&cfg, &out).metrics.into_keys().collect();
     let declared: BTreeSet<String> = Classifier::METRICS.iter().map(|m| m.to_string()).collect();
     assert_eq!(recorded, declared);
+    // Images of another size are refused by name, not left to a matmul shape error.
+    let small = Dataset {
+        images: Rng::seed(3).uniform(&[8, 100], 0.0, 1.0),
+        labels: vec![0; 8],
+        image_shape: (10, 10),
+        classes: 10,
+    };
+    let err = run_classifier(&cfg, 0, &small, &test, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the models take 28x28 images; the training set's are 10x10"),
+        "{err}"
+    );
 }
 
 #[test]

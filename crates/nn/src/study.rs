@@ -39,6 +39,9 @@ pub enum ModelKind {
     Cnn,
 }
 
+/// The image size the classifier's networks take (Fashion-MNIST's).
+pub const IMAGE_SHAPE: (usize, usize) = (28, 28);
+
 /// How weights start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -318,6 +321,17 @@ pub fn run_classifier(
     progress: &mut dyn FnMut(u64, u64, f64),
 ) -> Result<ClassifierRun> {
     cfg.check()?;
+    for (what, d) in [("training", train), ("test", test)] {
+        if d.image_shape != IMAGE_SHAPE || d.images.shape().get(1) != Some(&784) {
+            return Err(crate::error::invalid(
+                "classifier",
+                format!(
+                    "the models take 28x28 images; the {what} set's are {}x{}",
+                    d.image_shape.0, d.image_shape.1
+                ),
+            ));
+        }
+    }
     if train.is_empty() || test.is_empty() {
         return Err(crate::error::invalid(
             "classifier",

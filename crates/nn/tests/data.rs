@@ -4,7 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use nn::data::{encode_idx, find_dataset, load_mnist_like, read_idx, Batches, DataError, Split};
+use nn::data::{
+    encode_idx, find_dataset, load_mnist_like, load_splits, parse_idx, parse_idx_gz, read_idx,
+    read_idx_header, Batches, DataError, Split,
+};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -126,6 +129,131 @@ fn inconsistent_datasets_are_rejected() {
     write_tiny(&dir, 3, false, Some(vec![0, 11, 2]));
     let err = load_mnist_like(&dir, Split::Train).unwrap_err().to_string();
     assert!(err.contains("holds label 11; classes are 0..9"), "{err}");
+}
+
+/// An IDX header alone (no body) for `dims` given as raw `u32`s.
+fn header(dims: &[u32]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn hostile_idx_files_are_refused_from_their_header() {
+    let dir = scratch("hostile-idx");
+    let max = u32::MAX;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("huge.idx", header(&[0, max, max]),
+         "huge.idx: the IDX header promises shape [0, 4294967295, 4294967295], more than the 1073741824-byte limit for an IDX file"),
+        ("overflow.idx", header(&[max, max, max]),
+         "overflow.idx: the IDX header promises shape [4294967295, 4294967295, 4294967295], more than the 1073741824-byte limit for an IDX file"),
+        ("just-over.idx", header(&[1 << 15, 1 << 15, 2]),
+         "just-over.idx: the IDX header promises shape [32768, 32768, 2], more than the 1073741824-byte limit for an IDX file"),
+        ("nodims.idx", header(&[]), "nodims.idx: IDX header with 0 dimensions"),
+        // The length is checked against the header before the body is read.
+        ("promise.idx", [header(&[1 << 20, 28, 28]), vec![7; 100]].concat(),
+         "promise.idx: truncated IDX data of shape [1048576, 28, 28]: expected 822083600 bytes, found 116"),
+    ];
+    for (name, bytes, want) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(
+            read_idx(&p).unwrap_err().to_string(),
+            format!("{}/{want}", dir.display()),
+            "{name}"
+        );
+        assert_eq!(
+            parse_idx(Path::new(name), &bytes).unwrap_err().to_string(),
+            want,
+            "{name}"
+        );
+        let gz_name = format!("{name}.gz");
+        let p = dir.join(&gz_name);
+        std::fs::write(&p, gz(&bytes)).unwrap();
+        let err = read_idx(&p).unwrap_err().to_string();
+        assert!(err.starts_with(&p.display().to_string()), "{err}");
+        assert_eq!(
+            parse_idx_gz(Path::new(&gz_name), &gz(&bytes))
+                .unwrap_err()
+                .to_string(),
+            err.replace(&format!("{}/", dir.display()), ""),
+        );
+    }
+    // A decompression bomb: 64 MiB of zeros after a header promising 160 bytes. Reading
+    // stops at the promise (one byte past it) and says so.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&header(&[10, 4, 4])).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap();
+    assert!(bomb.len() < 1 << 20);
+    let p = dir.join("train-images-idx3-ubyte.gz");
+    std::fs::write(&p, &bomb).unwrap();
+    let err = read_idx(&p).unwrap_err().to_string();
+    assert!(
+        err.ends_with("train-images-idx3-ubyte.gz: the data runs past the 176 bytes the IDX header implies (shape [10, 4, 4]): trailing data, not decompressed further"),
+        "{err}"
+    );
+    // Only the header is decompressed when only the header is asked for.
+    assert_eq!(read_idx_header(&p).unwrap().dims, vec![10, 4, 4]);
+    // A FIFO is refused without blocking.
+    let fifo = dir.join("fifo.idx");
+    if std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let err = read_idx(&fifo).unwrap_err().to_string();
+        assert!(err.ends_with("fifo.idx: not a regular file"), "{err}");
+    }
+}
+
+#[test]
+fn hostile_datasets_name_the_file_before_reading_bodies() {
+    // No images: refused, not trained on.
+    let dir = scratch("no-images");
+    write_tiny(&dir, 0, false, None);
+    let err = load_mnist_like(&dir, Split::Train).unwrap_err().to_string();
+    assert!(
+        err.contains("train-images-idx3-ubyte has shape [0, 4, 4]: no images to train or test on"),
+        "{err}"
+    );
+    // Labels that disagree with the images are found from the headers alone: the compressed
+    // image body here is missing, and the error is still the disagreement.
+    let dir = scratch("headers-first");
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte.gz"),
+        gz(&header(&[50, 4, 4])),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        encode_idx(&[3], &[1, 2, 3]),
+    )
+    .unwrap();
+    let err = load_mnist_like(&dir, Split::Train).unwrap_err().to_string();
+    assert!(
+        err.ends_with("train-labels-idx1-ubyte has shape [3] but there are 50 images"),
+        "{err}"
+    );
+    // A test set of another image size names the test file.
+    let dir = scratch("other-shape");
+    write_tiny(&dir, 5, false, None);
+    let images: Vec<u8> = vec![1; 5 * 100];
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        encode_idx(&[5, 10, 10], &images),
+    )
+    .unwrap();
+    let err = load_splits(&dir).unwrap_err().to_string();
+    assert!(
+        err.ends_with("t10k-images-idx3-ubyte holds 10x10 images but the training images are 4x4"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use nn::data::{find_dataset, load_mnist_like, Dataset, Split};
+use nn::data::{find_dataset, load_splits, Dataset};
 use nn::study::{run_classifier, ClassifierConfig, ClassifierRun};
 
 /// The Fashion-MNIST classifier study.
@@ -88,8 +88,17 @@ fn data() -> Result<&'static (Dataset, Dataset), String> {
     static DATA: OnceLock<Result<(Dataset, Dataset), String>> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;
-        let train = load_mnist_like(&dir, Split::Train).map_err(|e| e.to_string())?;
-        let test = load_mnist_like(&dir, Split::Test).map_err(|e| e.to_string())?;
+        let (train, test) = load_splits(&dir).map_err(|e| e.to_string())?;
+        if train.image_shape != nn::study::IMAGE_SHAPE {
+            return Err(format!(
+                "{}: the classifier's models take {}x{} images; this dataset's are {}x{}",
+                dir.display(),
+                nn::study::IMAGE_SHAPE.0,
+                nn::study::IMAGE_SHAPE.1,
+                train.image_shape.0,
+                train.image_shape.1
+            ));
+        }
         Ok((train, test))
     })
     .as_ref()

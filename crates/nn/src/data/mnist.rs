@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use core_tensor::Tensor;
 
-use crate::data::{read_idx, DataError};
+use crate::data::{idx, DataError};
 
 /// Which part of the dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +118,13 @@ pub fn find_dataset(name: &str) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Loads one split of an MNIST-format dataset from `dir` and checks it: images `[n, r, c]`,
-/// labels `[n]`, equal counts, labels below 10.
+/// Loads one split of an MNIST-format dataset from `dir` and checks it: images `[n, r, c]`
+/// with `n, r, c > 0`, labels `[n]`, labels below 10. Both headers are read and checked
+/// against each other before either body is read (or decompressed).
 ///
 /// # Errors
 /// Any [`DataError`] from reading the files, and [`DataError::Inconsistent`] when they
-/// disagree.
+/// disagree or hold no images.
 pub fn load_mnist_like(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     let name = dir
         .file_name()
@@ -137,27 +138,34 @@ pub fn load_mnist_like(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     let lbl_stem = format!("{}-labels-idx1-ubyte", split.prefix());
     let img_path = file_in(dir, &img_stem).ok_or_else(|| missing(&img_stem))?;
     let lbl_path = file_in(dir, &lbl_stem).ok_or_else(|| missing(&lbl_stem))?;
-    let images = read_idx(&img_path)?;
-    let labels = read_idx(&lbl_path)?;
+    let images = idx::open(&img_path)?;
+    let labels = idx::open(&lbl_path)?;
     let bad = |m: String| DataError::Inconsistent {
         name: name.clone(),
         message: m,
     };
-    if images.dims.len() != 3 {
+    let (idims, ldims) = (&images.header.dims, &labels.header.dims);
+    if idims.len() != 3 {
         return Err(bad(format!(
-            "{} has shape {:?}, expected [n, rows, cols]",
-            img_path.display(),
-            images.dims
+            "{} has shape {idims:?}, expected [n, rows, cols]",
+            img_path.display()
         )));
     }
-    if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
+    if idims.contains(&0) {
         return Err(bad(format!(
-            "{} has shape {:?} but there are {} images",
+            "{} has shape {idims:?}: no images to train or test on",
+            img_path.display()
+        )));
+    }
+    if ldims.len() != 1 || ldims[0] != idims[0] {
+        return Err(bad(format!(
+            "{} has shape {ldims:?} but there are {} images",
             lbl_path.display(),
-            labels.dims,
-            images.dims[0]
+            idims[0]
         )));
     }
+    let images = images.read(&img_path)?;
+    let labels = labels.read(&lbl_path)?;
     if let Some(&l) = labels.data.iter().find(|&&l| l >= 10) {
         return Err(bad(format!(
             "{} holds label {l}; classes are 0..9",
@@ -172,4 +180,32 @@ pub fn load_mnist_like(dir: &Path, split: Split) -> Result<Dataset, DataError> {
         image_shape: (r, c),
         classes: 10,
     })
+}
+
+/// Loads both splits of an MNIST-format dataset from `dir` and checks that the test images
+/// have the training images' shape.
+///
+/// # Errors
+/// As [`load_mnist_like`], and [`DataError::Inconsistent`] naming the test file when its
+/// images have another shape.
+pub fn load_splits(dir: &Path) -> Result<(Dataset, Dataset), DataError> {
+    let train = load_mnist_like(dir, Split::Train)?;
+    let test = load_mnist_like(dir, Split::Test)?;
+    if test.image_shape != train.image_shape {
+        let stem = format!("{}-images-idx3-ubyte", Split::Test.prefix());
+        return Err(DataError::Inconsistent {
+            name: dir.display().to_string(),
+            message: format!(
+                "{} holds {}x{} images but the training images are {}x{}",
+                file_in(dir, &stem)
+                    .unwrap_or_else(|| dir.join(stem))
+                    .display(),
+                test.image_shape.0,
+                test.image_shape.1,
+                train.image_shape.0,
+                train.image_shape.1
+            ),
+        });
+    }
+    Ok((train, test))
 }
