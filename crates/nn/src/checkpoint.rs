@@ -3,6 +3,8 @@
 //! `optimizer.<param index>.<buffer>` tensors plus metadata (rule, step, lr, buffer names) —
 //! so PyTorch and Hugging Face tools open the file, and training resumes exactly.
 //!
+//! `examples/mlp_checkpoint.rs` trains, saves, reloads and resumes in one short program.
+//!
 //! Loading checks every name, shape and dtype against the model and reports *all*
 //! mismatches in one error, naming the file.
 
@@ -15,7 +17,7 @@ use optim::OptimizerState;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
-use crate::error::{invalid, NnError, Result};
+use crate::error::{NnError, Result};
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -68,16 +70,52 @@ pub fn save(
         .map_err(|e| ck(path, format!("writing: {e}")))
 }
 
+/// Checkpoint files larger than this are refused before they are read (16 GiB).
+pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 34;
+
 /// Loads `path` into `params` (matched by name) and returns the saved optimizer state, if any.
-/// Nothing is modified unless every parameter matches.
+/// Nothing is modified unless every parameter and the optimizer state check out. Only a
+/// regular file of at most [`MAX_CHECKPOINT_BYTES`] is read.
 ///
 /// # Errors
-/// [`NnError::Checkpoint`] listing every missing, unexpected, mis-shaped or non-F32 tensor,
-/// or a file that is not safetensors.
+/// [`NnError::Checkpoint`] naming the file and listing every missing, unexpected, mis-shaped
+/// or non-F32 tensor and every inconsistency of the optimizer state, or saying that the
+/// file is not safetensors.
 pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<OptimizerState>> {
+    let meta = std::fs::metadata(path).map_err(|e| ck(path, format!("reading: {e}")))?;
+    if !meta.is_file() {
+        return Err(ck(path, "not a regular file"));
+    }
+    if meta.len() > MAX_CHECKPOINT_BYTES {
+        return Err(ck(
+            path,
+            format!(
+                "{} bytes: larger than the {MAX_CHECKPOINT_BYTES}-byte limit for a checkpoint",
+                meta.len()
+            ),
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| ck(path, format!("reading: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
+    load_bytes(path, &bytes, params)
+}
+
+/// [`load`] from the file's bytes (`path` is only used in messages).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    params: &[(String, Tensor)],
+) -> Result<Option<OptimizerState>> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| ck(path, format!("not a valid safetensors file: {e}")))?;
+    let floats = |v: &TensorView<'_>| -> Vec<f32> {
+        v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
     let mut problems = Vec::new();
     let mut staged = Vec::new();
     for (name, t) in params {
@@ -96,14 +134,10 @@ pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<Optimizer
                         t.shape()
                     ));
                 } else {
-                    let vals: Vec<f32> = v
-                        .data()
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
                     staged.push((
                         t.clone(),
-                        ArrayD::from_shape_vec(IxDyn(t.shape()), vals).expect("shape checked"),
+                        ArrayD::from_shape_vec(IxDyn(t.shape()), floats(&v))
+                            .expect("shape checked"),
                     ));
                 }
             }
@@ -116,6 +150,13 @@ pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<Optimizer
             ));
         }
     }
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| ck(path, format!("metadata: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let state = match meta.get("optimizer") {
+        None => None,
+        Some(name) => optimizer_state(name, &meta, &st, params, &floats, &mut problems),
+    };
     if !problems.is_empty() {
         problems.sort();
         return Err(NnError::Checkpoint {
@@ -126,44 +167,96 @@ pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<Optimizer
     for (t, a) in staged {
         t.set_data(a.into_shared())?;
     }
-    let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| ck(path, format!("metadata: {e}")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    let Some(name) = meta.get("optimizer") else {
-        return Ok(None);
+    Ok(state)
+}
+
+/// Reads the optimizer state from the metadata and `optimizer.<i>.<buffer>` tensors. Every
+/// count is checked against what exists — at most one state per model parameter, buffers
+/// that are F32 vectors of their parameter's size — before anything is allocated for it.
+fn optimizer_state(
+    name: &str,
+    meta: &HashMap<String, String>,
+    st: &SafeTensors<'_>,
+    params: &[(String, Tensor)],
+    floats: &dyn Fn(&TensorView<'_>) -> Vec<f32>,
+    problems: &mut Vec<String>,
+) -> Option<OptimizerState> {
+    let before = problems.len();
+    let mut get = |k: &str| -> Option<String> {
+        let v = meta.get(k).cloned();
+        if v.is_none() {
+            problems.push(format!("optimizer state without `{k}` metadata"));
+        }
+        v
     };
-    let get = |k: &str| {
-        meta.get(k)
-            .cloned()
-            .ok_or_else(|| ck(path, format!("optimizer state without `{k}` metadata")))
+    let (step, lr, names, count) = (
+        get("optimizer.step"),
+        get("optimizer.lr"),
+        get("optimizer.buffers"),
+        get("optimizer.params"),
+    );
+    let (Some(step), Some(lr), Some(names), Some(count)) = (step, lr, names, count) else {
+        return None;
     };
-    let step: u64 = get("optimizer.step")?
-        .parse()
-        .map_err(|_| ck(path, "bad optimizer.step"))?;
-    let lr: f32 = get("optimizer.lr")?
-        .parse()
-        .map_err(|_| ck(path, "bad optimizer.lr"))?;
-    let names: Vec<String> = get("optimizer.buffers")?
+    let step = step.parse::<u64>().ok();
+    let lr = lr.parse::<f32>().ok().filter(|lr| lr.is_finite());
+    let count = count.parse::<usize>().ok();
+    let names: Vec<String> = names
         .split(',')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let count: usize = get("optimizer.params")?
-        .parse()
-        .map_err(|_| ck(path, "bad optimizer.params"))?;
+    if step.is_none() {
+        problems.push(format!(
+            "bad optimizer.step `{}`: expected an integer",
+            meta["optimizer.step"]
+        ));
+    }
+    if lr.is_none() {
+        problems.push(format!(
+            "bad optimizer.lr `{}`: expected a finite number",
+            meta["optimizer.lr"]
+        ));
+    }
+    match count {
+        None => problems.push(format!(
+            "bad optimizer.params `{}`: expected an integer",
+            meta["optimizer.params"]
+        )),
+        Some(c) if c > params.len() => problems.push(format!(
+            "optimizer.params = {c}, but the model has {} parameters",
+            params.len()
+        )),
+        _ => {}
+    }
+    if names.len() > st.len() {
+        problems.push(format!(
+            "optimizer.buffers names {} buffers; the file holds {} tensors in all",
+            names.len(),
+            st.len()
+        ));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let (step, lr, count) = (step?, lr?, count?);
     let mut buffers = Vec::with_capacity(count);
-    for i in 0..count {
+    for (i, (pname, p)) in params.iter().enumerate().take(count) {
         let mut bufs = Vec::new();
         for b in &names {
-            match st.tensor(&format!("optimizer.{i}.{b}")) {
-                Ok(v) => bufs.push(
-                    v.data()
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ),
+            let key = format!("optimizer.{i}.{b}");
+            match st.tensor(&key) {
+                Ok(v) if v.dtype() == Dtype::F32 && v.shape() == [p.numel()] => {
+                    bufs.push(floats(&v))
+                }
+                Ok(v) => problems.push(format!(
+                    "`{key}` is {:?} of shape {:?}; parameter `{pname}` needs F32 [{}]",
+                    v.dtype(),
+                    v.shape(),
+                    p.numel()
+                )),
+                // A parameter never updated has no buffers yet.
                 Err(_) => {
-                    // A parameter never updated has no buffers yet.
                     bufs.clear();
                     break;
                 }
@@ -171,14 +264,11 @@ pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<Optimizer
         }
         buffers.push(bufs);
     }
-    if buffers.len() != count {
-        return Err(invalid("checkpoint", "optimizer buffer count mismatch"));
-    }
-    Ok(Some(OptimizerState {
-        name: name.clone(),
+    (problems.len() == before).then(|| OptimizerState {
+        name: name.to_string(),
         step,
         lr,
         buffer_names: names,
         buffers,
-    }))
+    })
 }

@@ -136,3 +136,146 @@ fn flush_to_zero_leaves_the_losses_unchanged() {
     });
     assert_eq!(plain, flushed);
 }
+
+/// A checkpoint of `net(1)`'s parameters with hand-written optimizer metadata and buffers.
+fn forged(meta: &[(&str, &str)], buffers: &[(&str, Vec<usize>)]) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let params = net(1).parameters();
+    let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = params
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape().to_vec(), vec![0u8; 4 * t.numel()]))
+        .collect();
+    for (name, shape) in buffers {
+        let n: usize = shape.iter().product();
+        blobs.push((name.to_string(), shape.clone(), vec![0u8; 4 * n]));
+    }
+    let views: Vec<(String, TensorView<'_>)> = blobs
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let meta = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+#[test]
+fn hostile_optimizer_metadata_is_bounded_and_changes_nothing() {
+    let dir = scratch("ckpt-hostile");
+    let ok = [
+        ("optimizer", "adam"),
+        ("optimizer.step", "3"),
+        ("optimizer.lr", "0.01"),
+        ("optimizer.buffers", "exp_avg"),
+        ("optimizer.params", "4"),
+    ];
+    let with = |k: &str, v: &str| -> Vec<(&'static str, String)> {
+        ok.iter()
+            .map(|&(a, b)| (a, if a == k { v.to_string() } else { b.to_string() }))
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    };
+    let exp_avg = |i: usize, shape: Vec<usize>| (format!("optimizer.{i}.exp_avg"), shape);
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, String)>,
+        Vec<(String, Vec<usize>)>,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        // The count that fed Vec::with_capacity unchecked: a small file could abort the process.
+        (
+            "huge count",
+            with("optimizer.params", "1000000000000000000"),
+            vec![],
+            "optimizer.params = 1000000000000000000, but the model has 4 parameters",
+        ),
+        (
+            "count not a number",
+            with("optimizer.params", "-1"),
+            vec![],
+            "bad optimizer.params `-1`: expected an integer",
+        ),
+        (
+            "lr not finite",
+            with("optimizer.lr", "NaN"),
+            vec![],
+            "bad optimizer.lr `NaN`: expected a finite number",
+        ),
+        (
+            "step missing",
+            with("optimizer.step", ""),
+            vec![],
+            "optimizer state without `optimizer.step` metadata",
+        ),
+        (
+            "more buffer names than tensors",
+            with("optimizer.buffers", &"b,".repeat(100)),
+            vec![],
+            "optimizer.buffers names 100 buffers; the file holds 4 tensors in all",
+        ),
+        (
+            "a buffer of the wrong size",
+            ok.iter().map(|&(a, b)| (a, b.to_string())).collect(),
+            vec![exp_avg(0, vec![30]), exp_avg(1, vec![4])],
+            "`optimizer.1.exp_avg` is F32 of shape [4]; parameter `0.bias` needs F32 [5]",
+        ),
+    ];
+    for (what, meta, buffers, want) in cases {
+        let meta: Vec<(&str, &str)> = meta.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let buffers: Vec<(&str, Vec<usize>)> = buffers
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.clone()))
+            .collect();
+        let path = dir.join("forged.safetensors");
+        std::fs::write(&path, forged(&meta, &buffers)).unwrap();
+        let target = net(2);
+        let before: Vec<Vec<f32>> = target
+            .parameters()
+            .iter()
+            .map(|(_, t)| t.to_vec())
+            .collect();
+        let err = load(&path, &target.parameters()).unwrap_err();
+        let NnError::Checkpoint { problems, .. } = &err else {
+            panic!("{what}: {err}")
+        };
+        assert_eq!(problems, &[want.to_string()], "{what}");
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{what}"
+        );
+        let after: Vec<Vec<f32>> = target
+            .parameters()
+            .iter()
+            .map(|(_, t)| t.to_vec())
+            .collect();
+        assert_eq!(
+            before, after,
+            "{what}: a refused checkpoint changes nothing"
+        );
+    }
+    // A well-formed forged state loads.
+    let path = dir.join("fine.safetensors");
+    std::fs::write(&path, forged(&ok, &[("optimizer.0.exp_avg", vec![30])])).unwrap();
+    let st = load(&path, &net(2).parameters()).unwrap().unwrap();
+    assert_eq!(
+        (st.step, st.buffers.len(), st.buffers[0][0].len()),
+        (3, 4, 30)
+    );
+    // Not a regular file: refused without blocking.
+    let fifo = dir.join("fifo.safetensors");
+    if std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let err = load(&fifo, &net(2).parameters()).unwrap_err().to_string();
+        assert!(err.ends_with("not a regular file"), "{err}");
+    }
+}
