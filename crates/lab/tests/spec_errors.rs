@@ -272,3 +272,54 @@ fn a_bad_value_is_reported_once_not_again_by_every_claim() {
         "bad.toml: --set sweep.noise=[\"loud\"]: sweep.noise = \"loud\" is not one of: none, quiet, small"
     );
 }
+
+mod fuzz {
+    //! Arbitrary text and the base file with values swapped for extremes: validation gives
+    //! runs or located errors, never a panic. (`xtask/tests/fuzz_inputs.rs` mutates the
+    //! shipped files against the real studies; `fuzz/` is the coverage-guided twin.)
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(text: &str) {
+        let options = LoadOptions {
+            max_runs: 1000,
+            ..LoadOptions::default()
+        };
+        match parse(Path::new("f.toml"), text, &registry(), &options) {
+            Ok(e) => assert!(!e.runs.is_empty() && e.runs.len() <= 1000),
+            Err(errors) => assert!(errors
+                .0
+                .iter()
+                .all(|e| e.file == Path::new("f.toml") && !e.message.is_empty())),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text(text in "\\PC{0,300}") {
+            check(&text);
+        }
+
+        #[test]
+        fn extremes_in_every_value_slot(
+            line in 0..8usize,
+            value in prop_oneof![
+                Just("nan".to_string()), Just("-inf".to_string()), Just("1e309".to_string()),
+                Just("18446744073709551616".to_string()), Just("[[]]".to_string()),
+                Just("{ a = 1 }".to_string()), "[a-z0-9\"\\[\\],. -]{0,12}",
+            ],
+            claim in "(metric|op|value|run|over|trend|lhs|rhs|factor) = [a-z0-9\"\\[\\]{}=,. -]{0,16}",
+        ) {
+            let mut lines: Vec<String> = format!("{BASE}\n[sweep]\nnoise = [\"none\", \"small\"]\n").lines().map(str::to_string).collect();
+            let slots: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" = ")).collect();
+            let i = slots[line % slots.len()];
+            let key = lines[i].split(" = ").next().unwrap().to_string();
+            lines[i] = format!("{key} = {value}");
+            let text = format!("{}\n\n[[expect]]\nmetric = \"final\"\nop = \"<\"\nvalue = 1\n{claim}\n", lines.join("\n"));
+            check(&text);
+        }
+    }
+}

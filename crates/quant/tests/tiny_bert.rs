@@ -633,3 +633,96 @@ fn single_linear_layers_and_the_int8_diagnostics_follow_their_definitions() {
     let f = quant::fidelity::compare(&a, &c);
     assert!(f.min_cosine() > 0.99, "{f:?}");
 }
+
+mod fuzz {
+    //! Property tests over hostile model files and text: each file of the tiny model with
+    //! bytes flipped, cut, or JSON values swapped for extremes, loaded; and arbitrary text
+    //! tokenized and embedded. Whatever the input: a model or an error naming a file of the
+    //! directory, no panic; embeddings finite and ids bounded by the length limit. The
+    //! coverage-guided twin is `fuzz/` (`cargo fuzz`).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    const FILES: [&str; 6] = [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+        "modules.json",
+    ];
+    const EXTREMES: [&str; 8] = [
+        "0",
+        "-1",
+        "1e309",
+        "18446744073709551616",
+        "null",
+        "\"\"",
+        "[]",
+        "4294967296",
+    ];
+
+    fn damage(bytes: &[u8], how: usize, at: usize, x: u8) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        let n = b.len().max(1);
+        match how % 3 {
+            0 => {
+                if !b.is_empty() {
+                    b[at % n] ^= x.max(1)
+                }
+            }
+            1 => b.truncate(at % n),
+            _ => {
+                // Replace the first number after the at-th ':' with an extreme.
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let colons: Vec<usize> = text.match_indices(':').map(|(i, _)| i).collect();
+                if let Some(&c) = colons.get(at % colons.len().max(1)) {
+                    let end = text[c + 1..]
+                        .find([',', '}', ']'])
+                        .map_or(text.len(), |e| c + 1 + e);
+                    b = format!(
+                        "{}: {}{}",
+                        &text[..c],
+                        EXTREMES[x as usize % EXTREMES.len()],
+                        &text[end..]
+                    )
+                    .into_bytes();
+                }
+            }
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damaged_model_files_load_or_name_the_file(file in 0..FILES.len(), how in 0..3usize, at in 0..100_000usize, x in any::<u8>()) {
+            let dir = scratch(&format!("fuzz-model-{}", std::process::id()));
+            write_model(&dir, &tensors(), Write { f16: false, pooling: None, normalize: true });
+            let path = dir.join(FILES[file]);
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, damage(&bytes, how, at, x)).unwrap();
+            match Model::load(&dir) {
+                Ok(m) => {
+                    let v = m.embed(&["the cat sat"], 1).unwrap();
+                    prop_assert_eq!(v.len(), 1);
+                }
+                Err(e) => prop_assert!(e.to_string().contains(dir.to_str().unwrap()), "{}", e),
+            }
+        }
+
+        #[test]
+        fn any_text_tokenizes_within_limits_and_embeds(text in "\\PC{0,80}") {
+            let dir = scratch("fuzz-text");
+            static WRITTEN: std::sync::Once = std::sync::Once::new();
+            WRITTEN.call_once(|| write_model(&dir, &tensors(), Write { f16: false, pooling: None, normalize: true }));
+            let m = Model::load(&dir).unwrap();
+            let t = m.tokenize(&text).unwrap();
+            prop_assert!(t.ids.len() >= 2 && t.ids.len() <= m.max_seq_length());
+            let v = m.embed(&[text.as_str()], 1).unwrap();
+            prop_assert!(v[0].iter().all(|x| x.is_finite()));
+        }
+    }
+}
