@@ -94,12 +94,19 @@ fn status_of(dir: &Path) -> Option<Status> {
         .map(|s| Status::parse(&s))
 }
 
-/// What `config.toml` holds for a run: every resolved parameter and the seed. Resuming keeps
-/// a finished run only when its file says exactly this.
-fn config_text(run: &RunSpec) -> String {
+/// What `config.toml` holds for a run: the study and its code version
+/// ([`Study::VERSION`](crate::study::Study::VERSION)), every resolved parameter (defaults and
+/// `--set` overrides included) and the seed — the run's identity. Resuming keeps a finished
+/// run only when its file says exactly this (a byte comparison: stricter than a hash).
+fn config_text(exp: &Experiment, run: &RunSpec) -> String {
     let mut config = run.resolved.clone();
     config.insert("seed".into(), toml::Value::Integer(run.seed as i64));
-    toml::to_string(&config).unwrap_or_default()
+    format!(
+        "# study {} version {}\n{}",
+        exp.study.kind(),
+        exp.study.version(),
+        toml::to_string(&config).unwrap_or_default()
+    )
 }
 
 /// Removes temporaries (`.NAME.tmp-PID`) left by killed runs in `dir` and its run folders.
@@ -203,7 +210,7 @@ fn execute(
     on_progress: &mut dyn FnMut(u64, u64, f64),
 ) -> std::io::Result<Status> {
     let _ = std::fs::remove_file(dir.join("status"));
-    write_atomic(&dir.join("config.toml"), config_text(run).as_bytes())?;
+    write_atomic(&dir.join("config.toml"), config_text(exp, run).as_bytes())?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         exp.study
             .execute(&run.params, run.seed, &mut Progress::new(on_progress))
@@ -287,7 +294,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
         let dir = exp_dir.join(&run.id);
         if opts.resume && status_of(&dir).is_some() {
             let same = std::fs::read_to_string(dir.join("config.toml"))
-                .is_ok_and(|c| c == config_text(run));
+                .is_ok_and(|c| c == config_text(exp, run));
             if same {
                 summary.skipped.push(run.id.clone());
                 continue;

@@ -197,6 +197,10 @@ pub trait Study: Send + Sync + 'static {
     /// Runs must not overlap: they measure time (throughput, latency) and a run beside them
     /// would take their cores. The runner then runs one at a time whatever `--jobs` says.
     const EXCLUSIVE: bool = false;
+    /// The version of the study's code, part of every run's identity: bump it when a change
+    /// to the study changes what a run with the same parameters produces, and `--resume`
+    /// reruns the runs recorded under another version instead of mixing the two.
+    const VERSION: u32 = 1;
 
     /// Checks that need several parameters at once (ranges are checked already).
     ///
@@ -283,6 +287,8 @@ pub trait AnyStudy: Send + Sync {
     fn metrics(&self) -> &'static [&'static str];
     /// [`Study::EXCLUSIVE`].
     fn exclusive(&self) -> bool;
+    /// [`Study::VERSION`].
+    fn version(&self) -> u32;
     /// Builds and checks one run's configuration; returns it resolved (defaults included).
     ///
     /// # Errors
@@ -317,6 +323,10 @@ impl<S: Study> AnyStudy for S {
 
     fn params(&self) -> Vec<ParamSpec> {
         S::Config::specs()
+    }
+
+    fn version(&self) -> u32 {
+        S::VERSION
     }
 
     fn metrics(&self) -> &'static [&'static str] {

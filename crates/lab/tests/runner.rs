@@ -248,7 +248,26 @@ fn resume_after_a_configuration_change_reruns_the_changed_runs() {
         read(&fresh_out.join("small/summary.csv")),
         "a resumed folder must not mix two configurations"
     );
-    assert!(read(&out.join("small/noise-none_rate-0.5_seed-3/config.toml")).contains("steps = 50"));
+    let config = read(&out.join("small/noise-none_rate-0.5_seed-3/config.toml"));
+    assert!(
+        config.starts_with("# study decay version 1\n") && config.contains("steps = 50"),
+        "{config}"
+    );
+    // A run recorded by another version of the study's code is rerun, not kept.
+    let old = out.join("small/noise-small_rate-0.9_seed-3/config.toml");
+    std::fs::write(&old, read(&old).replace("version 1", "version 0")).unwrap();
+    let again = runner::run(
+        &exp,
+        &RunOptions {
+            resume: true,
+            ..opts(&out, 2)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (again.changed.as_slice(), again.skipped.len()),
+        (["noise-small_rate-0.9_seed-3".to_string()].as_slice(), 3)
+    );
 }
 
 #[test]
