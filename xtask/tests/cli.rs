@@ -99,7 +99,7 @@ fn hostile_inputs_get_their_exit_code_and_message() {
     let tiny = file("tiny.toml", CLASSIFIER);
     let tiny_expected = file(
         "tiny-expected.toml",
-        &CLASSIFIER
+        CLASSIFIER
             .replace(
                 "kind = \"classifier\"",
                 "kind = \"classifier\"\nexpect_failures = true",
@@ -110,7 +110,9 @@ fn hostile_inputs_get_their_exit_code_and_message() {
     );
     let out = dir.join("out").display().to_string();
 
-    let mut cases: Vec<(&str, Vec<&str>, Option<&Path>, i32, Vec<&str>)> = vec![
+    /// What, the arguments, `$GROUNDWORK_DATA`, the exit code, what the output must say.
+    type Case<'a> = (&'a str, Vec<&'a str>, Option<&'a Path>, i32, Vec<&'a str>);
+    let mut cases: Vec<Case<'_>> = vec![
         ("/dev/zero as an experiment", vec!["check", "/dev/zero"], None, 2,
          vec!["error: /dev/zero: not a regular file"]),
         ("a results folder under a file", vec!["run-experiment", &quick, "--quick", "--out", &out_under_file], None, 2,
