@@ -79,11 +79,11 @@ lab::params! {
         /// Weight initialisation (biases always take PyTorch's default).
         pub init: InitKind = InitKind::Default,
         /// Use only the first this-many training examples (0 = all).
-        pub train_limit: usize = 0,
+        pub train_limit: usize = 0; bounds(max = 100_000_000),
         /// Use only the first this-many test examples (0 = all).
-        pub test_limit: usize = 0,
+        pub test_limit: usize = 0; bounds(max = 100_000_000),
         /// Steps between sharpness estimates (0 = never).
-        pub sharpness_every: u64 = 500,
+        pub sharpness_every: u64 = 500; bounds(max = 100_000_000),
         /// Compute the 2-D loss landscape after training.
         pub landscape: bool = false,
         /// Label smoothing.

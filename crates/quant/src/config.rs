@@ -169,11 +169,16 @@ pub struct ModelFiles {
     pub normalize: bool,
 }
 
-fn read(path: &Path, limit: u64) -> Result<String> {
+/// Reads a text file that must be a regular file of at most `limit` bytes (a FIFO or
+/// `/dev/zero` named by mistake is refused, not read).
+pub(crate) fn read(path: &Path, limit: u64) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|source| QuantError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    if !meta.is_file() {
+        return Err(format_error(path, "not a regular file"));
+    }
     if meta.len() > limit {
         return Err(format_error(
             path,

@@ -59,7 +59,9 @@ impl Model {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
             });
         }
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| tok_err(e.to_string()))?;
+        let tok_text = crate::config::read(&tok_path, 1 << 26)?;
+        let mut tokenizer =
+            Tokenizer::from_bytes(tok_text.as_bytes()).map_err(|e| tok_err(e.to_string()))?;
         // The file's own padding (to 128) and truncation would change the inputs; sentence-
         // transformers truncates at max_seq_length and pads per batch. We never pad.
         tokenizer.with_padding(None);

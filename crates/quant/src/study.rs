@@ -17,7 +17,7 @@
 //!   advantage in sentences/s of the batch sizes 2, 4, 8, 16, 32, 48, 64 over the mean of
 //!   their two neighbours, next to the run-to-run noise.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -356,18 +356,19 @@ impl MiniLmRun {
     }
 }
 
+/// Sentence files larger than this are refused before they are read (64 MiB).
+pub const MAX_SENTENCES_BYTES: u64 = 1 << 26;
+
 /// Reads the sentences a configuration names (the shipped set when empty): non-empty lines.
 ///
 /// # Errors
-/// The file cannot be read, or holds no sentence.
+/// The file cannot be read, is not a regular file, is larger than [`MAX_SENTENCES_BYTES`],
+/// or holds fewer than two sentences.
 pub fn load_sentences(path: &str) -> Result<Vec<String>> {
     let text = if path.is_empty() {
         crate::BENCH_SENTENCES.to_string()
     } else {
-        std::fs::read_to_string(path).map_err(|source| QuantError::Io {
-            path: PathBuf::from(path),
-            source,
-        })?
+        crate::config::read(Path::new(path), MAX_SENTENCES_BYTES)?
     };
     let lines: Vec<String> = text
         .lines()
@@ -594,5 +595,10 @@ mod tests {
         assert_eq!(load_sentences("").unwrap().len(), 512);
         let e = load_sentences("/nonexistent/sentences.txt").unwrap_err();
         assert!(e.to_string().contains("/nonexistent/sentences.txt"));
+        let e = load_sentences("/dev/zero").unwrap_err().to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
     }
 }

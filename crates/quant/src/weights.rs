@@ -154,6 +154,13 @@ impl BertWeights {
     /// claims more than the file holds), or a tensor is missing, of the wrong shape or dtype,
     /// or not finite — each error names the file and the tensor.
     pub fn load(path: &Path, c: &BertConfig) -> Result<BertWeights> {
+        let meta = std::fs::metadata(path).map_err(|source| QuantError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(format_error(path, "not a regular file"));
+        }
         let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
             path: path.to_path_buf(),
             source,
