@@ -173,62 +173,192 @@ pub fn dense_matrix(op: &dyn LinearOperator) -> Result<DenseSymmetric> {
     DenseSymmetric::new(n, a)
 }
 
-/// Eigen-decomposition of a small dense symmetric matrix by cyclic Jacobi rotations.
+/// Eigen-decomposition of a dense symmetric matrix in O(n³): Householder reduction to
+/// tridiagonal form `A = Q T Qᵀ` (each step reflects a column below the subdiagonal onto
+/// one axis, `H = I − 2uuᵀ/uᵀu`, accumulated into `Q`), then the implicit QL algorithm with
+/// Wilkinson-type shifts on `T`, its Givens rotations accumulated into `Q` — EISPACK's
+/// `tred2`/`tql2` pair. Cost about `9n³` flops with vectors (400×400: well under a second);
+/// eigenvalues are accurate to a few units of `ε‖A‖`, eigenvectors orthonormal to ~`nε`.
+///
 /// Returns eigenvalues in ascending order and the matching unit eigenvectors (each a `Vec`).
+/// Only the lower triangle of `a` is read (the matrix is assumed symmetric). A matrix with
+/// NaN entries gives NaN eigenvalues rather than looping.
 pub fn symmetric_eigen(a: &DenseSymmetric) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.n;
-    let mut m = a.a.clone();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
+    if n == 0 {
+        return (Vec::new(), Vec::new());
     }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| m[i * n + j].powi(2))
-            .sum();
-        let scale: f64 = m.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
-        if off <= 1e-30 * scale {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = m[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let (app, aqq) = (m[p * n + p], m[q * n + q]);
-                let theta = (aqq - app) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (mkp, mkq) = (m[k * n + p], m[k * n + q]);
-                    m[k * n + p] = c * mkp - s * mkq;
-                    m[k * n + q] = s * mkp + c * mkq;
-                }
-                for k in 0..n {
-                    let (mpk, mqk) = (m[p * n + k], m[q * n + k]);
-                    m[p * n + k] = c * mpk - s * mqk;
-                    m[q * n + k] = s * mpk + c * mqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
+    // v: row-major n x n, starts as the lower triangle mirrored; ends as the eigenvectors
+    // (columns). d: diagonal, e: subdiagonal.
+    let mut v: Vec<f64> = (0..n * n)
+        .map(|k| {
+            let (i, j) = (k / n, k % n);
+            a.a[i.max(j) * n + i.min(j)]
+        })
+        .collect();
+    let mut d = vec![0.0; n];
+    let mut e = vec![0.0; n];
+    tridiagonalize(n, &mut v, &mut d, &mut e);
+    tridiagonal_ql(n, &mut v, &mut d, &mut e);
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| m[i * n + i].total_cmp(&m[j * n + j]));
-    let values = order.iter().map(|&i| m[i * n + i]).collect();
+    order.sort_by(|&i, &j| d[i].total_cmp(&d[j]));
+    let values = order.iter().map(|&i| d[i]).collect();
     let vectors = order
         .iter()
         .map(|&j| (0..n).map(|k| v[k * n + j]).collect())
         .collect();
     (values, vectors)
+}
+
+/// Householder tridiagonalisation (`tred2`): on return `d` is the diagonal, `e[1..]` the
+/// subdiagonal and `v` the orthogonal `Q` with `A = Q T Qᵀ`.
+fn tridiagonalize(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
+    let at = |i: usize, j: usize| i * n + j;
+    d.copy_from_slice(&v[at(n - 1, 0)..at(n - 1, 0) + n]);
+    for i in (1..n).rev() {
+        // Scale the row to avoid under- and overflow.
+        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
+                v[at(j, i)] = 0.0;
+            }
+        } else {
+            for x in &mut d[..i] {
+                *x /= scale;
+                h += *x * *x;
+            }
+            let f = d[i - 1];
+            let g = if f > 0.0 { -h.sqrt() } else { h.sqrt() };
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].fill(0.0);
+            // Apply the reflection to the remaining columns: p = A u / h, then
+            // A <- A - q uᵀ - u qᵀ with q = p - (uᵀp / 2h) u.
+            for j in 0..i {
+                let f = d[j];
+                v[at(j, i)] = f;
+                let mut g = e[j] + v[at(j, j)] * f;
+                for k in j + 1..i {
+                    g += v[at(k, j)] * d[k];
+                    e[k] += v[at(k, j)] * f;
+                }
+                e[j] = g;
+            }
+            let mut f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                let (f, g) = (d[j], e[j]);
+                for k in j..i {
+                    v[at(k, j)] -= f * e[k] + g * d[k];
+                }
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    // Accumulate the reflections into Q.
+    for i in 0..n - 1 {
+        v[at(n - 1, i)] = v[at(i, i)];
+        v[at(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[at(k, i + 1)] / h;
+            }
+            for j in 0..=i {
+                let g: f64 = (0..=i).map(|k| v[at(k, i + 1)] * v[at(k, j)]).sum();
+                for k in 0..=i {
+                    v[at(k, j)] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v[at(k, i + 1)] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v[at(n - 1, j)];
+        v[at(n - 1, j)] = 0.0;
+    }
+    v[at(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+}
+
+/// The implicit QL algorithm on a symmetric tridiagonal matrix (`tql2`): `d` becomes the
+/// eigenvalues, and the rotations are accumulated into the columns of `v`.
+fn tridiagonal_ql(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let (mut f, mut tst1) = (0.0f64, 0.0f64);
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        // Find a negligible subdiagonal element (e[n-1] = 0 ends the search).
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let m = (l..n).find(|&m| e[m].abs() <= eps * tst1).unwrap_or(n - 1);
+        if m > l {
+            for _ in 0..64 {
+                // The shift: the eigenvalue of the leading 2x2 block nearer d[l].
+                let g = d[l];
+                let p = (d[l + 1] - g) / (2.0 * e[l]);
+                let r = if p < 0.0 { -p.hypot(1.0) } else { p.hypot(1.0) };
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let h = g - d[l];
+                for x in &mut d[l + 2..n] {
+                    *x -= h;
+                }
+                f += h;
+                // One implicit QL sweep from m up to l.
+                let mut p = d[m];
+                let (mut c, mut c2, mut c3) = (1.0, 1.0, 1.0);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0.0, 0.0);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    let g = c * e[i];
+                    let h = c * p;
+                    let r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    for k in 0..n {
+                        let h = v[k * n + i + 1];
+                        v[k * n + i + 1] = s * v[k * n + i] + c * h;
+                        v[k * n + i] = c * v[k * n + i] - s * h;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                // Converged (a NaN also stops here instead of looping).
+                if e[l].abs() <= eps * tst1 || e[l].is_nan() {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
