@@ -98,14 +98,29 @@ impl Rng {
     }
 
     /// A tensor of i.i.d. uniform values in `[lo, hi)`.
+    ///
+    /// # Panics
+    /// When `lo > hi` or either is not finite (as `rand`'s `gen_range` does for an empty
+    /// range: a swapped pair is a bug to stop at, not a distribution to sample).
     pub fn uniform(&mut self, shape: &[usize], lo: f32, hi: f32) -> Tensor {
+        assert!(
+            lo.is_finite() && hi.is_finite() && lo <= hi,
+            "Rng::uniform needs finite lo <= hi, got lo = {lo}, hi = {hi}"
+        );
         let n: usize = shape.iter().product();
         let v = (0..n).map(|_| lo + (hi - lo) * self.next_f32()).collect();
         Tensor::from_vec(v, shape).expect("length matches shape")
     }
 
     /// A tensor of i.i.d. normal values `N(mean, std^2)`.
+    ///
+    /// # Panics
+    /// When `std < 0` or `mean` or `std` is not finite.
     pub fn normal(&mut self, shape: &[usize], mean: f32, std: f32) -> Tensor {
+        assert!(
+            mean.is_finite() && std.is_finite() && std >= 0.0,
+            "Rng::normal needs a finite mean and a finite std >= 0, got mean = {mean}, std = {std}"
+        );
         let n: usize = shape.iter().product();
         let v = (0..n)
             .map(|_| (mean as f64 + std as f64 * self.next_normal()) as f32)
@@ -114,7 +129,14 @@ impl Rng {
     }
 
     /// A tensor of i.i.d. Bernoulli(p) values (1.0 with probability `p`, else 0.0).
+    ///
+    /// # Panics
+    /// When `p` is not in `[0, 1]`.
     pub fn bernoulli(&mut self, shape: &[usize], p: f32) -> Tensor {
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "Rng::bernoulli needs p in [0, 1], got {p}"
+        );
         let n: usize = shape.iter().product();
         let v = (0..n)
             .map(|_| if self.next_f32() < p { 1.0 } else { 0.0 })
@@ -194,5 +216,33 @@ mod tests {
         assert_ne!(p, (0..1000).collect::<Vec<_>>());
         p.sort_unstable();
         assert_eq!(p, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bad_distribution_arguments_are_refused_with_their_values() {
+        let refused = |f: fn(&mut Rng)| {
+            let e = std::panic::catch_unwind(|| f(&mut Rng::seed(0))).unwrap_err();
+            e.downcast_ref::<String>().cloned().unwrap_or_default()
+        };
+        assert_eq!(
+            refused(|r| drop(r.normal(&[2], 0.0, -1.0))),
+            "Rng::normal needs a finite mean and a finite std >= 0, got mean = 0, std = -1"
+        );
+        assert_eq!(
+            refused(|r| drop(r.uniform(&[2], 1.0, -1.0))),
+            "Rng::uniform needs finite lo <= hi, got lo = 1, hi = -1"
+        );
+        assert!(refused(|r| drop(r.uniform(&[2], 0.0, f32::INFINITY))).contains("hi = inf"));
+        assert!(refused(|r| drop(r.normal(&[2], f32::NAN, 1.0))).contains("mean = NaN"));
+        assert_eq!(
+            refused(|r| drop(r.bernoulli(&[2], 1.5))),
+            "Rng::bernoulli needs p in [0, 1], got 1.5"
+        );
+        // The edges are fine: a point mass and a zero-width range.
+        assert_eq!(Rng::seed(0).normal(&[2], 3.0, 0.0).to_vec(), vec![3.0, 3.0]);
+        assert_eq!(
+            Rng::seed(0).uniform(&[2], 2.0, 2.0).to_vec(),
+            vec![2.0, 2.0]
+        );
     }
 }

@@ -300,3 +300,19 @@ fn real_fashion_mnist_when_installed() {
     let mean = train.images.mean_all().unwrap().item().unwrap();
     assert!((mean - 0.2860).abs() < 1e-3, "pixel mean {mean}");
 }
+
+#[test]
+fn datasets_are_searched_in_the_workspace_from_any_crate() {
+    // `cargo test -p nn` runs in crates/nn: the workspace's data/ must still be searched,
+    // before the system-wide folder.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap();
+    let dirs = nn::data::search_dirs("some-set");
+    let at = |p: &Path| dirs.iter().position(|d| d == p);
+    let ours = at(&workspace.join("data/some-set")).expect("workspace data/ searched");
+    let system = at(Path::new("/usr/share/datasets/some-set")).unwrap();
+    assert!(ours < system, "{dirs:?}");
+}

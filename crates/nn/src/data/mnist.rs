@@ -1,7 +1,8 @@
 //! MNIST-family datasets (Fashion-MNIST, MNIST): locating the four IDX files, loading and
 //! checking them, and turning them into tensors.
 //!
-//! Search order for dataset `name`: `$GROUNDWORK_DATA/<name>`, `./data/<name>`, then
+//! Search order for dataset `name`: `$GROUNDWORK_DATA/<name>`, `data/<name>` in the current
+//! directory or any above it (the workspace's `data/` from any crate), then
 //! `/usr/share/datasets/<name>` (where Debian's `dataset-fashion-mnist` package installs).
 //! Each file may be raw or `.gz`.
 
@@ -75,13 +76,23 @@ impl Dataset {
     }
 }
 
-/// The folders searched for dataset `name`, in order.
+/// The folders searched for dataset `name`, in order: `$GROUNDWORK_DATA/<name>`, then
+/// `data/<name>` in the current directory and each directory above it (so `cargo test -p nn`,
+/// which runs in `crates/nn`, finds the workspace's `data/`), then
+/// `/usr/share/datasets/<name>`.
 pub fn search_dirs(name: &str) -> Vec<PathBuf> {
     let mut v = Vec::new();
-    if let Ok(d) = std::env::var("GROUNDWORK_DATA") {
+    if let Some(d) = std::env::var_os("GROUNDWORK_DATA") {
         v.push(PathBuf::from(d).join(name));
     }
-    v.push(PathBuf::from("data").join(name));
+    if let Ok(mut dir) = std::env::current_dir() {
+        loop {
+            v.push(dir.join("data").join(name));
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
     v.push(PathBuf::from("/usr/share/datasets").join(name));
     v
 }
