@@ -10,7 +10,7 @@ use core_tensor::{Patches, Rng, Tensor};
 
 use crate::error::{invalid, Result};
 use crate::init;
-use crate::module::{weight_and_bias, Module};
+use crate::module::{check_substitutes, weight_and_bias, Module};
 
 fn square(k: usize, stride: usize, padding: usize) -> Patches {
     Patches {
@@ -147,6 +147,16 @@ impl Module for Conv2d {
     fn parameters(&self) -> Vec<(String, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
     }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("Conv2d", &self.parameters(), params)?;
+        Conv2d {
+            weight: params[0].clone(),
+            bias: params.get(1).cloned(),
+            patches: self.patches,
+        }
+        .forward(x)
+    }
 }
 
 /// A 2-D transposed convolution (the adjoint of [`Conv2d`]'s linear map).
@@ -246,5 +256,15 @@ impl Module for ConvTranspose2d {
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
+    }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("ConvTranspose2d", &self.parameters(), params)?;
+        ConvTranspose2d {
+            weight: params[0].clone(),
+            bias: params.get(1).cloned(),
+            patches: self.patches,
+        }
+        .forward(x)
     }
 }

@@ -40,6 +40,18 @@ pub enum NnError {
     },
 }
 
+/// So that `?` on an nn result works inside closures that return `core_tensor::Result` —
+/// the closures optim's Hessian tools and `core_tensor::grad` take. A tensor error passes
+/// through as itself; any other becomes `TensorError::InvalidArgument` with the full message.
+impl From<NnError> for TensorError {
+    fn from(e: NnError) -> TensorError {
+        match e {
+            NnError::Tensor(t) => t,
+            other => TensorError::invalid("nn", other.to_string()),
+        }
+    }
+}
+
 pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> NnError {
     NnError::Invalid {
         what,

@@ -16,6 +16,8 @@
 //!   loss landscape, initialisation scales).
 //!
 //! * [`checkpoint`] — parameters and optimizer state as safetensors files, validated on load.
+//! * [`hessian`] — the Hessian of any module's loss as an operator, in one call
+//!   ([`hessian::hessian_operator`]): top eigenvalue, Lanczos spectrum, trace, density.
 //!
 //! ## Example: one training step of a small MLP
 //!
@@ -51,6 +53,7 @@ pub mod checkpoint;
 pub mod conv;
 pub mod data;
 mod error;
+pub mod hessian;
 pub mod init;
 pub mod loss;
 pub mod metrics;

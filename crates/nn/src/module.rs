@@ -24,6 +24,25 @@ pub trait Module: Send + Sync {
         Vec::new()
     }
 
+    /// Applies the module with `params` in place of its own parameters — the same order and
+    /// shapes as [`Module::parameters`] — so that the output is a function of `params`: the
+    /// functional form that Hessian tools ([`crate::hessian::hessian_operator`]), loss
+    /// landscapes and perturbed-weight evaluations need. The module itself is not changed.
+    ///
+    /// # Errors
+    /// The wrong number of parameters or a parameter of the wrong shape (each named), or
+    /// the error [`Module::forward`] would give.
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        if params.is_empty() && self.parameters().is_empty() {
+            self.forward(x)
+        } else {
+            Err(invalid(
+                "Module::forward_with",
+                "this module has parameters but does not implement forward_with",
+            ))
+        }
+    }
+
     /// Switches training behaviour (dropout) on or off.
     fn set_training(&mut self, _training: bool) {}
 }
@@ -41,6 +60,34 @@ pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(St
 /// The parameter tensors of a module, in order (what optimizers take).
 pub fn parameter_tensors(m: &dyn Module) -> Vec<Tensor> {
     m.parameters().into_iter().map(|(_, t)| t).collect()
+}
+
+/// Checks that `given` can stand in for `own` (count and shapes) in `what`'s
+/// [`Module::forward_with`].
+pub(crate) fn check_substitutes(
+    what: &'static str,
+    own: &[(String, Tensor)],
+    given: &[Tensor],
+) -> Result<()> {
+    if own.len() != given.len() {
+        return Err(invalid(
+            what,
+            format!("forward_with needs {} parameters, got {}", own.len(), given.len()),
+        ));
+    }
+    for ((name, t), g) in own.iter().zip(given) {
+        if t.shape() != g.shape() {
+            return Err(invalid(
+                what,
+                format!(
+                    "forward_with: `{name}` must have shape {:?}, got {:?}",
+                    t.shape(),
+                    g.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `y = x W^T + b` with `W: [out, in]`, `b: [out]` (PyTorch's `nn.Linear`).
@@ -96,17 +143,26 @@ impl Linear {
     }
 }
 
+fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let y = x.matmul(&weight.t()?)?;
+    Ok(match bias {
+        Some(b) => y.add(b)?,
+        None => y,
+    })
+}
+
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
-        Ok(match &self.bias {
-            Some(b) => y.add(b)?,
-            None => y,
-        })
+        linear(x, &self.weight, self.bias.as_ref())
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
+    }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("Linear", &self.parameters(), params)?;
+        linear(x, &params[0], params.get(1))
     }
 }
 
@@ -145,6 +201,14 @@ impl Module for Embedding {
     fn parameters(&self) -> Vec<(String, Tensor)> {
         vec![("weight".into(), self.weight.clone())]
     }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("Embedding", &self.parameters(), params)?;
+        Embedding {
+            weight: params[0].clone(),
+        }
+        .forward(x)
+    }
 }
 
 /// Layer normalisation over the last axis: `(x - mean) / sqrt(var + eps) * weight + bias`
@@ -169,13 +233,17 @@ impl LayerNorm {
     }
 }
 
+fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    let mean = x.mean(&[-1], true)?;
+    let centred = x.sub(&mean)?;
+    let var = centred.square()?.mean(&[-1], true)?;
+    let normed = centred.div(&var.add_scalar(eps)?.sqrt()?)?;
+    Ok(normed.mul(weight)?.add(bias)?)
+}
+
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean(&[-1], true)?;
-        let centred = x.sub(&mean)?;
-        let var = centred.square()?.mean(&[-1], true)?;
-        let normed = centred.div(&var.add_scalar(self.eps)?.sqrt()?)?;
-        Ok(normed.mul(&self.weight)?.add(&self.bias)?)
+        layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 
     fn parameters(&self) -> Vec<(String, Tensor)> {
@@ -183,6 +251,11 @@ impl Module for LayerNorm {
             ("weight".into(), self.weight.clone()),
             ("bias".into(), self.bias.clone()),
         ]
+    }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("LayerNorm", &self.parameters(), params)?;
+        layer_norm(x, &params[0], &params[1], self.eps)
     }
 }
 
@@ -345,5 +418,17 @@ impl Module for Sequential {
         for l in &mut self.layers {
             l.set_training(training);
         }
+    }
+
+    fn forward_with(&self, params: &[Tensor], x: &Tensor) -> Result<Tensor> {
+        check_substitutes("Sequential", &self.parameters(), params)?;
+        let mut rest = params;
+        let mut h = x.clone();
+        for l in &self.layers {
+            let (mine, others) = rest.split_at(l.parameters().len());
+            h = l.forward_with(mine, &h)?;
+            rest = others;
+        }
+        Ok(h)
     }
 }

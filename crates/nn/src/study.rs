@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use core_tensor::{no_grad, with_flush_denormals, Rng, Tensor};
 use lab::params::Params;
-use optim::hessian::{power_iteration, HessianOperator};
+use optim::hessian::power_iteration;
 use optim::Method;
 use serde::{Deserialize, Serialize};
 
@@ -219,7 +219,7 @@ type ParamSource<'a> = dyn FnMut(&[usize]) -> Result<(Tensor, Tensor)> + 'a;
 
 /// The network of `model`, its parameters drawn in order from `param`, which is asked for
 /// each weight shape (`[out, in]` or `[out, in, k, k]`) and returns `(weight, bias)`. The one
-/// definition of each architecture: [`build_model`] initialises, `with_params` substitutes.
+/// definition of each architecture.
 fn architecture(model: ModelKind, param: &mut ParamSource<'_>) -> Result<Sequential> {
     let mut linear = |i: usize, o: usize| -> Result<Linear> {
         let (w, b) = param(&[o, i])?;
@@ -263,23 +263,6 @@ pub fn build_model(model: ModelKind, init: InitKind, rng: &mut Rng) -> Result<Se
         let b = init::torch_default(shape, &shape[..1], rng)?.with_grad();
         Ok((w, b))
     })
-}
-
-/// Rebuilds a network whose parameters are the given tensors (same architecture, same order
-/// as [`Module::parameters`]), for evaluating the loss at perturbed weights.
-fn with_params(model: ModelKind, p: &[Tensor]) -> Result<Sequential> {
-    let mut next = p.chunks(2);
-    architecture(model, &mut |shape| match next.next() {
-        Some([w, b]) if w.shape() == shape => Ok((w.clone(), b.clone())),
-        _ => Err(crate::error::invalid(
-            "classifier",
-            format!("no parameter pair of weight shape {shape:?} left"),
-        )),
-    })
-}
-
-fn to_tensor_err(e: crate::NnError) -> core_tensor::TensorError {
-    core_tensor::TensorError::invalid("classifier", e.to_string())
 }
 
 /// Mean loss and accuracy on a dataset, in chunks, without recording a graph.
@@ -387,18 +370,11 @@ fn train_inner(
     let (mut train_loss, mut epochs, mut sharpness) = (Vec::new(), Vec::new(), Vec::new());
     let mut diverged_at = None;
     let mut step = 0u64;
-    let sharp = |params: &[Tensor]| -> Result<f64> {
-        let model = cfg.model;
-        let loss = |p: &[Tensor]| -> core_tensor::Result<Tensor> {
-            let net = with_params(model, p).map_err(to_tensor_err)?;
-            cross_entropy(
-                &net.forward(&fx).map_err(to_tensor_err)?,
-                &fy,
-                cfg.label_smoothing,
-            )
-            .map_err(to_tensor_err)
-        };
-        let op = HessianOperator::new(loss, params);
+    // The sharpness: the top eigenvalue of the loss Hessian on the fixed batch.
+    let sharp = || -> Result<f64> {
+        let op = crate::hessian::hessian_operator(&net, &fx, |out| {
+            cross_entropy(out, &fy, cfg.label_smoothing)
+        });
         Ok(power_iteration(&op, 20, 1e-3, seed ^ 0x5a)?.eigenvalue)
     };
     'epochs: for epoch in 0..cfg.epochs {
@@ -410,7 +386,7 @@ fn train_inner(
         for idx in batches {
             if cfg.sharpness_every > 0 && step.is_multiple_of(cfg.sharpness_every) {
                 let t = Instant::now();
-                sharpness.push((step, sharp(&params)?));
+                sharpness.push((step, sharp()?));
                 paused += t.elapsed().as_secs_f64();
             }
             if cfg.cosine {
@@ -455,7 +431,7 @@ fn train_inner(
     let n_test = preds.len();
     let confusion = confusion_matrix(&preds, &test.labels[..n_test], 10)?;
     let landscape = if cfg.landscape && diverged_at.is_none() {
-        Some(landscape(cfg, seed, &params, train, n_train)?)
+        Some(landscape(cfg, seed, &net, train, n_train)?)
     } else {
         None
     };
@@ -503,10 +479,11 @@ fn filter_normalised(p: &[Tensor], rng: &mut Rng) -> Result<Vec<Tensor>> {
 fn landscape(
     cfg: &ClassifierConfig,
     seed: u64,
-    params: &[Tensor],
+    net: &Sequential,
     train: &Dataset,
     n_train: usize,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let params = &parameter_tensors(net);
     let mut rng = Rng::with_stream(seed, 99);
     let (d1, d2) = (
         filter_normalised(params, &mut rng)?,
@@ -527,9 +504,9 @@ fn landscape(
                             .add(&v.mul_scalar(b as f32)?)
                     })
                     .collect::<core_tensor::Result<_>>()?;
-                let net = with_params(cfg.model, &moved)?;
                 losses.push(
-                    cross_entropy(&net.forward(&x)?, &y, cfg.label_smoothing)?.item()? as f64,
+                    cross_entropy(&net.forward_with(&moved, &x)?, &y, cfg.label_smoothing)?
+                        .item()? as f64,
                 );
             }
         }
@@ -543,22 +520,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_architecture_serves_building_and_substituting_parameters() {
+    fn forward_with_substitutes_parameters_in_both_architectures() {
         for model in [ModelKind::Mlp, ModelKind::Cnn] {
             let net = build_model(model, InitKind::He, &mut Rng::seed(3)).unwrap();
-            let params = parameter_tensors(&net);
-            let again = with_params(model, &params).unwrap();
+            let other = build_model(model, InitKind::He, &mut Rng::seed(5)).unwrap();
+            let params = parameter_tensors(&other);
             let x = Rng::seed(4).uniform(&[2, 784], 0.0, 1.0);
             assert_eq!(
-                net.forward(&x).unwrap().to_vec(),
-                again.forward(&x).unwrap().to_vec()
+                net.forward_with(&params, &x).unwrap().to_vec(),
+                other.forward(&x).unwrap().to_vec()
             );
             // Too few tensors, or tensors of another architecture, are refused.
-            assert!(with_params(model, &params[..params.len() - 2]).is_err());
+            assert!(net.forward_with(&params[..params.len() - 2], &x).is_err());
         }
         let mlp = parameter_tensors(
             &build_model(ModelKind::Mlp, InitKind::Default, &mut Rng::seed(0)).unwrap(),
         );
-        assert!(with_params(ModelKind::Cnn, &mlp).is_err());
+        let cnn = build_model(ModelKind::Cnn, InitKind::Default, &mut Rng::seed(0)).unwrap();
+        let err = cnn
+            .forward_with(&mlp, &Tensor::zeros(&[1, 784]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("forward_with"), "{err}");
     }
 }
