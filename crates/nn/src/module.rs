@@ -72,7 +72,11 @@ pub(crate) fn check_substitutes(
     if own.len() != given.len() {
         return Err(invalid(
             what,
-            format!("forward_with needs {} parameters, got {}", own.len(), given.len()),
+            format!(
+                "forward_with needs {} parameters, got {}",
+                own.len(),
+                given.len()
+            ),
         ));
     }
     for ((name, t), g) in own.iter().zip(given) {
