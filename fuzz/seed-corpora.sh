@@ -33,7 +33,7 @@ meta = {"format": "groundwork", "optimizer": "adam", "optimizer.step": "3", "opt
         "optimizer.buffers": "exp_avg,exp_avg_sq", "optimizer.params": "4"}
 open(f"{c}/checkpoint/adam", "wb").write(safetensors(params + bufs, meta))
 open(f"{c}/checkpoint/plain", "wb").write(safetensors(params, None))
-h, i, v, p = 4, 8, 16, 8
+h, i, v, p = 4, 8, 8, 8
 bert = [("embeddings.word_embeddings.weight", [v, h]), ("embeddings.position_embeddings.weight", [p, h]),
         ("embeddings.token_type_embeddings.weight", [2, h]), ("embeddings.LayerNorm.weight", [h]), ("embeddings.LayerNorm.bias", [h])]
 L = "encoder.layer.0"
@@ -43,9 +43,17 @@ for n, o, k in [("attention.self.query", h, h), ("attention.self.key", h, h), ("
 for n in ["attention.output.LayerNorm", "output.LayerNorm"]:
     bert += [(f"{L}.{n}.weight", [h]), (f"{L}.{n}.bias", [h])]
 files = [json.dumps({"hidden_size": 4, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8,
-                     "vocab_size": 16, "max_position_embeddings": 8}).encode(),
+                     "vocab_size": 8, "max_position_embeddings": 8}).encode(),
          b'{"max_seq_length": 8}', b'{"pooling_mode_mean_tokens": true}', b'[{"type": "x.Normalize"}]',
          safetensors(bert, None)]
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "##s"]
+files.append(json.dumps({"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+    "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "strip_accents": None, "lowercase": True},
+    "pre_tokenizer": {"type": "BertPreTokenizer"},
+    "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+    "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+    "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+              "vocab": {w: k for k, w in enumerate(vocab)}}}).encode())
 for k, body in enumerate(files):
     open(f"{c}/model_files/{k}", "wb").write(bytes([k]) + body)
 for k, s in enumerate(["A man is playing a guitar.", "", "naïve café — 東京 🤖", "x" * 600, "[CLS] [SEP] [PAD] [UNK]"]):

@@ -9,7 +9,7 @@ use core_tensor::{check_gradients, no_grad, GradCheck, Result, Rng, Tensor};
 fn main() -> Result<()> {
     let mut rng = Rng::seed(0);
     let x = Tensor::linspace(-1.0, 1.0, 64).reshape(&[64, 1])?;
-    let y = x.mul_scalar(3.0)?.map_sin();
+    let y = x.mul_scalar(3.0).map_sin();
     let params = [
         rng.normal(&[1, 32], 0.0, 1.0).with_grad(),
         Tensor::zeros(&[32]).with_grad(),
@@ -17,8 +17,8 @@ fn main() -> Result<()> {
         Tensor::zeros(&[1]).with_grad(),
     ];
     let loss_fn = |p: &[Tensor]| -> Result<Tensor> {
-        let h = x.matmul(&p[0])?.add(&p[1])?.tanh()?;
-        h.matmul(&p[2])?.add(&p[3])?.sub(&y)?.square()?.mean_all()
+        let h = x.matmul(&p[0])?.add(&p[1])?.tanh();
+        h.matmul(&p[2])?.add(&p[3])?.sub(&y)?.square().mean_all()
     };
     let lr = 0.2;
     let mut first = None;

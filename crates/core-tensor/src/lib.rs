@@ -37,8 +37,8 @@
 //!
 //! // loss = mean((tanh(x W1 + b1) W2 - y)^2)
 //! let forward = |w1: &Tensor, b1: &Tensor, w2: &Tensor| -> core_tensor::Result<Tensor> {
-//!     let h = x.matmul(w1)?.add(b1)?.tanh()?;
-//!     h.matmul(w2)?.sub(&y)?.square()?.mean_all()
+//!     let h = x.matmul(w1)?.add(b1)?.tanh();
+//!     h.matmul(w2)?.sub(&y)?.square().mean_all()
 //! };
 //! let loss = forward(&w1, &b1, &w2)?;
 //! loss.backward()?;

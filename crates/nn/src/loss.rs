@@ -67,7 +67,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &[usize], label_smoothing: f32) -
         .log_softmax(-1)?
         .mul(&q)?
         .sum_all()?
-        .mul_scalar(-1.0 / n as f32)?)
+        .mul_scalar(-1.0 / n as f32))
 }
 
 /// Negative log-likelihood of log-probabilities (`[N, C]`) at the targets.
@@ -77,7 +77,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &[usize], label_smoothing: f32) -
 pub fn nll_loss(log_probs: &Tensor, targets: &[usize]) -> Result<Tensor> {
     let (n, _) = check_targets("nll_loss", log_probs, targets)?;
     let idx = ArrayD::from_shape_vec(IxDyn(&[n, 1]), targets.to_vec()).expect("n targets");
-    Ok(log_probs.gather(1, &idx)?.mean_all()?.neg()?)
+    Ok(log_probs.gather(1, &idx)?.mean_all()?.neg())
 }
 
 /// Mean squared error.
@@ -95,7 +95,7 @@ pub fn mse(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(pred.sub(target)?.square()?.mean_all()?)
+    Ok(pred.sub(target)?.square().mean_all()?)
 }
 
 /// Binary cross-entropy on logits, stable for any logit.
@@ -113,7 +113,7 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(logits.softplus()?.sub(&logits.mul(targets)?)?.mean_all()?)
+    Ok(logits.softplus().sub(&logits.mul(targets)?)?.mean_all()?)
 }
 
 /// Gaussian negative log-likelihood (without the constant): `mean(0.5 (log v + (t - mu)^2 / v))`
@@ -140,6 +140,6 @@ pub fn gaussian_nll(mean: &Tensor, target: &Tensor, var: &Tensor, eps: f32) -> R
         ));
     }
     let v = var.maximum(&Tensor::scalar(eps))?;
-    let sq = target.sub(mean)?.square()?.div(&v)?;
-    Ok(v.log()?.add(&sq)?.mul_scalar(0.5)?.mean_all()?)
+    let sq = target.sub(mean)?.square().div(&v)?;
+    Ok(v.log().add(&sq)?.mul_scalar(0.5).mean_all()?)
 }

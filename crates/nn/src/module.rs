@@ -240,8 +240,8 @@ impl LayerNorm {
 fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
     let mean = x.mean(&[-1], true)?;
     let centred = x.sub(&mean)?;
-    let var = centred.square()?.mean(&[-1], true)?;
-    let normed = centred.div(&var.add_scalar(eps)?.sqrt()?)?;
+    let var = centred.square().mean(&[-1], true)?;
+    let normed = centred.div(&var.add_scalar(eps).sqrt())?;
     Ok(normed.mul(weight)?.add(bias)?)
 }
 
@@ -298,7 +298,7 @@ impl Module for Dropout {
             .lock()
             .expect("dropout rng")
             .bernoulli(x.shape(), 1.0 - self.p);
-        Ok(x.mul(&mask.mul_scalar(1.0 / (1.0 - self.p))?)?)
+        Ok(x.mul(&mask.mul_scalar(1.0 / (1.0 - self.p)))?)
     }
 
     fn set_training(&mut self, training: bool) {
@@ -324,11 +324,11 @@ pub enum Activation {
 impl Module for Activation {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
-            Activation::Relu => x.relu()?,
-            Activation::Gelu => x.gelu()?,
-            Activation::Tanh => x.tanh()?,
-            Activation::Sigmoid => x.sigmoid()?,
-            Activation::LeakyRelu(s) => x.leaky_relu(*s)?,
+            Activation::Relu => x.relu(),
+            Activation::Gelu => x.gelu(),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::LeakyRelu(s) => x.leaky_relu(*s),
         })
     }
 }

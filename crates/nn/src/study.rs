@@ -499,10 +499,7 @@ fn landscape(
                 let moved: Vec<Tensor> = params
                     .iter()
                     .zip(d1.iter().zip(&d2))
-                    .map(|(p, (u, v))| {
-                        p.add(&u.mul_scalar(a as f32)?)?
-                            .add(&v.mul_scalar(b as f32)?)
-                    })
+                    .map(|(p, (u, v))| p.add(&u.mul_scalar(a as f32))?.add(&v.mul_scalar(b as f32)))
                     .collect::<core_tensor::Result<_>>()?;
                 losses.push(
                     cross_entropy(&net.forward_with(&moved, &x)?, &y, cfg.label_smoothing)?

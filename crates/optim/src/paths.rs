@@ -74,11 +74,11 @@ impl Problem2d {
                 let (c, s) = (30f32.to_radians().cos(), 30f32.to_radians().sin());
                 let x = p.narrow(0, 0, 1)?;
                 let y = p.narrow(0, 1, 1)?;
-                let u = x.mul_scalar(c)?.add(&y.mul_scalar(s)?)?;
-                let v = x.mul_scalar(-s)?.add(&y.mul_scalar(c)?)?;
-                u.square()?
-                    .add(&v.square()?.mul_scalar(kappa as f32)?)?
-                    .mul_scalar(0.5)?
+                let u = x.mul_scalar(c).add(&y.mul_scalar(s))?;
+                let v = x.mul_scalar(-s).add(&y.mul_scalar(c))?;
+                u.square()
+                    .add(&v.square().mul_scalar(kappa as f32))?
+                    .mul_scalar(0.5)
                     .sum_all()
             }
             Problem2d::Rosenbrock => rosenbrock(p),

@@ -139,10 +139,10 @@ impl Quadratic {
     /// # Errors
     /// A shape error when `x` is not `[dim, 1]`.
     pub fn loss(&self, x: &Tensor) -> core_tensor::Result<Tensor> {
-        x.t()?
+        Ok(x.t()?
             .matmul(&self.a.matmul(x)?)?
             .sum_all()?
-            .mul_scalar(0.5)
+            .mul_scalar(0.5))
     }
 
     /// `f(x)` in f64 through the eigen-decomposition: `1/2 sum_i lambda_i (q_i . x)^2`.
@@ -189,8 +189,8 @@ fn random_orthogonal(n: usize, rng: &mut Rng) -> Vec<f64> {
 pub fn rosenbrock(p: &Tensor) -> core_tensor::Result<Tensor> {
     let x = p.narrow(0, 0, 1)?;
     let y = p.narrow(0, 1, 1)?;
-    let a = x.neg()?.add_scalar(1.0)?.square()?;
-    let b = y.sub(&x.square()?)?.square()?.mul_scalar(100.0)?;
+    let a = x.neg().add_scalar(1.0).square();
+    let b = y.sub(&x.square())?.square().mul_scalar(100.0);
     a.add(&b)?.sum_all()
 }
 
@@ -206,7 +206,7 @@ pub fn beale(p: &Tensor) -> core_tensor::Result<Tensor> {
     let mut yk = Tensor::ones(&[1]);
     for c in [1.5f32, 2.25, 2.625] {
         yk = yk.mul(&y)?;
-        let term = x.mul(&yk)?.sub(&x)?.add_scalar(c)?.square()?;
+        let term = x.mul(&yk)?.sub(&x)?.add_scalar(c).square();
         total = total.add(&term)?;
     }
     total.sum_all()
@@ -265,11 +265,11 @@ impl Logistic {
             .x
             .matmul(w)?
             .mul(&self.y)?
-            .neg()?
-            .softplus()?
+            .neg()
+            .softplus()
             .mean_all()?;
         if self.l2 > 0.0 {
-            data.add(&w.square()?.sum_all()?.mul_scalar(0.5 * self.l2)?)
+            data.add(&w.square().sum_all()?.mul_scalar(0.5 * self.l2))
         } else {
             Ok(data)
         }

@@ -60,8 +60,20 @@ impl Model {
             });
         }
         let tok_text = crate::config::read(&tok_path, 1 << 26)?;
-        let mut tokenizer =
-            Tokenizer::from_bytes(tok_text.as_bytes()).map_err(|e| tok_err(e.to_string()))?;
+        // The tokenizers crate panics on some malformed files (a `decoder` that is not an
+        // object: `expect("Helper")`); a damaged file must be an error naming it, not a crash.
+        let parsed = std::panic::catch_unwind(|| Tokenizer::from_bytes(tok_text.as_bytes()))
+            .map_err(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tok_err(format!(
+                    "the tokenizers crate could not read it (it panicked: {why})"
+                ))
+            })?;
+        let mut tokenizer = parsed.map_err(|e| tok_err(e.to_string()))?;
         // The file's own padding (to 128) and truncation would change the inputs; sentence-
         // transformers truncates at max_seq_length and pads per batch. We never pad.
         tokenizer.with_padding(None);

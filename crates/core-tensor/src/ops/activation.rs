@@ -97,7 +97,7 @@ pub(crate) fn softmax_backward(
             y.mul(&g.sub(&dot)?)
         }
         // y = log_softmax(x): dx = g - softmax(x) * sum(g),  softmax(x) = e^y
-        SoftmaxKind::LogSoftmax => g.sub(&y.exp()?.mul(&g.sum(&ax, true)?)?),
+        SoftmaxKind::LogSoftmax => g.sub(&y.exp().mul(&g.sum(&ax, true)?)?),
         // y = logsumexp(x): dx = g * softmax(x) = g * e^(x - y)
         SoftmaxKind::LogSumExp => {
             let (y, g) = if keepdim {
@@ -105,7 +105,7 @@ pub(crate) fn softmax_backward(
             } else {
                 (y.unsqueeze(axis as isize)?, g.unsqueeze(axis as isize)?)
             };
-            g.mul(&x.sub(&y)?.exp()?)
+            g.mul(&x.sub(&y)?.exp())
         }
     }
 }

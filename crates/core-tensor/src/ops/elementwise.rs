@@ -168,13 +168,13 @@ impl UnaryOp {
 pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
     match op {
         // d(-x) = -1
-        UnaryOp::Neg => g.neg(),
+        UnaryOp::Neg => Ok(g.neg()),
         // d e^x = e^x = y
         UnaryOp::Exp => g.mul(y),
         // d ln x = 1/x
         UnaryOp::Log => g.div(x),
         // d sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y
-        UnaryOp::Sqrt => g.div(y)?.mul_scalar(0.5),
+        UnaryOp::Sqrt => Ok(g.div(y)?.mul_scalar(0.5)),
         // d|x| = sign(x) (0 at 0, like PyTorch)
         UnaryOp::Abs => g.mul(&x.map_const(sign0)),
         // d relu(x) = 1[x > 0]
@@ -182,39 +182,35 @@ pub(crate) fn unary_backward(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) ->
         // d leaky(x) = 1 for x > 0, slope otherwise
         UnaryOp::LeakyRelu(s) => g.mul(&x.map_const(move |a| if a > 0.0 { 1.0 } else { s })),
         // d sigmoid(x) = s (1 - s)
-        UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg()?.add_scalar(1.0)?)?),
+        UnaryOp::Sigmoid => g.mul(&y.mul(&y.neg().add_scalar(1.0))?),
         // d tanh(x) = 1 - tanh^2
-        UnaryOp::Tanh => g.mul(&y.mul(y)?.neg()?.add_scalar(1.0)?),
+        UnaryOp::Tanh => g.mul(&y.mul(y)?.neg().add_scalar(1.0)),
         // d erf(x) = 2/sqrt(pi) e^(-x^2)
         UnaryOp::Erf => g.mul(
             &x.mul(x)?
-                .neg()?
-                .exp()?
-                .mul_scalar(std::f32::consts::FRAC_2_SQRT_PI)?,
+                .neg()
+                .exp()
+                .mul_scalar(std::f32::consts::FRAC_2_SQRT_PI),
         ),
         // gelu(x) = x Phi(x)  =>  d gelu = Phi(x) + x phi(x),
         // Phi(x) = (1 + erf(x/sqrt 2)) / 2, phi(x) = e^(-x^2/2) / sqrt(2 pi)
         UnaryOp::Gelu => {
             let cdf = x
-                .mul_scalar(FRAC_1_SQRT_2)?
-                .erf()?
-                .add_scalar(1.0)?
-                .mul_scalar(0.5)?;
-            let pdf = x
-                .mul(x)?
-                .mul_scalar(-0.5)?
-                .exp()?
-                .mul_scalar(INV_SQRT_2PI)?;
+                .mul_scalar(FRAC_1_SQRT_2)
+                .erf()
+                .add_scalar(1.0)
+                .mul_scalar(0.5);
+            let pdf = x.mul(x)?.mul_scalar(-0.5).exp().mul_scalar(INV_SQRT_2PI);
             g.mul(&cdf.add(&x.mul(&pdf)?)?)
         }
         // d softplus(x) = sigmoid(x)
-        UnaryOp::Softplus => g.mul(&x.sigmoid()?),
+        UnaryOp::Softplus => g.mul(&x.sigmoid()),
         // d x^p = p x^(p-1)
-        UnaryOp::PowF(p) => g.mul(&x.powf(p - 1.0)?.mul_scalar(p)?),
+        UnaryOp::PowF(p) => g.mul(&x.powf(p - 1.0).mul_scalar(p)),
         // d (x + c) = 1
         UnaryOp::AddScalar(_) => Ok(g.clone()),
         // d (c x) = c
-        UnaryOp::MulScalar(c) => g.mul_scalar(c),
+        UnaryOp::MulScalar(c) => Ok(g.mul_scalar(c)),
         // d clamp(x) = 1 inside [lo, hi] (inclusive, as PyTorch), 0 outside
         UnaryOp::Clamp(lo, hi) => {
             g.mul(&x.map_const(move |a| if (lo..=hi).contains(&a) { 1.0 } else { 0.0 }))
@@ -282,10 +278,7 @@ pub(crate) fn binary_backward(
         // d(a + b) = (1, 1)
         BinaryOp::Add => (want_a.then(|| g.clone()), want_b.then(|| g.clone())),
         // d(a - b) = (1, -1)
-        BinaryOp::Sub => (
-            want_a.then(|| g.clone()),
-            want_b.then(|| g.neg()).transpose()?,
-        ),
+        BinaryOp::Sub => (want_a.then(|| g.clone()), want_b.then(|| g.neg())),
         // d(a b) = (b, a)
         BinaryOp::Mul => (
             want_a.then(|| g.mul(b)).transpose()?,
@@ -294,7 +287,9 @@ pub(crate) fn binary_backward(
         // d(a / b) = (1/b, -a/b^2 = -y/b)
         BinaryOp::Div => (
             want_a.then(|| g.div(b)).transpose()?,
-            want_b.then(|| g.mul(y)?.div(b)?.neg()).transpose()?,
+            want_b
+                .then(|| Ok::<_, TensorError>(g.mul(y)?.div(b)?.neg()))
+                .transpose()?,
         ),
         // d max(a, b): the larger operand gets the gradient; ties split it in half (as PyTorch).
         BinaryOp::Maximum | BinaryOp::Minimum => {
@@ -313,7 +308,7 @@ pub(crate) fn binary_backward(
             let mask_a = Tensor::from_array(mask_a);
             let ga = want_a.then(|| g.mul(&mask_a)).transpose()?;
             let gb = want_b
-                .then(|| g.mul(&mask_a.neg()?.add_scalar(1.0)?))
+                .then(|| g.mul(&mask_a.neg().add_scalar(1.0)))
                 .transpose()?;
             (ga, gb)
         }
@@ -324,12 +319,12 @@ pub(crate) fn binary_backward(
 }
 
 impl Tensor {
-    fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+    fn unary(&self, op: UnaryOp) -> Tensor {
         let out = op.forward(&self.array());
-        Ok(Tensor::from_op(out, &[self], || Op::Unary {
+        Tensor::from_op(out, &[self], || Op::Unary {
             op,
             x: self.clone(),
-        }))
+        })
     }
 
     /// A constant (never differentiated) tensor `f(x)` of the same shape; used for masks.
@@ -420,90 +415,57 @@ impl Tensor {
     }
 
     /// `-x`.
-    ///
-    /// # Errors
-    /// Never fails; `Result` keeps every op composable with `?`.
-    pub fn neg(&self) -> Result<Tensor> {
+    pub fn neg(&self) -> Tensor {
         self.unary(UnaryOp::Neg)
     }
 
     /// `e^x`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn exp(&self) -> Result<Tensor> {
+    pub fn exp(&self) -> Tensor {
         self.unary(UnaryOp::Exp)
     }
 
     /// Natural logarithm `ln x` (NaN for x < 0, -inf at 0).
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn log(&self) -> Result<Tensor> {
+    pub fn log(&self) -> Tensor {
         self.unary(UnaryOp::Log)
     }
 
     /// `sqrt(x)`; derivative `1 / (2 sqrt x)`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn sqrt(&self) -> Result<Tensor> {
+    pub fn sqrt(&self) -> Tensor {
         self.unary(UnaryOp::Sqrt)
     }
 
     /// `|x|`; derivative `sign(x)` with sign(0) = 0.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn abs(&self) -> Result<Tensor> {
+    pub fn abs(&self) -> Tensor {
         self.unary(UnaryOp::Abs)
     }
 
     /// `x^p` for a scalar exponent; derivative `p x^(p-1)`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn powf(&self, p: f32) -> Result<Tensor> {
+    pub fn powf(&self, p: f32) -> Tensor {
         self.unary(UnaryOp::PowF(p))
     }
 
     /// `x^2`, as `x * x`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn square(&self) -> Result<Tensor> {
-        self.mul(self)
+    pub fn square(&self) -> Tensor {
+        self.mul(self).expect("a tensor broadcasts with itself")
     }
 
     /// `x + c`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn add_scalar(&self, c: f32) -> Result<Tensor> {
+    pub fn add_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::AddScalar(c))
     }
 
     /// `x - c`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn sub_scalar(&self, c: f32) -> Result<Tensor> {
+    pub fn sub_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::AddScalar(-c))
     }
 
     /// `c x`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn mul_scalar(&self, c: f32) -> Result<Tensor> {
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::MulScalar(c))
     }
 
     /// `x / c`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn div_scalar(&self, c: f32) -> Result<Tensor> {
+    pub fn div_scalar(&self, c: f32) -> Tensor {
         self.unary(UnaryOp::MulScalar(1.0 / c))
     }
 
@@ -518,64 +480,43 @@ impl Tensor {
                 format!("needs lo <= hi, got lo = {lo}, hi = {hi}"),
             ));
         }
-        self.unary(UnaryOp::Clamp(lo, hi))
+        Ok(self.unary(UnaryOp::Clamp(lo, hi)))
     }
 
     /// `relu(x) = max(x, 0)`; derivative `1[x > 0]`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn relu(&self) -> Result<Tensor> {
+    pub fn relu(&self) -> Tensor {
         self.unary(UnaryOp::Relu)
     }
 
     /// `leaky_relu(x) = x` for x > 0, `slope * x` otherwise.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn leaky_relu(&self, slope: f32) -> Result<Tensor> {
+    pub fn leaky_relu(&self, slope: f32) -> Tensor {
         self.unary(UnaryOp::LeakyRelu(slope))
     }
 
     /// `sigmoid(x) = 1 / (1 + e^-x)`, evaluated without overflow; derivative `s (1 - s)`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn sigmoid(&self) -> Result<Tensor> {
+    pub fn sigmoid(&self) -> Tensor {
         self.unary(UnaryOp::Sigmoid)
     }
 
     /// `tanh(x)`; derivative `1 - tanh^2 x`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn tanh(&self) -> Result<Tensor> {
+    pub fn tanh(&self) -> Tensor {
         self.unary(UnaryOp::Tanh)
     }
 
     /// The error function `erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn erf(&self) -> Result<Tensor> {
+    pub fn erf(&self) -> Tensor {
         self.unary(UnaryOp::Erf)
     }
 
     /// GELU in its exact erf form (as BERT uses): `gelu(x) = x * Phi(x)`,
     /// `Phi(x) = (1 + erf(x / sqrt 2)) / 2`; derivative `Phi(x) + x * phi(x)`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn gelu(&self) -> Result<Tensor> {
+    pub fn gelu(&self) -> Tensor {
         self.unary(UnaryOp::Gelu)
     }
 
     /// `softplus(x) = ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` so it never
     /// overflows; derivative `sigmoid(x)`.
-    ///
-    /// # Errors
-    /// Never fails.
-    pub fn softplus(&self) -> Result<Tensor> {
+    pub fn softplus(&self) -> Tensor {
         self.unary(UnaryOp::Softplus)
     }
 }

@@ -158,7 +158,7 @@ impl Tensor {
     /// As [`Tensor::sum`], and [`TensorError::InvalidArgument`] when an axis is empty.
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let n = self.reduced_count("mean", axes)?;
-        self.sum(axes, keepdim)?.mul_scalar(1.0 / n as f32)
+        Ok(self.sum(axes, keepdim)?.mul_scalar(1.0 / n as f32))
     }
 
     /// Mean of every element, as a rank-0 tensor.
@@ -206,10 +206,10 @@ impl Tensor {
             ));
         }
         let centred = self.sub(&self.mean(axes, true)?)?;
-        centred
-            .square()?
+        Ok(centred
+            .square()
             .sum(axes, keepdim)?
-            .mul_scalar(1.0 / (n - correction) as f32)
+            .mul_scalar(1.0 / (n - correction) as f32))
     }
 
     fn reduced_count(&self, op: &'static str, axes: &[isize]) -> Result<usize> {
