@@ -2,6 +2,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod conv;
+pub(crate) mod convenience;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
 pub(crate) mod matmul;
