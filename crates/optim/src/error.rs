@@ -16,6 +16,9 @@ pub enum OptimError {
     /// A saved optimizer state that does not fit the parameters or the optimizer.
     #[error("optimizer state mismatch: {0}")]
     StateMismatch(String),
+    /// Parameters an optimizer cannot own (not a leaf, no gradient, given twice, none).
+    #[error("optimizer parameters: {0}")]
+    Params(String),
     /// An error from a tensor operation.
     #[error(transparent)]
     Tensor(#[from] TensorError),

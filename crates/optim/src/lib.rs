@@ -45,6 +45,7 @@
 
 mod adam;
 mod adaptive;
+mod bound;
 mod error;
 pub mod hessian;
 mod method;
@@ -58,6 +59,7 @@ pub mod theory;
 
 pub use adam::Adam;
 pub use adaptive::{AdaGrad, RmsProp};
+pub use bound::{BoundOptim, ParamGroup, WithWeightDecay};
 pub use error::{InvalidParameter, OptimError, Result};
 pub use method::Method;
 pub use optimizer::{clip_grad_norm, Optim, Optimizer, OptimizerState, UpdateRule};
