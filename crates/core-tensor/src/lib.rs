@@ -8,6 +8,10 @@
 //!
 //! * [`Tensor`] — a cheap-to-clone handle. Elementwise ops broadcast NumPy-style; reductions
 //!   take a list of axes (negative counts from the end); `permute`/`t`/`slice` are views.
+//!   Ops that cannot fail (unary maths, activations, scalar ops) return a `Tensor`; ops whose
+//!   shapes may disagree return a `Result`. Operators follow candle: `&a + &b` is a
+//!   `Result<Tensor>`, `&a * 2.0` and `-&a` are `Tensor`s. `argmax`/`argmin`, comparison
+//!   masks (`gt`, `eq`, ...), `to_vec1`/`to_vec2`/`to_scalar`, and a PyTorch-like `Display`.
 //! * Autodiff — ops record their inputs when some input requires gradients.
 //!   [`Tensor::backward`] accumulates `dL/dx` into every leaf `x` (read with
 //!   [`Tensor::grad`]); [`grad()`] returns gradients without touching `.grad()` and, with
@@ -37,8 +41,8 @@
 //!
 //! // loss = mean((tanh(x W1 + b1) W2 - y)^2)
 //! let forward = |w1: &Tensor, b1: &Tensor, w2: &Tensor| -> core_tensor::Result<Tensor> {
-//!     let h = x.matmul(w1)?.add(b1)?.tanh();
-//!     h.matmul(w2)?.sub(&y)?.square().mean_all()
+//!     let h = (&x.matmul(w1)? + b1)?.tanh();
+//!     (&h.matmul(w2)? - &y)?.square().mean_all()
 //! };
 //! let loss = forward(&w1, &b1, &w2)?;
 //! loss.backward()?;

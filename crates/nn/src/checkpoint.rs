@@ -18,6 +18,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use crate::error::{NnError, Result};
+use crate::module::Module;
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -30,11 +31,34 @@ fn ck(path: &Path, message: impl Into<String>) -> NnError {
     }
 }
 
-/// Writes `params` (and the optimizer state, if given) to `path` atomically.
+/// Writes `model`'s parameters (and the optimizer state, if given) to `path` atomically:
+/// `save("mlp.safetensors", &net, Some(&opt.state()))`.
 ///
 /// # Errors
 /// [`NnError::Checkpoint`] for I/O or encoding errors, naming the file.
 pub fn save(
+    path: impl AsRef<Path>,
+    model: &dyn Module,
+    optimizer: Option<&OptimizerState>,
+) -> Result<()> {
+    save_named(path.as_ref(), &model.parameters(), optimizer)
+}
+
+/// Loads `path` into `model` (parameters matched by name) and returns the saved optimizer
+/// state, if any: `let state = load_into("mlp.safetensors", &net)?;`. Nothing is changed
+/// unless everything matches.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_into(path: impl AsRef<Path>, model: &dyn Module) -> Result<Option<OptimizerState>> {
+    load(path.as_ref(), &model.parameters())
+}
+
+/// Writes named `params` (and the optimizer state, if given) to `path` atomically.
+///
+/// # Errors
+/// [`NnError::Checkpoint`] for I/O or encoding errors, naming the file.
+pub fn save_named(
     path: &Path,
     params: &[(String, Tensor)],
     optimizer: Option<&OptimizerState>,

@@ -65,6 +65,76 @@ fn check_params(
     Ok(s[2])
 }
 
+/// A convolution's settings, with defaults (burn's `Config` pattern): stride 1, padding 0,
+/// with a bias. `ConvConfig::new(1, 32, 3).stride(2).padding(1).conv(&mut rng)?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvConfig {
+    /// Input channels.
+    pub inputs: usize,
+    /// Output channels.
+    pub outputs: usize,
+    /// Kernel size (square).
+    pub kernel: usize,
+    /// Stride on both axes (default 1).
+    pub stride: usize,
+    /// Zero padding on every side (default 0).
+    pub padding: usize,
+    /// Whether the layer adds a bias (default true).
+    pub bias: bool,
+}
+
+impl ConvConfig {
+    /// `inputs -> outputs` channels with a `kernel x kernel` kernel, stride 1, no padding,
+    /// with a bias.
+    pub fn new(inputs: usize, outputs: usize, kernel: usize) -> ConvConfig {
+        ConvConfig {
+            inputs,
+            outputs,
+            kernel,
+            stride: 1,
+            padding: 0,
+            bias: true,
+        }
+    }
+
+    /// The stride.
+    pub fn stride(self, stride: usize) -> ConvConfig {
+        ConvConfig { stride, ..self }
+    }
+
+    /// The padding.
+    pub fn padding(self, padding: usize) -> ConvConfig {
+        ConvConfig { padding, ..self }
+    }
+
+    /// With or without a bias.
+    pub fn bias(self, bias: bool) -> ConvConfig {
+        ConvConfig { bias, ..self }
+    }
+
+    /// A [`Conv2d`] with these settings, PyTorch's default initialisation.
+    ///
+    /// # Errors
+    /// As [`Conv2d::new`].
+    pub fn conv(&self, rng: &mut Rng) -> Result<Conv2d> {
+        let c = self;
+        Conv2d::new(
+            c.inputs, c.outputs, c.kernel, c.stride, c.padding, c.bias, rng,
+        )
+    }
+
+    /// A [`ConvTranspose2d`] with these settings, PyTorch's default initialisation.
+    ///
+    /// # Errors
+    /// As [`ConvTranspose2d::new`].
+    pub fn transposed(&self, rng: &mut Rng) -> Result<ConvTranspose2d> {
+        let c = self;
+        ConvTranspose2d::new(
+            c.inputs, c.outputs, c.kernel, c.stride, c.padding, c.bias, rng,
+        )
+    }
+}
+
 /// A 2-D convolution layer (square kernel, equal stride and padding on both axes).
 pub struct Conv2d {
     /// `[out, in, k, k]`.

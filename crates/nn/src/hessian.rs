@@ -26,7 +26,7 @@
 //!     .push(Activation::Tanh)
 //!     .push(Linear::new(6, 3, true, &mut rng)?);
 //! let (x, y) = (rng.normal(&[16, 4], 0.0, 1.0), vec![0, 1, 2, 1].repeat(4));
-//! let h = nn::hessian::hessian_operator(&net, &x, |out| loss::cross_entropy(out, &y, 0.0));
+//! let h = nn::hessian::hessian_operator(&net, &x, |out| loss::cross_entropy(out, &y));
 //! let top = power_iteration(&h, 200, 1e-8, 1)?.eigenvalue;
 //! let spectrum = lanczos(&h, 30, 1)?;
 //! assert!((spectrum.top(1)[0] - top).abs() < 1e-3 * top.abs());
@@ -44,7 +44,7 @@ use crate::Result;
 /// values, as a linear operator (dimension: the number of parameter values).
 ///
 /// `loss` maps the model's output to a scalar tensor, e.g.
-/// `|out| nn::loss::cross_entropy(out, &labels, 0.0)`.
+/// `|out| nn::loss::cross_entropy(out, &labels)`.
 pub fn hessian_operator<'a, M, L>(
     model: &'a M,
     x: &'a Tensor,

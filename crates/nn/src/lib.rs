@@ -19,12 +19,12 @@
 //! * [`hessian`] — the Hessian of any module's loss as an operator, in one call
 //!   ([`hessian::hessian_operator`]): top eigenvalue, Lanczos spectrum, trace, density.
 //!
-//! ## Example: one training step of a small MLP
+//! ## Example: train a small MLP, save it, and read its curvature
 //!
 //! ```
 //! use core_tensor::Rng;
 //! use nn::{loss, Activation, Linear, Module, Sequential};
-//! use optim::{Optimizer, Sgd};
+//! use optim::Adam;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = Rng::seed(0);
@@ -32,17 +32,22 @@
 //!     .push(Linear::new(4, 8, true, &mut rng)?)
 //!     .push(Activation::Relu)
 //!     .push(Linear::new(8, 3, true, &mut rng)?);
-//! let names: Vec<String> = net.parameters().into_iter().map(|(n, _)| n).collect();
-//! assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
-//! let params = nn::module::parameter_tensors(&net);
-//! let mut opt = Sgd::new(0.1).build()?;
-//! let x = rng.normal(&[5, 4], 0.0, 1.0);
-//! let y = [0, 1, 2, 1, 0];
-//! let before = loss::cross_entropy(&net.forward(&x)?, &y, 0.0)?;
-//! before.backward()?;
-//! opt.step(&params)?;
-//! let after = loss::cross_entropy(&net.forward(&x)?, &y, 0.0)?;
-//! assert!(after.item()? < before.item()?);
+//! let (x, y) = (rng.normal(&[30, 4], 0.0, 1.0), vec![0, 1, 2].repeat(10));
+//! let mut opt = Adam::new(0.01).bind(net.params())?;
+//! for _ in 0..50 {
+//!     opt.zero_grad();
+//!     loss::cross_entropy(&net.forward(&x)?, &y)?.backward()?;
+//!     opt.step()?;
+//! }
+//! let predicted = net.forward(&x)?.argmax(-1)?;
+//! let dir = std::env::temp_dir();
+//! nn::checkpoint::save(dir.join("doc-mlp.safetensors"), &net, Some(&opt.state()))?;
+//! let state = nn::checkpoint::load_into(dir.join("doc-mlp.safetensors"), &net)?;
+//! assert_eq!(state.map(|s| s.step), Some(50));
+//! // The sharpness: the top eigenvalue of the loss Hessian, by exact Hessian-vector products.
+//! let h = nn::hessian::hessian_operator(&net, &x, |out| loss::cross_entropy(out, &y));
+//! let sharpness = optim::hessian::power_iteration(&h, 100, 1e-6, 0)?.eigenvalue;
+//! assert!(sharpness > 0.0 && predicted.len() == 30);
 //! # Ok(())
 //! # }
 //! ```
@@ -60,7 +65,7 @@ pub mod metrics;
 pub mod module;
 pub mod study;
 
-pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv::{Conv2d, ConvConfig, ConvTranspose2d};
 pub use error::{NnError, Result};
 pub use module::{
     Activation, Dropout, Embedding, Flatten, LayerNorm, Linear, Module, Reshape, Sequential,

@@ -43,13 +43,27 @@ fn check_targets(what: &'static str, logits: &Tensor, targets: &[usize]) -> Resu
     Ok((s[0], s[1]))
 }
 
-/// Softmax cross-entropy of `logits` (`[N, C]`) against class indices, with label smoothing
-/// `eps` in `[0, 1)` (0 for none).
+/// Softmax cross-entropy of `logits` (`[N, C]`) against class indices, averaged over the
+/// batch: `mean_i [logsumexp(z_i) - z_i[y_i]]` (fused with log-softmax, stable for any
+/// logits). [`cross_entropy_smoothed`] adds label smoothing.
+///
+/// # Errors
+/// [`NnError::Invalid`](crate::NnError::Invalid) for a shape/target mismatch.
+pub fn cross_entropy(logits: &Tensor, targets: &[usize]) -> Result<Tensor> {
+    cross_entropy_smoothed(logits, targets, 0.0)
+}
+
+/// Cross-entropy against targets smoothed towards uniform: the true class gets
+/// `1 - eps + eps/C`, every other `eps/C` (PyTorch's `label_smoothing`), `eps` in `[0, 1)`.
 ///
 /// # Errors
 /// [`NnError::Invalid`](crate::NnError::Invalid) for a shape/target mismatch or `eps` outside
 /// `[0, 1)`.
-pub fn cross_entropy(logits: &Tensor, targets: &[usize], label_smoothing: f32) -> Result<Tensor> {
+pub fn cross_entropy_smoothed(
+    logits: &Tensor,
+    targets: &[usize],
+    label_smoothing: f32,
+) -> Result<Tensor> {
     let (n, c) = check_targets("cross_entropy", logits, targets)?;
     if !(0.0..1.0).contains(&label_smoothing) {
         return Err(invalid(

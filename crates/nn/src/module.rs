@@ -24,6 +24,12 @@ pub trait Module: Send + Sync {
         Vec::new()
     }
 
+    /// The parameter tensors in order, without names: what an optimizer binds
+    /// (`Adam::new(1e-3).bind(net.params())`).
+    fn params(&self) -> Vec<Tensor> {
+        self.parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
     /// Applies the module with `params` in place of its own parameters — the same order and
     /// shapes as [`Module::parameters`] — so that the output is a function of `params`: the
     /// functional form that Hessian tools ([`crate::hessian::hessian_operator`]), loss

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Batches, Dataset};
 use crate::error::Result;
 use crate::init::{self, Gain};
-use crate::loss::cross_entropy;
+use crate::loss::cross_entropy_smoothed;
 use crate::metrics::{confusion_matrix, predictions};
 use crate::module::{parameter_tensors, Activation, Flatten, Linear, Module, Reshape, Sequential};
 use crate::Conv2d;
@@ -279,7 +279,8 @@ fn evaluate(
             let idx: Vec<usize> = (start..(start + 1000).min(n)).collect();
             let (x, y) = data.batch(&idx)?;
             let logits = net.forward(&x)?;
-            loss += cross_entropy(&logits, &y, smoothing)?.item()? as f64 * idx.len() as f64;
+            loss +=
+                cross_entropy_smoothed(&logits, &y, smoothing)?.item()? as f64 * idx.len() as f64;
             preds.extend(predictions(&logits)?);
         }
         let correct = preds
@@ -346,7 +347,7 @@ fn train_inner(
 
     // Scales at initialisation.
     let outs = net.forward_all(&fx)?;
-    let l0 = cross_entropy(outs.last().expect("layers"), &fy, cfg.label_smoothing)?;
+    let l0 = cross_entropy_smoothed(outs.last().expect("layers"), &fy, cfg.label_smoothing)?;
     let mut init_scales = Vec::new();
     if l0.requires_grad() && l0.item()?.is_finite() {
         l0.backward()?;
@@ -373,7 +374,7 @@ fn train_inner(
     // The sharpness: the top eigenvalue of the loss Hessian on the fixed batch.
     let sharp = || -> Result<f64> {
         let op = crate::hessian::hessian_operator(&net, &fx, |out| {
-            cross_entropy(out, &fy, cfg.label_smoothing)
+            cross_entropy_smoothed(out, &fy, cfg.label_smoothing)
         });
         Ok(power_iteration(&op, 20, 1e-3, seed ^ 0x5a)?.eigenvalue)
     };
@@ -398,7 +399,7 @@ fn train_inner(
                 opt.set_lr(schedule.lr_at(cfg.lr, step) as f32);
             }
             let (x, y) = train.batch(&idx)?;
-            let loss = cross_entropy(&net.forward(&x)?, &y, cfg.label_smoothing)?;
+            let loss = cross_entropy_smoothed(&net.forward(&x)?, &y, cfg.label_smoothing)?;
             let l = loss.item()? as f64;
             if !l.is_finite() {
                 diverged_at = Some(step);
@@ -502,7 +503,7 @@ fn landscape(
                     .map(|(p, (u, v))| p.add(&u.mul_scalar(a as f32))?.add(&v.mul_scalar(b as f32)))
                     .collect::<core_tensor::Result<_>>()?;
                 losses.push(
-                    cross_entropy(&net.forward_with(&moved, &x)?, &y, cfg.label_smoothing)?
+                    cross_entropy_smoothed(&net.forward_with(&moved, &x)?, &y, cfg.label_smoothing)?
                         .item()? as f64,
                 );
             }

@@ -32,7 +32,7 @@ fn train_steps(net: &Sequential, opt: &mut dyn Optimizer, steps: usize) -> Vec<f
     let params = parameter_tensors(net);
     (0..steps)
         .map(|_| {
-            let l = loss::cross_entropy(&net.forward(&x).unwrap(), &y, 0.0).unwrap();
+            let l = loss::cross_entropy(&net.forward(&x).unwrap(), &y).unwrap();
             l.backward().unwrap();
             opt.step(&params).unwrap();
             params.iter().for_each(|p| p.zero_grad());
@@ -48,7 +48,7 @@ fn round_trip_resumes_training_exactly() {
     let mut opt = Adam::new(0.01).build().unwrap();
     train_steps(&a, &mut opt, 5);
     let path = dir.join("model.safetensors");
-    save(&path, &a.parameters(), Some(&opt.state())).unwrap();
+    save(&path, &a, Some(&opt.state())).unwrap();
     let continued = train_steps(&a, &mut opt, 5);
 
     let b = net(2); // different weights, same architecture
@@ -82,7 +82,7 @@ fn every_mismatch_is_reported_and_nothing_is_loaded() {
     let dir = scratch("ckpt-bad");
     let path = dir.join("m.safetensors");
     let a = net(1);
-    save(&path, &a.parameters(), None).unwrap();
+    save(&path, &a, None).unwrap();
     // Another architecture: 6 -> 4 -> 3 and an extra layer.
     let mut rng = Rng::seed(3);
     let other = Sequential::new()

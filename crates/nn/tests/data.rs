@@ -316,3 +316,13 @@ fn datasets_are_searched_in_the_workspace_from_any_crate() {
     let system = at(Path::new("/usr/share/datasets/some-set")).unwrap();
     assert!(ours < system, "{dirs:?}");
 }
+
+#[test]
+fn the_batch_builder_matches_the_positional_constructor() {
+    let built: Vec<Vec<usize>> = Batches::over(100, 32).shuffled(5, 2).drop_last().collect();
+    let positional: Vec<Vec<usize>> = Batches::new(100, 32, true, 5, 2, true).collect();
+    assert_eq!(built, positional);
+    assert_eq!(built.len(), 3);
+    let in_order: Vec<Vec<usize>> = Batches::over(5, 2).collect();
+    assert_eq!(in_order, vec![vec![0, 1], vec![2, 3], vec![4]]);
+}

@@ -118,7 +118,7 @@ fn checkpoint_seed() -> Vec<u8> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-ckpt");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("seed.safetensors");
-    save(&path, &n.parameters(), Some(&opt.state())).unwrap();
+    save(&path, &n, Some(&opt.state())).unwrap();
     std::fs::read(path).unwrap()
 }
 

@@ -16,7 +16,7 @@ fn check(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> core_tensor::Re
 }
 
 fn ce(t: &[Tensor], y: &[usize], eps: f32) -> core_tensor::Result<Tensor> {
-    Ok(loss::cross_entropy(&t[0], y, eps)?)
+    Ok(loss::cross_entropy_smoothed(&t[0], y, eps)?)
 }
 
 #[test]
@@ -64,12 +64,15 @@ fn losses_match_hand_values_and_are_stable() {
     let z = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[1, 3]).unwrap();
     // -log(e^3 / (e + e^2 + e^3)) = 0.40760596
     close(
-        loss::cross_entropy(&z, &[2], 0.0).unwrap().item().unwrap(),
+        loss::cross_entropy(&z, &[2]).unwrap().item().unwrap(),
         0.407_605_96,
     );
     // eps = 0.1: q = [1/30, 1/30, 0.9 + 1/30]; logp = [-2.40760596, -1.40760596, -0.40760596]
     close(
-        loss::cross_entropy(&z, &[2], 0.1).unwrap().item().unwrap(),
+        loss::cross_entropy_smoothed(&z, &[2], 0.1)
+            .unwrap()
+            .item()
+            .unwrap(),
         0.507_605_96,
     );
     close(
@@ -83,7 +86,7 @@ fn losses_match_hand_values_and_are_stable() {
     let big = Tensor::from_vec(vec![1e4, -1e4], &[1, 2])
         .unwrap()
         .with_grad();
-    let l = loss::cross_entropy(&big, &[1], 0.0).unwrap();
+    let l = loss::cross_entropy(&big, &[1]).unwrap();
     close(l.item().unwrap(), 2e4);
     l.backward().unwrap();
     assert_eq!(big.grad().unwrap().to_vec(), vec![1.0, -1.0]);
@@ -110,11 +113,11 @@ fn losses_match_hand_values_and_are_stable() {
             .unwrap(),
         1.0,
     );
-    assert!(loss::cross_entropy(&z, &[3], 0.0)
+    assert!(loss::cross_entropy(&z, &[3])
         .unwrap_err()
         .to_string()
         .contains("target 3 out of range for 3 classes"));
-    assert!(loss::cross_entropy(&z, &[0, 1], 0.0).is_err());
+    assert!(loss::cross_entropy(&z, &[0, 1]).is_err());
 }
 
 #[test]
@@ -293,5 +296,30 @@ fn the_hessian_of_a_model_in_one_call_matches_the_hand_written_function() {
     assert_eq!(
         err,
         "Sequential: forward_with: `2.weight` must have shape [1, 4], got [2, 4]"
+    );
+}
+
+#[test]
+fn conv_config_defaults_and_builders_match_the_positional_constructors() {
+    use nn::{Conv2d, ConvConfig, ConvTranspose2d};
+    let a = ConvConfig::new(3, 8, 3)
+        .stride(2)
+        .padding(1)
+        .conv(&mut Rng::seed(1))
+        .unwrap();
+    let b = Conv2d::new(3, 8, 3, 2, 1, true, &mut Rng::seed(1)).unwrap();
+    assert_eq!(a.weight.to_vec(), b.weight.to_vec());
+    let x = Rng::seed(2).normal(&[1, 3, 9, 9], 0.0, 1.0);
+    assert_eq!(
+        a.forward(&x).unwrap().to_vec(),
+        b.forward(&x).unwrap().to_vec()
+    );
+    let plain = ConvConfig::new(3, 8, 3);
+    assert_eq!((plain.stride, plain.padding, plain.bias), (1, 0, true));
+    let t = plain.bias(false).transposed(&mut Rng::seed(1)).unwrap();
+    let u = ConvTranspose2d::new(3, 8, 3, 1, 0, false, &mut Rng::seed(1)).unwrap();
+    assert_eq!(
+        (t.weight.to_vec(), t.bias.is_none()),
+        (u.weight.to_vec(), true)
     );
 }

@@ -7,6 +7,9 @@
 //!   [`RmsProp`], [`AdaGrad`]), each a fused single pass over a parameter's buffers with
 //!   PyTorch's defaults and formulation, behind the [`Optimizer`] trait; saved and restored
 //!   through [`OptimizerState`]; [`clip_grad_norm`]; learning-rate [`Schedule`]s.
+//! * Optimizers that own their parameters: `Adam::new(lr).bind(params)?` gives a
+//!   [`BoundOptim`] with `step()` and `zero_grad()`; `bind_groups` takes [`ParamGroup`]s with
+//!   their own learning rate and weight decay (PyTorch's `param_groups`).
 //! * [`theory`] — stability limits, optimal steps and rates on quadratics, per-direction
 //!   momentum roots (overshoot vs monotone vs divergence), Adam's effective step.
 //! * [`hessian`] — exact Hessian-vector products (double backward), power iteration, Lanczos,
@@ -21,18 +24,18 @@
 //! ```
 //! use core_tensor::Rng;
 //! use optim::problems::{Quadratic, Spectrum};
-//! use optim::{theory, Optimizer, Sgd};
+//! use optim::{theory, Sgd};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let q = Quadratic::new(16, 50.0, 1.0, Spectrum::Uniform, true, 7)?;
 //! let eta = theory::gd_optimal_step(q.mu(), q.l());
-//! let mut opt = Sgd::new(eta as f32).build()?;
 //! let x = Rng::seed(1).normal(&[16, 1], 0.0, 1.0).with_grad();
+//! let mut opt = Sgd::new(eta as f32).bind([x.clone()])?;
 //! let e0 = x.to_vec().iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
 //! for _ in 0..100 {
+//!     opt.zero_grad();
 //!     q.loss(&x)?.backward()?;
-//!     opt.step(std::slice::from_ref(&x))?;
-//!     x.zero_grad();
+//!     opt.step()?;
 //! }
 //! let e = x.to_vec().iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
 //! let bound = theory::gd_optimal_rate(50.0).powi(100); // (49/51)^100

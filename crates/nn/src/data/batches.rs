@@ -40,6 +40,37 @@ impl Batches {
         }
     }
 
+    /// Batches of `batch` indices over `0..n` in order, the last one possibly short; chain
+    /// [`Batches::shuffled`] and [`Batches::drop_last`]:
+    /// `Batches::over(n, 128).shuffled(seed, epoch)`.
+    ///
+    /// # Panics
+    /// When `batch == 0`.
+    pub fn over(n: usize, batch: usize) -> Batches {
+        Batches::new(n, batch, false, 0, 0, false)
+    }
+
+    /// The same batches over an order shuffled by `(seed, epoch)` (each epoch its own
+    /// permutation, the same on every machine). Call before iterating.
+    pub fn shuffled(self, seed: u64, epoch: u64) -> Batches {
+        Batches::new(
+            self.order.len(),
+            self.batch,
+            true,
+            seed,
+            epoch,
+            self.drop_last,
+        )
+    }
+
+    /// Skip a final short batch. Call before iterating.
+    pub fn drop_last(self) -> Batches {
+        Batches {
+            drop_last: true,
+            ..self
+        }
+    }
+
     /// Number of batches this iterator yields in total.
     pub fn count_batches(&self) -> usize {
         if self.drop_last {
