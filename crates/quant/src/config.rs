@@ -169,9 +169,9 @@ pub struct ModelFiles {
     pub normalize: bool,
 }
 
-/// Reads a text file that must be a regular file of at most `limit` bytes (a FIFO or
-/// `/dev/zero` named by mistake is refused, not read).
-pub(crate) fn read(path: &Path, limit: u64) -> Result<String> {
+/// Checks that `path` is a regular file of at most `limit` bytes (a FIFO or `/dev/zero`
+/// named by mistake is refused, not read).
+pub(crate) fn check_file(path: &Path, limit: u64) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|source| QuantError::Io {
         path: path.to_path_buf(),
         source,
@@ -188,6 +188,12 @@ pub(crate) fn read(path: &Path, limit: u64) -> Result<String> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Reads a text file that must be a regular file of at most `limit` bytes.
+pub(crate) fn read(path: &Path, limit: u64) -> Result<String> {
+    check_file(path, limit)?;
     std::fs::read_to_string(path).map_err(|source| QuantError::Io {
         path: path.to_path_buf(),
         source,

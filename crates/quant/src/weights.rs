@@ -154,13 +154,8 @@ impl BertWeights {
     /// claims more than the file holds), or a tensor is missing, of the wrong shape or dtype,
     /// or not finite — each error names the file and the tensor.
     pub fn load(path: &Path, c: &BertConfig) -> Result<BertWeights> {
-        let meta = std::fs::metadata(path).map_err(|source| QuantError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if !meta.is_file() {
-            return Err(format_error(path, "not a regular file"));
-        }
+        // 16 GiB: ten times BERT-large in f32.
+        crate::config::check_file(path, 1 << 34)?;
         let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
             path: path.to_path_buf(),
             source,
