@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let registry = xtask::registry::registry();
-    let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('#')
+        .trim();
     for (quick, sets) in [(false, vec![]), (true, vec![first.to_string()])] {
         let options = lab::spec::LoadOptions {
             quick,

@@ -61,13 +61,20 @@ fn weights() -> Vec<u8> {
         .into_iter()
         .map(|(n, s)| {
             let len: usize = s.iter().product();
-            let b = (0..len).flat_map(|k| (0.01 * k as f32).to_le_bytes()).collect();
+            let b = (0..len)
+                .flat_map(|k| (0.01 * k as f32).to_le_bytes())
+                .collect();
             (n, s, b)
         })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = blobs
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, None).unwrap()
 }
@@ -84,7 +91,11 @@ fn dir() -> &'static PathBuf {
 fn reset(d: &Path) {
     static WEIGHTS: OnceLock<Vec<u8>> = OnceLock::new();
     std::fs::write(d.join("config.json"), CONFIG).unwrap();
-    std::fs::write(d.join("sentence_bert_config.json"), r#"{"max_seq_length": 8}"#).unwrap();
+    std::fs::write(
+        d.join("sentence_bert_config.json"),
+        r#"{"max_seq_length": 8}"#,
+    )
+    .unwrap();
     std::fs::write(
         d.join("1_Pooling/config.json"),
         r#"{"pooling_mode_mean_tokens": true}"#,
