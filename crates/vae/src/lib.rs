@@ -1,10 +1,11 @@
 //! # vae
 //!
 //! The β-VAE study's pieces. Built so far: [`dsprites`], the procedural dSprites dataset
-//! (the exact factor grid of the original, rendered deterministically on demand). Still to
-//! come (issue "vae"): the Gaussian-encoder VAE (MLP and convolutional), the β and
-//! capacity-annealed objectives, the disentanglement metrics (active units, MIG, β-VAE,
-//! FactorVAE, the KL decomposition) and the β sweep.
+//! (the exact factor grid of the original, rendered deterministically on demand), and
+//! [`metrics`] — active units, MIG, the β-VAE and FactorVAE scores, each a function of a
+//! representation and tested on constructed codes. Still to come (issue "vae"): the
+//! Gaussian-encoder VAE (MLP and convolutional), the β and capacity-annealed objectives, the
+//! KL decomposition (index-code MI, total correlation, dimension-wise KL) and the β sweep.
 //!
 //! ## Example: a batch of dSprites images and their factors
 //!
@@ -23,3 +24,4 @@
 #![deny(unsafe_code)]
 
 pub mod dsprites;
+pub mod metrics;
