@@ -3,9 +3,10 @@
 //! The β-VAE study's pieces. Built so far: [`dsprites`], the procedural dSprites dataset
 //! (the exact factor grid of the original, rendered deterministically on demand), and
 //! [`metrics`] — active units, MIG, the β-VAE and FactorVAE scores, each a function of a
-//! representation and tested on constructed codes. Still to come (issue "vae"): the
-//! Gaussian-encoder VAE (MLP and convolutional), the β and capacity-annealed objectives, the
-//! KL decomposition (index-code MI, total correlation, dimension-wise KL) and the β sweep.
+//! representation and tested on constructed codes — and [`kl`], the rate per dimension and
+//! its decomposition over the aggregate posterior (index-code MI, total correlation,
+//! dimension-wise KL). Still to come (issue "vae"): the Gaussian-encoder VAE (MLP and
+//! convolutional), the β and capacity-annealed objectives and the β sweep.
 //!
 //! ## Example: a batch of dSprites images and their factors
 //!
@@ -24,4 +25,5 @@
 #![deny(unsafe_code)]
 
 pub mod dsprites;
+pub mod kl;
 pub mod metrics;
