@@ -5,8 +5,10 @@
 //! [`metrics`] — active units, MIG, the β-VAE and FactorVAE scores, each a function of a
 //! representation and tested on constructed codes — and [`kl`], the rate per dimension and
 //! its decomposition over the aggregate posterior (index-code MI, total correlation,
-//! dimension-wise KL). Still to come (issue "vae"): the Gaussian-encoder VAE (MLP and
-//! convolutional), the β and capacity-annealed objectives and the β sweep.
+//! dimension-wise KL) — and [`model`], the Gaussian-encoder VAE (the Higgins MLP and the
+//! convolutional architecture, Bernoulli or Gaussian decoder) with the β and
+//! capacity-annealed objectives. Still to come (issue "vae"): the β-sweep study on `lab`
+//! (training runs, images, traversals, report, claims) and its speed work.
 //!
 //! ## Example: a batch of dSprites images and their factors
 //!
@@ -27,3 +29,4 @@
 pub mod dsprites;
 pub mod kl;
 pub mod metrics;
+pub mod model;
