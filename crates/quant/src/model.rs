@@ -85,6 +85,19 @@ impl Model {
                 direction: TruncationDirection::Right,
             }))
             .map_err(|e| tok_err(e.to_string()))?;
+        // A tokenizer that cannot serve the model fails here, naming its file, not at the
+        // first text: ids beyond the embedding table, or a WordPiece vocabulary without its
+        // unknown token (found by fuzzing: every out-of-vocabulary word then fails).
+        let top = tokenizer.get_vocab(true).into_values().max().unwrap_or(0) as usize;
+        if top >= files.config.vocab_size {
+            return Err(tok_err(format!(
+                "token id {top}, but config.json's vocab_size is {}",
+                files.config.vocab_size
+            )));
+        }
+        tokenizer
+            .encode("a probe: \u{2203}\u{00e9}\u{6f22} 42 ##x", true)
+            .map_err(|e| tok_err(format!("it cannot tokenize text: {e}")))?;
         let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
         let encoder = Encoder::new(files.config.clone(), weights, precision)?;
         Ok(Model {

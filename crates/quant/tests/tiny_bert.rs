@@ -424,6 +424,17 @@ fn every_damaged_file_is_named_with_what_was_expected() {
         ("a decoder the tokenizers crate panics on", Box::new(|d: &Path| {
             std::fs::write(d.join("tokenizer.json"), tokenizer_json().replace(r###""decoder":{"cleanup":true,"prefix":"##","type":"WordPiece"}"###, r###""decoder":{"cleanup":1e309,"prefix":"##","type":"WordPiece"}"###)).unwrap()
         }), "tokenizer.json: tokenizer: the tokenizers crate could not read it (it panicked: Helper: Error(\"number out of range\""),
+        // Found by cargo fuzz: a vocabulary without its unknown token loaded, then failed on
+        // the first word outside it (or, with [UNK] an added token, produced id 14 of 14).
+        ("an unknown token outside the vocabulary", Box::new(|d: &Path| {
+            std::fs::write(d.join("tokenizer.json"), tokenizer_json().replace(r#""unk_token":"[UNK]""#, r#""unk_token":"[NOPE]""#)).unwrap()
+        }), "tokenizer.json: tokenizer: it cannot tokenize text: WordPiece error: Missing [UNK] token from the vocabulary"),
+        ("an added token beyond the embedding table", Box::new(|d: &Path| {
+            std::fs::write(d.join("tokenizer.json"), tokenizer_json().replace(r#""[UNK]":1"#, r#""[U`K]":1"#)).unwrap()
+        }), "tokenizer.json: tokenizer: token id 14, but config.json's vocab_size is 14"),
+        ("more tokens than the embedding table", Box::new(|d: &Path| {
+            std::fs::write(d.join("config.json"), config_json().replace(&format!("\"vocab_size\":{}", VOCAB.len()), "\"vocab_size\":10")).unwrap()
+        }), "tokenizer.json: tokenizer: token id 13, but config.json's vocab_size is 10"),
         ("no model.safetensors", Box::new(|d: &Path| std::fs::remove_file(d.join("model.safetensors")).unwrap()),
          "model.safetensors: No such file"),
         ("a truncated safetensors file", Box::new(|d: &Path| {
