@@ -5,9 +5,9 @@
 //!
 //! Both standard architectures for 64×64 images, latent size free (10 in the literature):
 //!
-//! * [`Vae::mlp`] — Higgins et al. (2017): 4096–1200–1200 → 2·latent; latent → 1200–1200–
-//!   1200–4096, ReLU between (tanh in the paper's decoder; ReLU here as in
-//!   disentanglement_lib's fully connected model).
+//! * [`Vae::mlp`] with [`MlpSpec::higgins`] — Higgins et al. (2017): 4096–1200–1200 →
+//!   2·latent with ReLU; latent → 1200–1200–1200–4096 with tanh, as the paper's Table 1 (and
+//!   the PyTorch peer, `shared/peers/vae_torch.py`).
 //! * [`Vae::conv`] — Burgess et al. (2018) / disentanglement_lib: four 4×4 stride-2
 //!   convolutions 32–32–64–64, a 256-wide layer, 2·latent outputs; the decoder mirrors it
 //!   with transposed convolutions.
@@ -80,6 +80,62 @@ impl Terms {
     }
 }
 
+/// A fully connected VAE's sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpSpec {
+    /// Input size.
+    pub pixels: usize,
+    /// Hidden widths of the encoder.
+    pub encoder: Vec<usize>,
+    /// The encoder's activation.
+    pub encoder_activation: Activation,
+    /// Hidden widths of the decoder.
+    pub decoder: Vec<usize>,
+    /// Latent size.
+    pub latent: usize,
+    /// The decoder's activation.
+    pub decoder_activation: Activation,
+}
+
+impl MlpSpec {
+    /// Higgins et al. (2017), Table 1, for dSprites: 4096–1200–1200–(2·10) ReLU;
+    /// 10–1200–1200–1200–4096 tanh (14,196,516 parameters).
+    pub fn higgins() -> MlpSpec {
+        MlpSpec {
+            pixels: 4096,
+            encoder: vec![1200, 1200],
+            encoder_activation: Activation::Relu,
+            decoder: vec![1200, 1200, 1200],
+            latent: 10,
+            decoder_activation: Activation::Tanh,
+        }
+    }
+
+    /// A Fashion-MNIST VAE: 784–512–256–(2·10), 10–256–512–784, ReLU throughout.
+    pub fn fashion_mnist() -> MlpSpec {
+        MlpSpec {
+            pixels: 784,
+            encoder: vec![512, 256],
+            encoder_activation: Activation::Relu,
+            decoder: vec![256, 512],
+            latent: 10,
+            decoder_activation: Activation::Relu,
+        }
+    }
+
+    /// `pixels`–`hidden`–2·`latent` and back, ReLU (small models for tests and examples).
+    pub fn symmetric(pixels: usize, hidden: usize, latent: usize) -> MlpSpec {
+        MlpSpec {
+            pixels,
+            encoder: vec![hidden],
+            encoder_activation: Activation::Relu,
+            decoder: vec![hidden],
+            latent,
+            decoder_activation: Activation::Relu,
+        }
+    }
+}
+
 /// A VAE: encoder to `(μ, ln σ²)`, decoder from `z`.
 pub struct Vae {
     encoder: Sequential,
@@ -90,46 +146,34 @@ pub struct Vae {
 }
 
 impl Vae {
-    /// The fully connected VAE: `pixels`–`hidden…` → 2·`latent`, and `latent`–`hidden…`
-    /// (reversed, with one more layer of the last width, as Higgins et al.) → `pixels`.
-    /// `Vae::mlp(4096, &[1200, 1200], 10, ..)` is the paper's.
+    /// The fully connected VAE of `spec`: `pixels`–`encoder…`–2·`latent` and
+    /// `latent`–`decoder…`–`pixels`, each with its activation between layers.
     ///
     /// # Errors
     /// A zero size.
-    pub fn mlp(
-        pixels: usize,
-        hidden: &[usize],
-        latent: usize,
-        likelihood: Likelihood,
-        rng: &mut Rng,
-    ) -> nn::Result<Vae> {
-        let mut encoder = Sequential::new();
-        let mut width = pixels;
-        for &h in hidden {
-            encoder = encoder
-                .push(Linear::new(width, h, true, rng)?)
-                .push(Activation::Relu);
-            width = h;
-        }
-        encoder = encoder.push(Linear::new(width, 2 * latent, true, rng)?);
-        let mut widths: Vec<usize> = hidden.iter().rev().copied().collect();
-        if let Some(&first) = widths.first() {
-            widths.insert(0, first);
-        }
-        let mut decoder = Sequential::new();
-        let mut width = latent;
-        for &h in &widths {
-            decoder = decoder
-                .push(Linear::new(width, h, true, rng)?)
-                .push(Activation::Relu);
-            width = h;
-        }
-        decoder = decoder.push(Linear::new(width, pixels, true, rng)?);
+    pub fn mlp(spec: &MlpSpec, likelihood: Likelihood, rng: &mut Rng) -> nn::Result<Vae> {
+        let stack = |sizes: Vec<usize>, act: Activation, rng: &mut Rng| -> nn::Result<Sequential> {
+            let mut net = Sequential::new();
+            for (k, w) in sizes.windows(2).enumerate() {
+                if k > 0 {
+                    net = net.push(act);
+                }
+                net = net.push(Linear::new(w[0], w[1], true, rng)?);
+            }
+            Ok(net)
+        };
+        let enc: Vec<usize> = [
+            vec![spec.pixels],
+            spec.encoder.clone(),
+            vec![2 * spec.latent],
+        ]
+        .concat();
+        let dec: Vec<usize> = [vec![spec.latent], spec.decoder.clone(), vec![spec.pixels]].concat();
         Ok(Vae {
-            encoder,
-            decoder,
-            latent,
-            pixels,
+            encoder: stack(enc, spec.encoder_activation, rng)?,
+            decoder: stack(dec, spec.decoder_activation, rng)?,
+            latent: spec.latent,
+            pixels: spec.pixels,
             likelihood,
         })
     }

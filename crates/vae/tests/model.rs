@@ -7,7 +7,7 @@ use core_tensor::{Rng, Tensor};
 use optim::Adam;
 use vae::dsprites::DSprites;
 use vae::kl::kl_per_dimension;
-use vae::model::{Likelihood, Objective, Vae};
+use vae::model::{Likelihood, MlpSpec, Objective, Vae};
 
 fn rows(t: &Tensor) -> Vec<Vec<f64>> {
     t.to_vec2()
@@ -20,15 +20,26 @@ fn rows(t: &Tensor) -> Vec<Vec<f64>> {
 #[test]
 fn architectures_have_the_papers_shapes() {
     let mlp = Vae::mlp(
-        4096,
-        &[1200, 1200],
-        10,
+        &MlpSpec::higgins(),
         Likelihood::Bernoulli,
         &mut Rng::seed(0),
     )
     .unwrap();
     let count: usize = mlp.params().iter().map(Tensor::numel).sum();
     assert_eq!(count, 14_196_516);
+    let fm = Vae::mlp(
+        &MlpSpec::fashion_mnist(),
+        Likelihood::Bernoulli,
+        &mut Rng::seed(0),
+    )
+    .unwrap();
+    // 784-512-256-(2x10) and 10-256-512-784, weights and biases.
+    let by_hand = 784 * 512 + 512 + 512 * 256 + 256 + 256 * 20 + 20;
+    let by_hand = by_hand + 10 * 256 + 256 + 256 * 512 + 512 + 512 * 784 + 784;
+    assert_eq!(
+        fm.params().iter().map(Tensor::numel).sum::<usize>(),
+        by_hand
+    );
     let conv = Vae::conv(10, Likelihood::Bernoulli, &mut Rng::seed(0)).unwrap();
     let x = DSprites.batch(&[0, 100_000]);
     let (mu, logvar) = conv.encode(&x).unwrap();
@@ -39,7 +50,12 @@ fn architectures_have_the_papers_shapes() {
 
 #[test]
 fn the_kl_term_is_the_closed_form_and_the_objectives_combine_it() {
-    let vae = Vae::mlp(16, &[8], 3, Likelihood::Bernoulli, &mut Rng::seed(1)).unwrap();
+    let vae = Vae::mlp(
+        &MlpSpec::symmetric(16, 8, 3),
+        Likelihood::Bernoulli,
+        &mut Rng::seed(1),
+    )
+    .unwrap();
     let x = Rng::seed(2).bernoulli(&[5, 16], 0.5);
     let t = vae.terms(&x, &mut Rng::seed(3)).unwrap();
     let want = kl_per_dimension(&rows(&t.mu), &rows(&t.logvar));
@@ -66,7 +82,13 @@ fn the_kl_term_is_the_closed_form_and_the_objectives_combine_it() {
 #[test]
 fn gradients_of_the_objective_match_finite_differences() {
     for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
-        let vae = Vae::mlp(12, &[6], 2, likelihood, &mut Rng::seed(4)).unwrap();
+        // Smooth activations: finite differences across a ReLU kink would test the kink.
+        let spec = MlpSpec {
+            encoder_activation: nn::Activation::Tanh,
+            decoder_activation: nn::Activation::Tanh,
+            ..MlpSpec::symmetric(12, 6, 2)
+        };
+        let vae = Vae::mlp(&spec, likelihood, &mut Rng::seed(4)).unwrap();
         let x = Rng::seed(5).bernoulli(&[3, 12], 0.5);
         let loss = || -> f64 {
             let t = vae.terms(&x, &mut Rng::seed(6)).unwrap();
@@ -104,7 +126,12 @@ fn gradients_of_the_objective_match_finite_differences() {
 fn a_short_training_run_lowers_the_loss() {
     let data = DSprites;
     let x = data.batch(&data.sample(128, 0));
-    let vae = Vae::mlp(4096, &[128], 4, Likelihood::Bernoulli, &mut Rng::seed(0)).unwrap();
+    let vae = Vae::mlp(
+        &MlpSpec::symmetric(4096, 128, 4),
+        Likelihood::Bernoulli,
+        &mut Rng::seed(0),
+    )
+    .unwrap();
     let mut opt = Adam::new(1e-3).bind(vae.params()).unwrap();
     let mut rng = Rng::seed(1);
     let mut losses = Vec::new();
