@@ -89,6 +89,87 @@ impl MlpStep {
     }
 }
 
+/// A training step that can be timed.
+pub trait Step: Send {
+    /// Samples per step.
+    fn batch(&self) -> usize;
+    /// One step; returns the loss.
+    ///
+    /// # Errors
+    /// Tensor errors (none for the fixed shapes used here).
+    fn step(&mut self) -> Result<f32>;
+}
+
+impl Step for MlpStep {
+    fn batch(&self) -> usize {
+        self.x.shape()[0]
+    }
+    fn step(&mut self) -> Result<f32> {
+        MlpStep::step(self)
+    }
+}
+
+/// One training step of a VAE, as the PyTorch peer (`shared/peers/vae_torch.py`) times it:
+/// forward, reparameterised sample, Bernoulli reconstruction + β KL, backward, Adam(5e-4), at
+/// batch 64 on random images (timing only), under flush-to-zero.
+pub struct VaeStep {
+    vae: vae::model::Vae,
+    x: Tensor,
+    rng: Rng,
+    beta: f32,
+    opt: optim::BoundOptim<Adam>,
+}
+
+impl VaeStep {
+    /// The Higgins et al. dSprites MLP (14.2 M parameters), β = 4, binary images of density
+    /// 0.25.
+    pub fn dsprites_mlp(batch: usize, seed: u64) -> VaeStep {
+        let mut rng = Rng::seed(seed);
+        let x = rng.bernoulli(&[batch, 4096], 0.25);
+        Self::new(vae::model::MlpSpec::higgins(), x, 4.0, rng)
+    }
+
+    /// The Fashion-MNIST MLP VAE (784-512-256-2x10), β = 1, uniform images.
+    pub fn fashion_mnist_mlp(batch: usize, seed: u64) -> VaeStep {
+        let mut rng = Rng::seed(seed);
+        let x = rng.uniform(&[batch, 784], 0.0, 1.0);
+        Self::new(vae::model::MlpSpec::fashion_mnist(), x, 1.0, rng)
+    }
+
+    fn new(spec: vae::model::MlpSpec, x: Tensor, beta: f32, mut rng: Rng) -> VaeStep {
+        let model = vae::model::Vae::mlp(&spec, vae::model::Likelihood::Bernoulli, &mut rng)
+            .expect("fixed architecture");
+        let opt = Adam::new(5e-4)
+            .bind(model.params())
+            .expect("leaf parameters");
+        VaeStep {
+            vae: model,
+            x,
+            rng,
+            beta,
+            opt,
+        }
+    }
+}
+
+impl Step for VaeStep {
+    fn batch(&self) -> usize {
+        self.x.shape()[0]
+    }
+    fn step(&mut self) -> Result<f32> {
+        with_flush_denormals(|| {
+            self.opt.zero_grad();
+            let t = self.vae.terms(&self.x, &mut self.rng)?;
+            let loss = t.loss(vae::model::Objective::Beta(self.beta), 0)?;
+            loss.backward()?;
+            self.opt
+                .step()
+                .map_err(|e| core_tensor::TensorError::invalid("adam", e.to_string()))?;
+            loss.item()
+        })
+    }
+}
+
 /// Forward and backward through a chain of `n` small elementwise ops on a 16-element tensor:
 /// the per-op cost of recording and walking the graph.
 ///

@@ -16,7 +16,7 @@ use bench_harness::peers::{peer_rows, read_peers, PeerGemm};
 use bench_harness::stats::Stats;
 use bench_harness::sweep::{measure, MeasureConfig, Measurement};
 use core_tensor::{no_grad, Rng, Tensor};
-use groundwork_benches::{autodiff_chain, pool, MlpStep};
+use groundwork_benches::{autodiff_chain, pool, MlpStep, Step, VaeStep};
 use lab::fsutil::write_atomic;
 use lab::report::{header, write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 use serde_json::json;
@@ -169,15 +169,30 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     if blas.is_some() && against_blas.is_empty() {
         eprintln!("--blas: no GEMM shape matched the filter, so nothing was compared");
     }
-    // One training step of each network (the CNN's FLOP count is not tallied: 0).
-    type MakeStep = fn() -> MlpStep;
-    let steps: [(&str, MakeStep, f64); 2] = [
+    // One training step of each network (the CNN's and the VAEs' FLOP counts are not
+    // tallied: 0). The VAE steps are the PyTorch peer's (shared/peers/vae_torch.py).
+    type MakeStep = fn() -> Box<dyn Step>;
+    let steps: [(&str, MakeStep, f64); 4] = [
         (
             "mlp-step-784-256-128-10-b128",
-            || MlpStep::new(128, 0),
+            || Box::new(MlpStep::new(128, 0)),
             MlpStep::flop(128),
         ),
-        ("cnn-step-32-64-128-b128", || MlpStep::cnn(128, 0), 0.0),
+        (
+            "cnn-step-32-64-128-b128",
+            || Box::new(MlpStep::cnn(128, 0)),
+            0.0,
+        ),
+        (
+            "vae-dsprites-mlp-step-b64",
+            || Box::new(VaeStep::dsprites_mlp(64, 0)),
+            0.0,
+        ),
+        (
+            "vae-fashion-mnist-mlp-step-b64",
+            || Box::new(VaeStep::fashion_mnist_mlp(64, 0)),
+            0.0,
+        ),
     ];
     for (name, make, flop) in steps {
         for threads in [1, 2] {
@@ -186,8 +201,9 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 continue;
             }
             let mut step = make();
+            let batch = step.batch() as f64;
             let r = pool(threads)
-                .install(|| measure(&full, &cfg, 128.0, flop, threads, || step.step()));
+                .install(|| measure(&full, &cfg, batch, flop, threads, || step.step()));
             let gflops = if flop > 0.0 {
                 format!(", {:.1} GFLOP/s", r.flops() / 1e9)
             } else {
