@@ -95,9 +95,20 @@ impl Model {
                 files.config.vocab_size
             )));
         }
-        tokenizer
+        let probe = tokenizer
             .encode("a probe: \u{2203}\u{00e9}\u{6f22} 42 ##x", true)
             .map_err(|e| tok_err(format!("it cannot tokenize text: {e}")))?;
+        // Special tokens come from the post-processor, not the vocabulary: check what it adds.
+        if let Some(&id) = probe
+            .get_ids()
+            .iter()
+            .find(|&&id| id as usize >= files.config.vocab_size)
+        {
+            return Err(tok_err(format!(
+                "it produces token id {id}, but config.json's vocab_size is {}",
+                files.config.vocab_size
+            )));
+        }
         let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
         let encoder = Encoder::new(files.config.clone(), weights, precision)?;
         Ok(Model {

@@ -432,6 +432,9 @@ fn every_damaged_file_is_named_with_what_was_expected() {
         ("an added token beyond the embedding table", Box::new(|d: &Path| {
             std::fs::write(d.join("tokenizer.json"), tokenizer_json().replace(r#""[UNK]":1"#, r#""[U`K]":1"#)).unwrap()
         }), "tokenizer.json: tokenizer: token id 14, but config.json's vocab_size is 14"),
+        ("a special token beyond the embedding table", Box::new(|d: &Path| {
+            std::fs::write(d.join("tokenizer.json"), tokenizer_json().replace(r#""ids":[3]"#, r#""ids":[14]"#)).unwrap()
+        }), "tokenizer.json: tokenizer: it produces token id 14, but config.json's vocab_size is 14"),
         ("more tokens than the embedding table", Box::new(|d: &Path| {
             std::fs::write(d.join("config.json"), config_json().replace(&format!("\"vocab_size\":{}", VOCAB.len()), "\"vocab_size\":10")).unwrap()
         }), "tokenizer.json: tokenizer: token id 13, but config.json's vocab_size is 10"),
