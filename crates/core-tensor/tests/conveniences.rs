@@ -122,3 +122,16 @@ fn operators_match_the_methods_and_their_gradients() {
     .unwrap();
     assert!(r.max_rel_error < 1e-3, "{r}");
 }
+
+#[test]
+fn t_cannot_fail() {
+    // Rank 2 and above: the last two axes swap; rank 0 and 1: unchanged, as PyTorch's .t().
+    let m = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    assert_eq!(
+        m.t().to_vec2().unwrap(),
+        vec![vec![1.0, 4.0], vec![2.0, 5.0], vec![3.0, 6.0]]
+    );
+    assert_eq!(Tensor::zeros(&[4, 2, 3]).t().shape(), &[4, 3, 2]);
+    assert_eq!(t(&[1.0, 2.0], &[2]).t().to_vec(), vec![1.0, 2.0]);
+    assert_eq!(Tensor::scalar(3.0).t().to_scalar().unwrap(), 3.0);
+}

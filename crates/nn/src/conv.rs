@@ -206,7 +206,7 @@ impl Module for Conv2d {
         let cols = x.unfold2d(self.patches)?; // [N, C*k*k, L]
         let w = self.weight.reshape(&[ws[0], ws[1] * ws[2] * ws[3]])?;
         // [N, L, C*k*k] @ [C*k*k, O] -> [N, L, O] -> [N, O, L]
-        let y = cols.transpose(1, 2)?.matmul(&w.t()?)?.transpose(1, 2)?;
+        let y = cols.transpose(1, 2)?.matmul(&w.t())?.transpose(1, 2)?;
         let y = y.reshape(&[s[0], ws[0], oh, ow])?;
         Ok(match &self.bias {
             Some(b) => y.add(&b.reshape(&[1, ws[0], 1, 1])?)?,

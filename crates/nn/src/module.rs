@@ -154,7 +154,7 @@ impl Linear {
 }
 
 fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let y = x.matmul(&weight.t()?)?;
+    let y = x.matmul(&weight.t())?;
     Ok(match bias {
         Some(b) => y.add(b)?,
         None => y,

@@ -269,9 +269,9 @@ fn the_hessian_of_a_model_in_one_call_matches_the_hand_written_function() {
     );
     // ... and the same network as modules (Linear stores W as [out, in]).
     let net = Sequential::new()
-        .push(Linear::from_tensors(a.t().unwrap().detach(), None).unwrap())
+        .push(Linear::from_tensors(a.t().detach(), None).unwrap())
         .push(Activation::Tanh)
-        .push(Linear::from_tensors(b.t().unwrap().detach(), None).unwrap());
+        .push(Linear::from_tensors(b.t().detach(), None).unwrap());
     let op = nn::hessian::hessian_operator(&net, &x, |out| loss::mse(out, &y));
     assert_eq!(op.dim(), by_hand.dim());
     // The parameter order differs by a transpose, so compare spectra.

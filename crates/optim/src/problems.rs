@@ -139,10 +139,7 @@ impl Quadratic {
     /// # Errors
     /// A shape error when `x` is not `[dim, 1]`.
     pub fn loss(&self, x: &Tensor) -> core_tensor::Result<Tensor> {
-        Ok(x.t()?
-            .matmul(&self.a.matmul(x)?)?
-            .sum_all()?
-            .mul_scalar(0.5))
+        Ok(x.t().matmul(&self.a.matmul(x)?)?.sum_all()?.mul_scalar(0.5))
     }
 
     /// `f(x)` in f64 through the eigen-decomposition: `1/2 sum_i lambda_i (q_i . x)^2`.

@@ -265,12 +265,15 @@ impl Tensor {
         self.permute(&perm)
     }
 
-    /// Swaps the last two axes (the matrix transpose of each batch element). A view.
-    ///
-    /// # Errors
-    /// [`TensorError::BadAxis`] for a tensor of rank below 2.
-    pub fn t(&self) -> Result<Tensor> {
+    /// Swaps the last two axes (the matrix transpose of each batch element); a tensor of
+    /// rank 0 or 1 is returned as it is (PyTorch's `.t()` does the same). A view; it cannot
+    /// fail.
+    pub fn t(&self) -> Tensor {
+        if self.ndim() < 2 {
+            return self.clone();
+        }
         self.transpose(-2, -1)
+            .expect("rank >= 2 has a last pair of axes")
     }
 
     /// Expands size-1 (or missing leading) axes to `shape` by repetition. The backward sums.
@@ -529,7 +532,7 @@ mod tests {
     #[test]
     fn views_share_storage() {
         let x = Tensor::arange(6).reshape(&[2, 3]).unwrap();
-        let t = x.t().unwrap();
+        let t = x.t();
         assert_eq!(t.shape(), &[3, 2]);
         assert_eq!(t.to_vec(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         assert_eq!(t.array().as_ptr(), x.array().as_ptr());

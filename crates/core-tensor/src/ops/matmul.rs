@@ -55,7 +55,7 @@ pub(crate) fn matmul_backward(
     b: &Tensor,
     g: &Tensor,
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-    let ga = a.requires_grad().then(|| g.matmul(&b.t()?)).transpose()?;
+    let ga = a.requires_grad().then(|| g.matmul(&b.t())).transpose()?;
     // When B is a transposed view (a Linear layer's `W.t()`), compute dB as (G^T A)^T: the
     // same numbers, but the permute's backward then turns it into a contiguous [out, in]
     // gradient instead of a strided one that the optimizer would have to copy.
@@ -67,9 +67,9 @@ pub(crate) fn matmul_backward(
         .requires_grad()
         .then(|| {
             if b_transposed {
-                g.t()?.matmul(a)?.t()
+                Ok(g.t().matmul(a)?.t())
             } else {
-                a.t()?.matmul(g)
+                a.t().matmul(g)
             }
         })
         .transpose()?;
@@ -79,7 +79,7 @@ pub(crate) fn matmul_backward(
 impl Tensor {
     /// Matrix product `C[i, j] = sum_p A[i, p] B[p, j]`, over the last two axes, with batch
     /// axes broadcast (`torch.matmul` semantics for rank >= 2). Transposed operands
-    /// (`a.t()?`) are views and cost no copy.
+    /// (`a.t()`) are views and cost no copy.
     ///
     /// Large products use every rayon thread; results are bit-identical for any thread count.
     ///
