@@ -98,9 +98,8 @@ pub fn decompose(
                 }
                 per_m[m] = s;
             }
-            let log_q_given_n: f64 = (0..d)
-                .map(|j| log_normal(z[j], mu[i][j], logvar[i][j]))
-                .sum();
+            // ln q(z | n) is example i's sum, already taken with all the others.
+            let log_q_given_n = per_m[i];
             let log_qz = logsumexp(&per_m) - ln_n;
             let log_qzj: Vec<f64> = per_dim.iter().map(|l| logsumexp(l) - ln_n).collect();
             let log_pzj: Vec<f64> = z.iter().map(|&x| log_normal(x, 0.0, 0.0)).collect();
