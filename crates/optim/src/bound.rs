@@ -220,16 +220,24 @@ impl<R: WithWeightDecay> BoundOptim<R> {
         }
         self.lr = state.lr;
         let rates: Vec<f32> = self.groups.iter().map(|g| self.group_lr(g.2)).collect();
-        let mut buffers = state.buffers.clone().into_iter();
+        let OptimizerState {
+            name,
+            step,
+            buffer_names,
+            buffers,
+            ..
+        } = state;
+        // Each group takes its own parameters' buffers (none when none were saved): moved,
+        // not copied once per group.
+        let mut buffers = buffers.into_iter();
         for ((params, opt, _), lr) in self.groups.iter_mut().zip(rates) {
-            let mut s = state.clone();
-            s.lr = lr;
-            s.buffers = if saved == 0 {
-                Vec::new()
-            } else {
-                buffers.by_ref().take(params.len()).collect()
-            };
-            opt.load_state(s)?;
+            opt.load_state(OptimizerState {
+                name: name.clone(),
+                step,
+                lr,
+                buffer_names: buffer_names.clone(),
+                buffers: buffers.by_ref().take(params.len()).collect(),
+            })?;
         }
         Ok(())
     }
