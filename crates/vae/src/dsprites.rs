@@ -110,14 +110,19 @@ impl Factors {
 
     /// The sprite's centre in pixel coordinates (column, row).
     pub fn centre(&self) -> (f64, f64) {
-        (14.0 + 36.0 * self.x, 14.0 + 36.0 * self.y)
+        centre(self.x, self.y)
     }
+}
+
+/// Pixel coordinates (column, row) of a sprite's centre at positions `x, y` in `[0, 1]`.
+fn centre(x: f64, y: f64) -> (f64, f64) {
+    (14.0 + 36.0 * x, 14.0 + 36.0 * y)
 }
 
 /// Renders a sprite: `SIZE * SIZE` bytes, row-major, each 0 or 1.
 pub fn render(shape: Shape, scale: f64, orientation: f64, x: f64, y: f64) -> Vec<u8> {
     let r = 10.0 * scale;
-    let (cx, cy) = (14.0 + 36.0 * x, 14.0 + 36.0 * y);
+    let (cx, cy) = centre(x, y);
     let (s, c) = (libm::sin(orientation), libm::cos(orientation));
     let mut out = vec![0u8; SIZE * SIZE];
     for row in 0..SIZE {
