@@ -76,9 +76,7 @@ impl MlpStep {
     /// Tensor errors (none for the fixed shapes).
     pub fn step(&mut self) -> Result<f32> {
         with_flush_denormals(|| {
-            let err = |e: nn::NnError| core_tensor::TensorError::invalid("mlp step", e.to_string());
-            let loss =
-                cross_entropy(&self.net.forward(&self.x).map_err(err)?, &self.y).map_err(err)?;
+            let loss = cross_entropy(&self.net.forward(&self.x)?, &self.y)?;
             loss.backward()?;
             self.opt
                 .step(&self.params)

@@ -219,11 +219,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     }
     // A whole epoch of the Fashion-MNIST MLP with Adam, through the study's training loop.
     if let Ok(dir) = nn::data::find_dataset("fashion-mnist") {
-        let (train, test) = (
-            nn::data::load_mnist_like(&dir, nn::data::Split::Train),
-            nn::data::load_mnist_like(&dir, nn::data::Split::Test),
-        );
-        if let (Ok(train), Ok(test)) = (train, test) {
+        if let Ok((train, test)) = nn::data::load_splits(&dir) {
             let limit = if opts.quick { 12_000 } else { 0 };
             for threads in [1, 2] {
                 let full = format!("fashion-mnist-mlp-adam-epoch/{threads}t");
