@@ -19,6 +19,7 @@
 //! metric = "iterations_to_tol"
 //! op = ">="
 //! factor = 10                  # lhs >= 10 * rhs
+//! aggregate = "mean"           # of the lhs runs: mean (default), max ("some run"), min ("every run")
 //!
 //! # A trend over a sweep axis (means over the other axes at each value).
 //! [[expect]]
@@ -249,9 +250,27 @@ impl Claim {
                     }
                 }
                 let (lhs, rhs) = (select("lhs", errors), select("rhs", errors));
-                Some(Form::Compare {
+                let aggregate = if f.entries.contains_key("aggregate") {
+                    f.choice("aggregate", &AGGREGATES, errors)
+                } else {
+                    Some(Aggregate::Mean)
+                };
+                let aggregate = match aggregate {
+                    Some(a @ (Aggregate::Mean | Aggregate::Max | Aggregate::Min)) => Some(a),
+                    Some(_) => {
+                        let at = f.entries.get("aggregate").map_or(f.at, |v| v.at);
+                        errors.push(
+                            at,
+                            "expect: with lhs/rhs, `aggregate` (over the lhs runs) is mean, max or min",
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                aggregate.map(|aggregate| Form::Compare {
                     lhs: lhs.unwrap_or_default(),
                     rhs: rhs.unwrap_or_default(),
+                    aggregate,
                 })
             }
             (false, false, false) => {
@@ -516,12 +535,15 @@ pub enum Form {
         /// Combination over runs.
         aggregate: Aggregate,
     },
-    /// Mean over `lhs` runs against mean over `rhs` runs.
+    /// The `lhs` runs' mean (or max: "some run", or min: "every run") against the mean
+    /// over the `rhs` runs.
     Compare {
         /// Left runs.
         lhs: Table,
         /// Right runs.
         rhs: Table,
+        /// How the lhs runs combine: mean, max or min.
+        aggregate: Aggregate,
     },
     /// Trend of the metric over a sweep axis.
     Trend {
@@ -608,9 +630,18 @@ impl Claim {
                 )
                 .to_lowercase()
             }
-            Form::Compare { lhs, rhs } => {
+            Form::Compare {
+                lhs,
+                rhs,
+                aggregate,
+            } => {
+                let which = match aggregate {
+                    Aggregate::Max => "the largest ",
+                    Aggregate::Min => "the smallest ",
+                    _ => "",
+                };
                 format!(
-                    "{} of ({}) {} {f}that of ({}){tol}",
+                    "{which}{} of ({}) {} {f}that of ({}){tol}",
                     self.metric,
                     sel(lhs),
                     self.op.symbol(),
@@ -790,7 +821,11 @@ fn evaluate_one(c: &Claim, runs: &[&RunRecord]) -> ClaimResult {
                 }
             }
         }
-        Form::Compare { lhs, rhs } => {
+        Form::Compare {
+            lhs,
+            rhs,
+            aggregate,
+        } => {
             let l: Vec<f64> = runs
                 .iter()
                 .filter(|r| matches(lhs, r))
@@ -807,11 +842,16 @@ fn evaluate_one(c: &Claim, runs: &[&RunRecord]) -> ClaimResult {
             if r.is_empty() {
                 return none("`rhs`");
             }
-            let (lv, rv) = (mean(&l), mean(&r) * c.factor);
+            let (lv, how) = match aggregate {
+                Aggregate::Max => (l.iter().copied().fold(f64::NEG_INFINITY, f64::max), "max"),
+                Aggregate::Min => (l.iter().copied().fold(f64::INFINITY, f64::min), "min"),
+                _ => (mean(&l), "mean"),
+            };
+            let rv = mean(&r) * c.factor;
             ClaimResult {
                 description,
                 pass: c.op.holds(lv, rv, c.rel_tol),
-                lhs: format!("{} (mean of {} runs)", fmt(lv), l.len()),
+                lhs: format!("{} ({how} of {} runs)", fmt(lv), l.len()),
                 rhs: if c.factor != 1.0 {
                     format!(
                         "{} = {} x {} (mean of {} runs)",

@@ -150,6 +150,11 @@ fn claims_each_op_aggregate_comparison_and_trend() {
         ("metric = \"steps_taken\"\nop = \"==\"\nvalue = 960\naggregate = \"range\"", true),
         ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 12", true),
         ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 13", false),
+        // Some lhs run (max) / every lhs run (min) against the rhs mean (45).
+        ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 13\naggregate = \"max\"", true),
+        ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 23\naggregate = \"max\"", false),
+        ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 2\naggregate = \"min\"", true),
+        ("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"steps_taken\"\nop = \">=\"\nfactor = 3\naggregate = \"min\"", false),
         ("run = { noise = \"none\" }\nover = \"rate\"\nmetric = \"steps_taken\"\ntrend = \"increasing\"", true),
         ("run = { noise = \"small\" }\nover = \"rate\"\nmetric = \"steps_taken\"\ntrend = \"decreasing\"", true),
         ("run = { noise = \"small\" }\nover = \"rate\"\nmetric = \"steps_taken\"\ntrend = \"non-decreasing\"", false),

@@ -105,6 +105,8 @@ fn every_bad_file_gets_its_error() {
          "bad.toml:14:17: expect: in `run`: noise = \"smal\" is not one of: none, quiet, small; did you mean `small`?"),
         ("a selector on a parameter that is not swept", claim("run = { rate = 0.9 }\nmetric = \"final\"\nop = \"<\"\nvalue = 1"),
          "bad.toml:14:16: expect: no run has rate = 0.9 (in `run`); the runs take: 0.5"),
+        ("lhs/rhs with an aggregate they cannot take", claim("lhs = { noise = \"none\" }\nrhs = { noise = \"small\" }\nmetric = \"final\"\nop = \"<\"\naggregate = \"range\""),
+         "bad.toml:18:13: expect: with lhs/rhs, `aggregate` (over the lhs runs) is mean, max or min"),
         ("an unknown claim key", claim("metric = \"final\"\nop = \"<\"\nvalue = 1\nrel = 2"),
          "bad.toml:17:1: expect: unknown key `rel`; did you mean `rel_tol`?; valid keys: name, run, metric, op, value, reference, rel_tol, lhs, rhs, factor, over, trend, aggregate"),
     ];
