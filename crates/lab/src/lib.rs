@@ -73,6 +73,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod image;
 pub mod params;
 
 #[cfg(feature = "engine")]

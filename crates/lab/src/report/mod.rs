@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::claims::ClaimResult;
 use crate::fsutil::write_atomic;
-pub use plot::{BarPlot, Bars, Heatmap, Line, LinePlot, Plot};
+pub use plot::{BarPlot, Bars, Heatmap, ImagePlot, Line, LinePlot, Plot};
 
 /// A table of strings.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +117,8 @@ pub fn write_report(
          table{{border-collapse:collapse;margin:1em 0;font-size:13px}}\
          td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}\
          td.l{{text-align:left}}.pass{{color:#0a0;font-weight:bold}}.fail{{color:#c00;font-weight:bold}}\
-         svg{{display:block;margin:1em 0;max-width:100%;height:auto}}nav li{{margin:2px 0}}</style></head><body>\
+         svg{{display:block;margin:1em 0;max-width:100%;height:auto}}\
+         figure{{margin:1em 0}}figure img{{image-rendering:pixelated;max-width:100%;height:auto}}figcaption{{font-size:13px;color:#555}}nav li{{margin:2px 0}}</style></head><body>\
          <h1>{name}</h1><p>{desc}</p><p>Study <code>{kind}</code> — runs: {ok} ok, {diverged} diverged, \
          {failed} failed, {missing} not run. {env}</p>",
         name = esc(&meta.name),
@@ -230,11 +231,27 @@ pub fn write_report(
         }
         for p in &s.plots {
             plot_no += 1;
-            let title = match p {
-                Plot::Lines(l) => &l.title,
-                Plot::Heatmap(h) => &h.title,
-                Plot::Bars(b) => &b.title,
-            };
+            let title = p.title();
+            if let Plot::Image(img) = p {
+                let file = format!("plots/{plot_no:02}-{}.png", slug(title));
+                let big = img.image.upscale(img.scale);
+                write_atomic(&dir.join(&file), &big.to_png())?;
+                let _ = writeln!(md, "![{}]({file})\n", md_cell(title));
+                let _ = write!(
+                    html,
+                    "<figure><img alt=\"{alt}\" title=\"{alt}\" width=\"{}\" height=\"{}\" src=\"{}\">",
+                    big.width,
+                    big.height,
+                    plot::png_data_uri(&big),
+                    alt = esc(title)
+                );
+                if !img.caption.is_empty() {
+                    let _ = writeln!(md, "{}\n", img.caption);
+                    let _ = write!(html, "<figcaption>{}</figcaption>", esc(&img.caption));
+                }
+                html.push_str("</figure>");
+                continue;
+            }
             let file = format!("plots/{plot_no:02}-{}.svg", slug(title));
             let svg = plot::render_svg(p);
             write_atomic(&dir.join(&file), svg.as_bytes())?;

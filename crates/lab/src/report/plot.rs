@@ -151,6 +151,20 @@ pub struct BarPlot {
     pub series: Vec<Bars>,
 }
 
+/// A picture (reconstructions, latent traversals): written as a PNG beside the report and
+/// embedded in `report.html`.
+#[derive(Debug, Clone, Default)]
+pub struct ImagePlot {
+    /// Title.
+    pub title: String,
+    /// The image.
+    pub image: crate::image::GrayImage,
+    /// Each pixel drawn `scale × scale` (1 = as is).
+    pub scale: usize,
+    /// What the rows and columns show, printed under the image.
+    pub caption: String,
+}
+
 /// A plot of any kind.
 #[derive(Debug, Clone)]
 pub enum Plot {
@@ -160,6 +174,20 @@ pub enum Plot {
     Heatmap(Heatmap),
     /// Bars.
     Bars(BarPlot),
+    /// A picture.
+    Image(ImagePlot),
+}
+
+impl Plot {
+    /// The plot's title.
+    pub fn title(&self) -> &str {
+        match self {
+            Plot::Lines(l) => &l.title,
+            Plot::Heatmap(h) => &h.title,
+            Plot::Bars(b) => &b.title,
+            Plot::Image(i) => &i.title,
+        }
+    }
 }
 
 const PALETTE: [RGBColor; 10] = [
@@ -253,7 +281,7 @@ fn legend_entries(plot: &Plot) -> Vec<(String, usize, bool, bool)> {
                 .map(|s| (s.label.clone(), s.color, false, true))
                 .collect();
         }
-        Plot::Bars(_) => Vec::new(),
+        Plot::Bars(_) | Plot::Image(_) => Vec::new(),
     };
     let mut entries: Vec<(String, usize, bool, bool)> = lines
         .iter()
@@ -318,8 +346,17 @@ where
     Ok(())
 }
 
-/// Renders a plot to a standalone SVG document.
+/// Renders a plot to a standalone SVG document (a picture: its PNG inside an `<image>`).
 pub fn render_svg(plot: &Plot) -> String {
+    if let Plot::Image(p) = plot {
+        let img = p.image.upscale(p.scale);
+        return format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"><image width=\"{w}\" height=\"{h}\" href=\"{}\"/></svg>\n",
+            png_data_uri(&img),
+            w = img.width,
+            h = img.height
+        );
+    }
     let mut svg = String::new();
     let legend = legend_entries(plot);
     let width = 760 + if legend.is_empty() { 0 } else { LEGEND_WIDTH };
@@ -330,6 +367,7 @@ pub fn render_svg(plot: &Plot) -> String {
             Plot::Lines(p) => draw_lines(&chart_area, p),
             Plot::Heatmap(h) => draw_heatmap(&chart_area, h),
             Plot::Bars(b) => draw_bars(&chart_area, b),
+            Plot::Image(_) => Ok(()),
         }
         .and_then(|()| {
             legend_area.fill(&WHITE)?;
@@ -660,4 +698,13 @@ mod tests {
         assert_eq!(svg.matches(&fill(color(0))).count() - 1, 2, "{svg}");
         assert!(svg.matches(&fill(color(1))).count() >= 3);
     }
+}
+
+/// `data:image/png;base64,…` for an image.
+pub fn png_data_uri(img: &crate::image::GrayImage) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(img.to_png())
+    )
 }
