@@ -658,6 +658,15 @@ where
     Ok(())
 }
 
+/// `data:image/png;base64,…` for an image.
+pub fn png_data_uri(img: &crate::image::GrayImage) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(img.to_png())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,13 +707,4 @@ mod tests {
         assert_eq!(svg.matches(&fill(color(0))).count() - 1, 2, "{svg}");
         assert!(svg.matches(&fill(color(1))).count() >= 3);
     }
-}
-
-/// `data:image/png;base64,…` for an image.
-pub fn png_data_uri(img: &crate::image::GrayImage) -> String {
-    use base64::Engine as _;
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(img.to_png())
-    )
 }
