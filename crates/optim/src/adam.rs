@@ -160,7 +160,7 @@ impl UpdateRule for Adam {
         step: u64,
         param: &mut [f32],
         grad: &[f32],
-        buffers: &mut [Vec<f32>],
+        buffers: &mut [&mut [f32]],
     ) {
         let (b1, b2) = self.betas;
         let t = step as f64;

@@ -103,7 +103,7 @@ impl UpdateRule for RmsProp {
         _step: u64,
         param: &mut [f32],
         grad: &[f32],
-        buffers: &mut [Vec<f32>],
+        buffers: &mut [&mut [f32]],
     ) {
         let [v] = buffers else {
             unreachable!("rmsprop keeps one buffer")
@@ -182,7 +182,7 @@ impl UpdateRule for AdaGrad {
         _step: u64,
         param: &mut [f32],
         grad: &[f32],
-        buffers: &mut [Vec<f32>],
+        buffers: &mut [&mut [f32]],
     ) {
         let [s] = buffers else {
             unreachable!("adagrad keeps one buffer")

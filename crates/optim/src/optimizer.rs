@@ -12,7 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{check, OptimError, Result};
 
 /// One optimizer's update, as a pure function on flat buffers.
-pub trait UpdateRule: Send {
+///
+/// The update must be elementwise — element `i` of the result depends only on element `i`
+/// of the parameter, the gradient and each buffer — because [`Optim`] applies it to slices of
+/// a large parameter on several threads at once (results are bit-identical for any thread
+/// count: each element is computed the same way wherever its slice runs).
+pub trait UpdateRule: Send + Sync {
     /// Short name (`"adam"`), used in saved state and messages.
     fn name(&self) -> &'static str;
 
@@ -29,8 +34,48 @@ pub trait UpdateRule: Send {
     /// Updates `param` in place given `grad` at learning rate `lr` (the optimizer's current
     /// rate: the rule itself keeps none, so schedules change it in one place); `step` counts
     /// from 1; `buffers` holds one zero-initialised vector per name in
-    /// [`UpdateRule::buffers`], each of `param.len()`.
-    fn update(&self, lr: f32, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [Vec<f32>]);
+    /// [`UpdateRule::buffers`], each of `param.len()` (`param` may be a slice of a larger
+    /// parameter, with the matching slices of its gradient and buffers).
+    fn update(&self, lr: f32, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]);
+}
+
+/// Elements per slice when a parameter's update is spread over threads (a large parameter,
+/// such as a 4096 x 1200 weight, is memory-bound: one thread cannot saturate the bandwidth).
+const UPDATE_SLICE: usize = 1 << 15;
+
+/// `rule.update` over `w`, in slices of [`UPDATE_SLICE`] on the current rayon pool when the
+/// parameter spans several slices and the pool has more than one thread.
+fn update_in_slices<R: UpdateRule>(
+    rule: &R,
+    lr: f32,
+    step: u64,
+    w: &mut [f32],
+    g: &[f32],
+    bufs: &mut [Vec<f32>],
+) {
+    use rayon::prelude::*;
+    if w.len() < 2 * UPDATE_SLICE || rayon::current_num_threads() < 2 {
+        let mut b: Vec<&mut [f32]> = bufs.iter_mut().map(Vec::as_mut_slice).collect();
+        rule.update(lr, step, w, g, &mut b);
+        return;
+    }
+    let mut buf_slices: Vec<_> = bufs.iter_mut().map(|b| b.chunks_mut(UPDATE_SLICE)).collect();
+    /// A slice of the parameter, of its gradient and of each buffer.
+    type Task<'a> = (&'a mut [f32], &'a [f32], Vec<&'a mut [f32]>);
+    let tasks: Vec<Task<'_>> = w
+        .chunks_mut(UPDATE_SLICE)
+        .zip(g.chunks(UPDATE_SLICE))
+        .map(|(ws, gs)| {
+            let bs = buf_slices
+                .iter_mut()
+                .map(|it| it.next().expect("buffers have the parameter's length"))
+                .collect();
+            (ws, gs, bs)
+        })
+        .collect();
+    tasks
+        .into_par_iter()
+        .for_each(|(ws, gs, mut bs)| rule.update(lr, step, ws, gs, &mut bs));
 }
 
 /// An optimizer over a list of parameters.
@@ -155,7 +200,7 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             let (rule, lr, step) = (&self.rule, self.lr, self.step);
             p.update_data(|w| {
                 let w = w.as_slice_mut().expect("update_data gives standard layout");
-                rule.update(lr, step, w, g, bufs);
+                update_in_slices(rule, lr, step, w, g, bufs);
             })?;
         }
         Ok(())

@@ -126,7 +126,7 @@ impl UpdateRule for Sgd {
         step: u64,
         param: &mut [f32],
         grad: &[f32],
-        buffers: &mut [Vec<f32>],
+        buffers: &mut [&mut [f32]],
     ) {
         let (mu, wd) = (self.momentum, self.weight_decay);
         match buffers {
