@@ -118,7 +118,7 @@ pub fn write_report(
          td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}\
          td.l{{text-align:left}}.pass{{color:#0a0;font-weight:bold}}.fail{{color:#c00;font-weight:bold}}\
          svg{{display:block;margin:1em 0;max-width:100%;height:auto}}\
-         figure{{margin:1em 0}}figure img{{image-rendering:pixelated;max-width:100%;height:auto}}figcaption{{font-size:13px;color:#555}}nav li{{margin:2px 0}}</style></head><body>\
+         figure{{margin:1em 0}}figure img{{image-rendering:pixelated;max-width:100%;height:auto}}figcaption{{font-size:13px;color:#555}}.ftitle{{font-size:15px;font-weight:bold;margin:4px 0}}nav li{{margin:2px 0}}</style></head><body>\
          <h1>{name}</h1><p>{desc}</p><p>Study <code>{kind}</code> — runs: {ok} ok, {diverged} diverged, \
          {failed} failed, {missing} not run. {env}</p>",
         name = esc(&meta.name),
@@ -239,7 +239,8 @@ pub fn write_report(
                 let _ = writeln!(md, "![{}]({file})\n", md_cell(title));
                 let _ = write!(
                     html,
-                    "<figure><img alt=\"{alt}\" title=\"{alt}\" width=\"{}\" height=\"{}\" src=\"{}\">",
+                    "<figure><div class=\"ftitle\">{}</div><img alt=\"{alt}\" title=\"{alt}\" width=\"{}\" height=\"{}\" src=\"{}\">",
+                    esc(title),
                     big.width,
                     big.height,
                     plot::png_data_uri(&big),
