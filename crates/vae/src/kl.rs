@@ -41,7 +41,7 @@ pub fn kl_per_dimension(mu: &[Vec<f64>], logvar: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// The decomposition of the mean KL (nats).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KlDecomposition {
     /// `I(z; n)`.
     pub index_code_mi: f64,

@@ -165,7 +165,7 @@ pub fn mig(sizes: &[usize], repr: &Representation<'_>, n: usize, bins: usize, se
 }
 
 /// A classifier's accuracy on the points it was trained on and on held-out points.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Score {
     /// Accuracy on the training points.
     pub train: f64,
