@@ -5,6 +5,7 @@ use lab::study::Registry;
 
 use crate::studies::{
     classifier::Classifier, minilm::MiniLm, paths::Paths, quadratic::Quadratic, serving::Serving,
+    vae::BetaVae,
 };
 
 /// Every study, by `experiment.kind`.
@@ -15,4 +16,5 @@ pub fn registry() -> Registry {
         .with(Classifier)
         .with(MiniLm)
         .with(Serving)
+        .with(BetaVae)
 }

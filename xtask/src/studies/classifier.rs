@@ -42,7 +42,7 @@ impl Study for Classifier {
         seed: u64,
         progress: &mut Progress<'_>,
     ) -> Result<ClassifierRun, String> {
-        let (train, test) = data()?;
+        let (train, test) = fashion_mnist()?;
         run_classifier(cfg, seed, train, test, &mut progress.as_fn()).map_err(|e| e.to_string())
     }
 
@@ -84,7 +84,7 @@ impl Study for Classifier {
 }
 
 /// Fashion-MNIST, loaded once per process and shared by every run.
-fn data() -> Result<&'static (Dataset, Dataset), String> {
+pub fn fashion_mnist() -> Result<&'static (Dataset, Dataset), String> {
     static DATA: OnceLock<Result<(Dataset, Dataset), String>> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;

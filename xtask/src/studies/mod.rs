@@ -5,3 +5,4 @@ pub mod minilm;
 pub mod paths;
 pub mod quadratic;
 pub mod serving;
+pub mod vae;
