@@ -59,7 +59,10 @@ fn json_round_trip_and_damaged_sizes() {
     assert_eq!(serde_json::from_str::<GrayImage>(&json).unwrap(), img);
     let lying = json.replace("\"width\":5", "\"width\":6");
     let err = serde_json::from_str::<GrayImage>(&lying).unwrap_err();
-    assert!(err.to_string().contains("6x4 image holds 20 pixels"), "{err}");
+    assert!(
+        err.to_string().contains("6x4 image holds 20 pixels"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -36,7 +36,14 @@ pub trait UpdateRule: Send + Sync {
     /// from 1; `buffers` holds one zero-initialised vector per name in
     /// [`UpdateRule::buffers`], each of `param.len()` (`param` may be a slice of a larger
     /// parameter, with the matching slices of its gradient and buffers).
-    fn update(&self, lr: f32, step: u64, param: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]);
+    fn update(
+        &self,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [&mut [f32]],
+    );
 }
 
 /// Elements per slice when a parameter's update is spread over threads (a large parameter,
@@ -59,7 +66,10 @@ fn update_in_slices<R: UpdateRule>(
         rule.update(lr, step, w, g, &mut b);
         return;
     }
-    let mut buf_slices: Vec<_> = bufs.iter_mut().map(|b| b.chunks_mut(UPDATE_SLICE)).collect();
+    let mut buf_slices: Vec<_> = bufs
+        .iter_mut()
+        .map(|b| b.chunks_mut(UPDATE_SLICE))
+        .collect();
     /// A slice of the parameter, of its gradient and of each buffer.
     type Task<'a> = (&'a mut [f32], &'a [f32], Vec<&'a mut [f32]>);
     let tasks: Vec<Task<'_>> = w

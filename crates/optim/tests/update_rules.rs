@@ -4,8 +4,8 @@
 
 use core_tensor::Tensor;
 use optim::{
-    clip_grad_norm, AdaGrad, Adam, InvalidParameter, OptimError, Optimizer, OptimizerState, RmsProp,
-    Schedule, Sgd,
+    clip_grad_norm, AdaGrad, Adam, InvalidParameter, OptimError, Optimizer, OptimizerState,
+    RmsProp, Schedule, Sgd,
 };
 
 const P0: [f64; 2] = [1.0, -2.0];
@@ -275,20 +275,25 @@ fn invalid_hyper_parameters_are_named() {
 #[test]
 fn large_parameters_update_identically_on_any_thread_count() {
     let n = 200_003; // several slices and a ragged last one
-    let run = |threads: usize, make: &(dyn Fn() -> Box<dyn Optimizer> + Sync)| -> (Vec<f32>, OptimizerState) {
+    let run = |threads: usize,
+               make: &(dyn Fn() -> Box<dyn Optimizer> + Sync)|
+     -> (Vec<f32>, OptimizerState) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         pool.install(|| {
-            let w0: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+            let w0: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+                .collect();
             let p = Tensor::from_vec(w0, &[n]).unwrap().with_grad();
             let mut opt = make();
             for step in 0..3 {
                 let g: Vec<f32> = (0..n)
                     .map(|i| (((i + step) * 104_729) % 2001) as f32 * 1e-3 - 1.0)
                     .collect();
-                p.set_grad(Some(Tensor::from_vec(g, &[n]).unwrap())).unwrap();
+                p.set_grad(Some(Tensor::from_vec(g, &[n]).unwrap()))
+                    .unwrap();
                 opt.step(std::slice::from_ref(&p)).unwrap();
             }
             (p.to_vec(), opt.state())
@@ -296,15 +301,30 @@ fn large_parameters_update_identically_on_any_thread_count() {
     };
     type Make = Box<dyn Fn() -> Box<dyn Optimizer> + Sync>;
     let makers: Vec<(&str, Make)> = vec![
-        ("adam", Box::new(|| Box::new(Adam::new(1e-2).amsgrad(true).build().unwrap()))),
-        ("sgd", Box::new(|| Box::new(Sgd::new(1e-2).nesterov(0.9).build().unwrap()))),
-        ("rmsprop", Box::new(|| Box::new(RmsProp::new(1e-2).build().unwrap()))),
-        ("adagrad", Box::new(|| Box::new(AdaGrad::new(1e-2).build().unwrap()))),
+        (
+            "adam",
+            Box::new(|| Box::new(Adam::new(1e-2).amsgrad(true).build().unwrap())),
+        ),
+        (
+            "sgd",
+            Box::new(|| Box::new(Sgd::new(1e-2).nesterov(0.9).build().unwrap())),
+        ),
+        (
+            "rmsprop",
+            Box::new(|| Box::new(RmsProp::new(1e-2).build().unwrap())),
+        ),
+        (
+            "adagrad",
+            Box::new(|| Box::new(AdaGrad::new(1e-2).build().unwrap())),
+        ),
     ];
     for (name, make) in &makers {
         let (w1, s1) = run(1, make.as_ref());
         let (w3, s3) = run(3, make.as_ref());
-        assert!(w1.iter().zip(&w3).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}: weights");
+        assert!(
+            w1.iter().zip(&w3).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{name}: weights"
+        );
         assert_eq!(s1.buffers, s3.buffers, "{name}: buffers");
     }
 }
