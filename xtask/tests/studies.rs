@@ -19,6 +19,19 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `exp` on 2 jobs into `dir`.
+fn run_into(exp: &spec::Experiment, dir: &Path) -> runner::RunSummary {
+    let options = RunOptions {
+        out: dir.to_path_buf(),
+        jobs: 2,
+        resume: false,
+        shard: None,
+        progress: false,
+        load: LoadOptions::default(),
+    };
+    runner::run(exp, &options).unwrap()
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -53,15 +66,7 @@ fn quickstart_end_to_end() {
     let dir = scratch("quickstart");
     let file = project_root().join("experiments/quickstart.toml");
     let exp = spec::load(&file, &registry(), &LoadOptions::default()).unwrap();
-    let options = RunOptions {
-        out: dir.clone(),
-        jobs: 2,
-        resume: false,
-        shard: None,
-        progress: false,
-        load: LoadOptions::default(),
-    };
-    let summary = runner::run(&exp, &options).unwrap();
+    let summary = run_into(&exp, &dir);
     for c in &summary.claims {
         assert!(
             c.pass,
@@ -179,15 +184,7 @@ fn the_vae_study_runs_and_reports_its_pictures() {
     )
     .unwrap();
     let dir = scratch("vae-tiny");
-    let options = RunOptions {
-        out: dir.clone(),
-        jobs: 2,
-        resume: false,
-        shard: None,
-        progress: false,
-        load: LoadOptions::default(),
-    };
-    let summary = runner::run(&exp, &options).unwrap();
+    let summary = run_into(&exp, &dir);
     assert!(summary.failed.is_empty() && summary.claims.len() == 1);
     let html = read(&dir.join("vae-tiny/report.html"));
     // Three runs: a traversal and a reconstruction each; the 2-latent run's scatters.
