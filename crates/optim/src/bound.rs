@@ -144,6 +144,12 @@ impl<R: WithWeightDecay> BoundOptim<R> {
 
     /// One update of every parameter that has a gradient (gradients are not cleared).
     ///
+    /// Parameters are updated in place when nothing else shares their storage. A graph that
+    /// is still alive does (a Linear layer's `W.t()` is a view of `W`), and then each weight
+    /// is copied before its update so that the graph keeps the old values: drop the loss and
+    /// the forward pass's tensors before stepping (a block around forward and backward, as
+    /// PyTorch frees its graph at backward) to save that copy.
+    ///
     /// # Errors
     /// As [`Optimizer::step`].
     pub fn step(&mut self) -> Result<()> {
