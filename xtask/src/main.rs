@@ -10,6 +10,13 @@ use clap::{Parser, Subcommand};
 use xtask::commands::{self, RunArgs};
 use xtask::fsutil::project_root;
 
+/// mimalloc instead of the system allocator: a training step frees and reallocates tens of
+/// megabytes of gradients and activations, which glibc's allocator hands back to the kernel
+/// and page-faults in again every step (20% of a Higgins VAE step at 2 threads, measured with
+/// `cargo xtask bench --filter vae`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// groundwork's task runner.
 #[derive(Parser)]
 #[command(

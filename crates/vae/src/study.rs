@@ -367,26 +367,32 @@ fn run_inner(
     for step in 0..cfg.steps {
         let x = next_batch(step)?;
         opt.zero_grad();
-        let t = vae.terms(&x, &mut noise)?;
-        let loss = t.loss(objective, step)?;
-        let l = loss.item()?;
-        if !l.is_finite() {
-            diverged_at = Some(step);
-            break;
-        }
-        loss.backward()?;
+        // The graph lives only until the gradients are taken: while it does, its `W.t()`
+        // views share the weights' storage and the update would copy every weight first.
+        let (log, kl_per_dim) = {
+            let t = vae.terms(&x, &mut noise)?;
+            let loss = t.loss(objective, step)?;
+            let l = loss.item()?;
+            if !l.is_finite() {
+                diverged_at = Some(step);
+                break;
+            }
+            loss.backward()?;
+            let log = StepLog {
+                step,
+                loss: l,
+                recon: t.recon.item()?,
+                kl: t.kl.item()?,
+            };
+            (log, t.kl_per_dim)
+        };
         opt.step()?;
-        steps.push(StepLog {
-            step,
-            loss: l,
-            recon: t.recon.item()?,
-            kl: t.kl.item()?,
-        });
+        steps.push(log);
         if step % cfg.kl_every == 0 || step + 1 == cfg.steps {
-            kl_log.push((step, t.kl_per_dim.clone()));
+            kl_log.push((step, kl_per_dim));
         }
         if (step + 1) % 10 == 0 {
-            progress(step + 1, cfg.steps, l as f64);
+            progress(step + 1, cfg.steps, log.loss as f64);
         }
     }
     let train_seconds = started.elapsed().as_secs_f64();
