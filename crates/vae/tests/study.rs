@@ -188,3 +188,25 @@ fn the_numbers_do_not_depend_on_the_thread_count() {
     assert!(one.steps == three.steps, "training differs");
     assert!(one.eval == three.eval, "evaluation differs");
 }
+
+#[test]
+fn a_non_finite_loss_is_recorded_as_a_divergence_not_an_error() {
+    // A NaN pixel makes the first loss NaN: the run stops there, keeps what it logged, and
+    // has no evaluation (the engine records it as diverged and the sweep goes on).
+    let mut images = vec![0.5f32; 16 * 784];
+    images[3] = f32::NAN;
+    let bad = Dataset {
+        images: core_tensor::Tensor::from_vec(images, &[16, 784]).unwrap(),
+        labels: vec![0; 16],
+        image_shape: (28, 28),
+        classes: 10,
+    };
+    let cfg = VaeConfig {
+        dataset: DataKind::FashionMnist,
+        batch: 16,
+        ..tiny(1.0, 2)
+    };
+    let r = run_vae(&cfg, 0, Some((&bad, &bad)), &mut |_, _, _| {}).unwrap();
+    assert_eq!(r.diverged_at, Some(0));
+    assert!(r.steps.is_empty() && r.eval.is_none());
+}
