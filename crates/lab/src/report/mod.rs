@@ -235,7 +235,9 @@ pub fn write_report(
             if let Plot::Image(img) = p {
                 let file = format!("plots/{plot_no:02}-{}.png", slug(title));
                 let big = img.image.upscale(img.scale);
-                write_atomic(&dir.join(&file), &big.to_png())?;
+                // Encoded once: the file and the page carry the same bytes.
+                let png = big.to_png();
+                write_atomic(&dir.join(&file), &png)?;
                 let _ = writeln!(md, "![{}]({file})\n", md_cell(title));
                 let _ = write!(
                     html,
@@ -243,7 +245,7 @@ pub fn write_report(
                     esc(title),
                     big.width,
                     big.height,
-                    plot::png_data_uri(&big),
+                    plot::png_data_uri(&png),
                     alt = esc(title)
                 );
                 if !img.caption.is_empty() {

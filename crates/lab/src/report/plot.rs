@@ -352,7 +352,7 @@ pub fn render_svg(plot: &Plot) -> String {
         let img = p.image.upscale(p.scale);
         return format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"><image width=\"{w}\" height=\"{h}\" href=\"{}\"/></svg>\n",
-            png_data_uri(&img),
+            png_data_uri(&img.to_png()),
             w = img.width,
             h = img.height
         );
@@ -658,12 +658,12 @@ where
     Ok(())
 }
 
-/// `data:image/png;base64,…` for an image.
-pub fn png_data_uri(img: &crate::image::GrayImage) -> String {
+/// `data:image/png;base64,…` for PNG bytes.
+pub fn png_data_uri(png: &[u8]) -> String {
     use base64::Engine as _;
     format!(
         "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(img.to_png())
+        base64::engine::general_purpose::STANDARD.encode(png)
     )
 }
 
