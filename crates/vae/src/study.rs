@@ -287,6 +287,10 @@ pub fn run_vae(
             return Err("dataset = \"fashion-mnist\" needs the Fashion-MNIST images".into())
         }
     };
+    let empty = |s: &Source<'_>| matches!(s, Source::Images(d) if d.is_empty());
+    if empty(&train) || empty(&eval) {
+        return Err("the training and evaluation sets need at least one image each".into());
+    }
     with_flush_denormals(|| run_inner(cfg, seed, &train, &eval, progress))
         .map_err(|e| e.to_string())
 }
@@ -340,24 +344,22 @@ fn run_inner(
     let mut noise = Rng::with_stream(seed, 2);
     let objective = objective(cfg);
 
-    let mut order = match train {
-        Source::Images(d) => Some((0u64, Batches::over(d.len(), cfg.batch).shuffled(seed, 0))),
-        Source::Sprites => None,
-    };
+    // A dataset is read in epochs, each shuffled by (seed, epoch); dSprites draws the batch
+    // of step t from (seed, t).
+    let (mut epoch, mut batches) = (0u64, None::<Batches>);
     let mut next_batch = |step: u64| -> nn::Result<Tensor> {
-        match (train, &mut order) {
-            (Source::Images(d), Some((epoch, batches))) => {
-                let idx = match batches.next() {
-                    Some(i) => i,
-                    None => {
-                        *epoch += 1;
-                        *batches = Batches::over(d.len(), cfg.batch).shuffled(seed, *epoch);
-                        batches.next().expect("a non-empty dataset")
+        match train {
+            Source::Sprites => Ok(DSprites.batch(&DSprites.sample(cfg.batch, mix(seed, step)))),
+            Source::Images(d) => {
+                let idx = loop {
+                    if let Some(idx) = batches.as_mut().and_then(Iterator::next) {
+                        break idx;
                     }
+                    batches = Some(Batches::over(d.len(), cfg.batch).shuffled(seed, epoch));
+                    epoch += 1;
                 };
                 Ok(d.batch(&idx)?.0)
             }
-            _ => Ok(DSprites.batch(&DSprites.sample(cfg.batch, mix(seed, step)))),
         }
     };
 
@@ -416,12 +418,11 @@ fn run_inner(
 }
 
 /// Rows of a `[n, d]` tensor as f64.
-fn rows(t: &Tensor) -> Vec<Vec<f64>> {
-    let d = t.shape()[1];
-    t.to_vec()
-        .chunks(d)
-        .map(|r| r.iter().map(|&v| v as f64).collect())
-        .collect()
+fn rows(t: &Tensor) -> nn::Result<Vec<Vec<f64>>> {
+    Ok(t.to_vec2()?
+        .into_iter()
+        .map(|r| r.into_iter().map(f64::from).collect())
+        .collect())
 }
 
 /// Posterior means of images given by their factor indices (the metrics' representation).
@@ -435,7 +436,7 @@ fn encode_factors(vae: &Vae, factors: &[Vec<usize>]) -> Vec<Vec<f64>> {
         let (mu, _) = vae
             .encode(&DSprites.batch(&picks))
             .expect("dSprites images fit the model");
-        out.extend(rows(&mu));
+        out.extend(rows(&mu).expect("[batch, latent] means"));
     }
     out
 }
@@ -453,13 +454,20 @@ fn evaluate(cfg: &VaeConfig, seed: u64, vae: &Vae, eval: &Source<'_>) -> nn::Res
     let n = x.shape()[0];
     let mut rng = Rng::with_stream(seed, 3);
     let (mut recon, mut mu, mut logvar) = (0.0, Vec::new(), Vec::new());
+    // The pictures' inputs are the first images; their posterior means come from the first
+    // chunk (250 >= the 10 shown).
+    let shown = 10.min(n);
+    let mut shown_mu = None;
     let mut start = 0;
     while start < n {
         let len = 250.min(n - start);
         let t = vae.terms(&x.narrow(0, start, len)?, &mut rng)?;
         recon += t.recon.item()? as f64 * len as f64;
-        mu.extend(rows(&t.mu));
-        logvar.extend(rows(&t.logvar));
+        mu.extend(rows(&t.mu)?);
+        logvar.extend(rows(&t.logvar)?);
+        if start == 0 {
+            shown_mu = Some(t.mu.narrow(0, 0, shown)?);
+        }
         start += len;
     }
     let kl_per_dim = kl_per_dimension(&mu, &logvar);
@@ -504,9 +512,8 @@ fn evaluate(cfg: &VaeConfig, seed: u64, vae: &Vae, eval: &Source<'_>) -> nn::Res
     };
 
     // Originals over reconstructions from the posterior mean.
-    let shown = 10.min(n);
     let originals = x.narrow(0, 0, shown)?;
-    let (m, _) = vae.encode(&originals)?;
+    let m = shown_mu.expect("n >= 1 images were encoded");
     let rec = vae.reconstruct_mean(&m)?;
     let reconstructions = GrayImage::grid(&[tiles(&originals, side), tiles(&rec, side)], 2, 128);
 

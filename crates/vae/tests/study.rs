@@ -210,3 +210,19 @@ fn a_non_finite_loss_is_recorded_as_a_divergence_not_an_error() {
     assert_eq!(r.diverged_at, Some(0));
     assert!(r.steps.is_empty() && r.eval.is_none());
 }
+
+#[test]
+fn an_empty_dataset_is_refused_not_looped_on() {
+    let empty = Dataset {
+        images: core_tensor::Tensor::zeros(&[0, 784]),
+        labels: vec![],
+        image_shape: (28, 28),
+        classes: 10,
+    };
+    let cfg = VaeConfig {
+        dataset: DataKind::FashionMnist,
+        ..tiny(1.0, 2)
+    };
+    let err = run_vae(&cfg, 0, Some((&empty, &empty)), &mut |_, _, _| {}).unwrap_err();
+    assert!(err.contains("at least one image"), "{err}");
+}
