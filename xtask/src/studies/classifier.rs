@@ -5,12 +5,13 @@
 //! initialisation scales.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use nn::data::{find_dataset, load_splits, Dataset};
+use nn::data::Dataset;
 use nn::study::{run_classifier, ClassifierConfig, ClassifierRun};
+
+use super::{fashion_mnist, smooth};
 
 /// The Fashion-MNIST classifier study.
 pub struct Classifier;
@@ -42,7 +43,7 @@ impl Study for Classifier {
         seed: u64,
         progress: &mut Progress<'_>,
     ) -> Result<ClassifierRun, String> {
-        let (train, test) = fashion_mnist()?;
+        let (train, test) = data()?;
         run_classifier(cfg, seed, train, test, &mut progress.as_fn()).map_err(|e| e.to_string())
     }
 
@@ -83,26 +84,20 @@ impl Study for Classifier {
     }
 }
 
-/// Fashion-MNIST, loaded once per process and shared by every run.
-pub fn fashion_mnist() -> Result<&'static (Dataset, Dataset), String> {
-    static DATA: OnceLock<Result<(Dataset, Dataset), String>> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;
-        let (train, test) = load_splits(&dir).map_err(|e| e.to_string())?;
-        if train.image_shape != nn::study::IMAGE_SHAPE {
-            return Err(format!(
-                "{}: the classifier's models take {}x{} images; this dataset's are {}x{}",
-                dir.display(),
-                nn::study::IMAGE_SHAPE.0,
-                nn::study::IMAGE_SHAPE.1,
-                train.image_shape.0,
-                train.image_shape.1
-            ));
-        }
-        Ok((train, test))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
+/// Fashion-MNIST, refused by name when its images are not the size the models take.
+fn data() -> Result<(&'static Dataset, &'static Dataset), String> {
+    let f = fashion_mnist()?;
+    if f.train.image_shape != nn::study::IMAGE_SHAPE {
+        return Err(format!(
+            "{}: the classifier's models take {}x{} images; this dataset's are {}x{}",
+            f.dir.display(),
+            nn::study::IMAGE_SHAPE.0,
+            nn::study::IMAGE_SHAPE.1,
+            f.train.image_shape.0,
+            f.train.image_shape.1
+        ));
+    }
+    Ok((&f.train, &f.test))
 }
 
 type R = Run<Classifier>;
@@ -132,17 +127,6 @@ fn color(r: &R) -> usize {
         ("momentum", _) => 1,
         _ => 2,
     }
-}
-
-fn smooth(pts: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
-    pts.chunks(window.max(1))
-        .map(|c| {
-            (
-                c[c.len() / 2].0 + 1.0,
-                c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64,
-            )
-        })
-        .collect()
 }
 
 fn report(runs: &[R]) -> Vec<Section> {

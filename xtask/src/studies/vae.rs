@@ -7,7 +7,7 @@ use ::vae::study::{check, run_vae, DataKind, VaeConfig, VaeRun};
 use lab::report::{fixed, header, Heatmap, ImagePlot, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 
-use super::classifier::fashion_mnist;
+use super::{fashion_mnist, smooth};
 
 /// The β-VAE study.
 pub struct BetaVae;
@@ -56,7 +56,7 @@ impl Study for BetaVae {
         run_vae(
             cfg,
             seed,
-            images.map(|(a, b)| (a, b)),
+            images.map(|f| (&f.train, &f.test)),
             &mut progress.as_fn(),
         )
     }
@@ -117,14 +117,16 @@ fn data_name(r: &R) -> &'static str {
 }
 
 fn label(r: &R) -> String {
-    let mut s = format!("beta={}", r.config.beta);
-    if r.config.latent != 10 {
-        s.push_str(&format!(" latent={}", r.config.latent));
+    let c = &r.config;
+    let objective = match c.objective {
+        ::vae::study::ObjectiveKind::Beta => format!("beta={}", c.beta),
+        ::vae::study::ObjectiveKind::Capacity => format!("capacity C={}", c.c_max),
+    };
+    if c.latent == 10 {
+        objective
+    } else {
+        format!("{objective} latent={}", c.latent)
     }
-    if r.config.objective == ::vae::study::ObjectiveKind::Capacity {
-        s = format!("capacity C={}", r.config.c_max);
-    }
-    s
 }
 
 /// The runs of one curve: same data, model and latent size, in increasing β.
@@ -147,19 +149,6 @@ fn groups(runs: &[R]) -> Vec<(String, Vec<&R>)> {
         v.sort_by(|a, b| a.config.beta.total_cmp(&b.config.beta));
     }
     out
-}
-
-/// Mean of each window of `k` points.
-fn smooth(pts: &[(f64, f64)], k: usize) -> Vec<(f64, f64)> {
-    pts.chunks(k.max(1))
-        .map(|c| {
-            let n = c.len() as f64;
-            (
-                c.iter().map(|p| p.0).sum::<f64>() / n,
-                c.iter().map(|p| p.1).sum::<f64>() / n,
-            )
-        })
-        .collect()
 }
 
 fn report(runs: &[R]) -> Vec<Section> {
@@ -223,7 +212,7 @@ fn report(runs: &[R]) -> Vec<Section> {
                 let pts: Vec<(f64, f64)> = o
                     .steps
                     .iter()
-                    .map(|s| (s.step as f64 + 1.0, f(s) as f64))
+                    .map(|s| (s.step as f64, f(s) as f64))
                     .collect();
                 smooth(&pts, every)
             };
