@@ -35,7 +35,7 @@
 //!                       score_train: 0, ..VaeConfig::default() };
 //! let run = run_vae(&cfg, 0, None, &mut |_, _, _| {}).unwrap();
 //! let e = run.eval.unwrap();
-//! println!("rate {:.1} nats, distortion {:.1} nats, {} active units", e.kl, e.recon, e.active_units);
+//! println!("rate {:.1} nats, distortion {:.1} nats, {} active units", e.kl(), e.recon, e.active_units);
 //! assert_eq!(e.kl_per_dim.len(), 10);
 //! assert!(e.factors.unwrap().mig.is_some());
 //! ```

@@ -180,12 +180,8 @@ pub struct FactorScores {
 pub struct Evaluation {
     /// Reconstruction NLL per example (one `z` sample each): the distortion.
     pub recon: f64,
-    /// KL per example: the rate.
-    pub kl: f64,
-    /// KL per dimension.
+    /// KL per dimension (their sum is the rate: [`Evaluation::kl`]).
     pub kl_per_dim: Vec<f64>,
-    /// Dimensions by KL, largest first.
-    pub order: Vec<usize>,
     /// Active units (variance of the posterior mean > 0.01).
     pub active_units: usize,
     /// The variance of each dimension's posterior mean over the evaluation set.
@@ -201,6 +197,24 @@ pub struct Evaluation {
     /// With two latents: `(μ₁, μ₂, labels)` per image (dSprites: factor indices; Fashion-MNIST:
     /// the class).
     pub scatter: Vec<(f32, f32, Vec<usize>)>,
+}
+
+impl Evaluation {
+    /// KL per example, summed over dimensions: the rate.
+    pub fn kl(&self) -> f64 {
+        self.kl_per_dim.iter().sum()
+    }
+
+    /// Dimensions by KL, largest first (the traversal's row order).
+    pub fn order(&self) -> Vec<usize> {
+        by_kl(&self.kl_per_dim)
+    }
+}
+
+fn by_kl(kl_per_dim: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..kl_per_dim.len()).collect();
+    order.sort_by(|&a, &b| kl_per_dim[b].total_cmp(&kl_per_dim[a]));
+    order
 }
 
 /// One run.
@@ -471,8 +485,7 @@ fn evaluate(cfg: &VaeConfig, seed: u64, vae: &Vae, eval: &Source<'_>) -> nn::Res
         start += len;
     }
     let kl_per_dim = kl_per_dimension(&mu, &logvar);
-    let mut order: Vec<usize> = (0..kl_per_dim.len()).collect();
-    order.sort_by(|&a, &b| kl_per_dim[b].total_cmp(&kl_per_dim[a]));
+    let order = by_kl(&kl_per_dim);
     let (active, mean_variance) = active_units(&mu, 0.01);
     let decomposition = decompose(&mu, &logvar, 1, mix(seed, 4));
 
@@ -545,9 +558,7 @@ fn evaluate(cfg: &VaeConfig, seed: u64, vae: &Vae, eval: &Source<'_>) -> nn::Res
     };
     Ok(Evaluation {
         recon: recon / n as f64,
-        kl: kl_per_dim.iter().sum(),
         kl_per_dim,
-        order,
         active_units: active,
         mean_variance,
         decomposition,

@@ -66,8 +66,8 @@ impl Study for BetaVae {
         let f = e.and_then(|e| e.factors.as_ref());
         Record::new()
             .maybe("recon", e.map(|e| e.recon))
-            .maybe("kl", e.map(|e| e.kl))
-            .maybe("neg_elbo", e.map(|e| e.recon + e.kl))
+            .maybe("kl", e.map(|e| e.kl()))
+            .maybe("neg_elbo", e.map(|e| e.recon + e.kl()))
             .maybe("active_units", e.map(|e| e.active_units as f64))
             .maybe("mig", f.and_then(|f| f.mig))
             .maybe("beta_vae_score", f.and_then(|f| f.beta_vae).map(|s| s.eval))
@@ -244,7 +244,11 @@ fn report(runs: &[R]) -> Vec<Section> {
         }
         let values: Vec<f64> = evals
             .iter()
-            .flat_map(|(_, e)| e.order.iter().map(|&j| e.kl_per_dim[j].max(1e-3).log10()))
+            .flat_map(|(_, e)| {
+                e.order()
+                    .into_iter()
+                    .map(|j| e.kl_per_dim[j].max(1e-3).log10())
+            })
             .collect();
         let betas: Vec<String> = evals
             .iter()
@@ -441,7 +445,7 @@ fn report(runs: &[R]) -> Vec<Section> {
         };
         let scale = if e.traversal.width > 300 { 1 } else { 2 };
         let rows_caption = e
-            .order
+            .order()
             .iter()
             .map(|&j| format!("z{j} ({:.2})", e.kl_per_dim[j]))
             .collect::<Vec<_>>()
