@@ -158,6 +158,19 @@ fn report(runs: &[R]) -> Vec<Section> {
             .cmp(&(b.config.latent, data_name(b)))
             .then(a.config.beta.total_cmp(&b.config.beta))
     });
+    let groups = groups(runs);
+    let mut sections = vec![runs_table(&sorted), rate_distortion(&groups)];
+    sections.extend(kl_per_dimension(&groups));
+    sections.push(metrics_against_beta(&groups));
+    sections.extend(scatters(&sorted));
+    sections.extend(pictures(&sorted));
+    sections
+}
+
+type Groups<'a> = [(String, Vec<&'a R>)];
+
+/// Every run's measurements in one table.
+fn runs_table(sorted: &[&R]) -> Section {
     let rows = sorted
         .iter()
         .map(|r| {
@@ -179,8 +192,7 @@ fn report(runs: &[R]) -> Vec<Section> {
             ]
         })
         .collect();
-    let groups = groups(runs);
-    let mut sections = vec![Section {
+    Section {
         title: "Runs".into(),
         text: "Measured after training on the evaluation set: reconstruction NLL (nats per image, one sample of z), KL to the prior (the rate), their sum (-ELBO), active units (posterior-mean variance > 0.01), MIG and the beta-VAE and FactorVAE scores (dSprites), and the average KL split into index-code mutual information, total correlation and dimension-wise KL over the evaluation set's aggregate posterior. Images/s: training throughput with the other runs of the sweep beside it (the benchmark is `cargo xtask bench --filter vae`).".into(),
         table: Some(TableData {
@@ -188,14 +200,17 @@ fn report(runs: &[R]) -> Vec<Section> {
             rows,
         }),
         plots: Vec::new(),
-    }];
+    }
+}
 
+/// The rate-distortion curve and the ELBO terms over training.
+fn rate_distortion(groups: &Groups<'_>) -> Section {
     // Rate-distortion, and the ELBO terms over training.
     let mut rd = Vec::new();
     let mut recon_lines = Vec::new();
     let mut kl_lines = Vec::new();
     let mut colour = 0;
-    for (name, rs) in &groups {
+    for (name, rs) in groups {
         let pts: Vec<(f64, f64)> = rs
             .iter()
             .map(|r| (r.metric("kl"), r.metric("recon")))
@@ -221,7 +236,7 @@ fn report(runs: &[R]) -> Vec<Section> {
             colour += 1;
         }
     }
-    sections.push(Section {
+    Section {
         title: "Rate and distortion".into(),
         text: "Each point is one run: its rate (KL per image) against its distortion (reconstruction NLL), both on the evaluation set. Raising beta buys a lower rate with a higher distortion; an optimiser that reached each beta's optimum would trace a monotone curve. Below, the two terms over training (batch means, averaged over windows of 1% of the run).".into(),
         table: None,
@@ -230,10 +245,14 @@ fn report(runs: &[R]) -> Vec<Section> {
             Plot::Lines(LinePlot { title: "reconstruction term over training".into(), x_label: "step (log)".into(), y_label: "-ln p(x|z) (nats, log)".into(), log_x: true, log_y: true, lines: recon_lines }),
             Plot::Lines(LinePlot { title: "KL term over training".into(), x_label: "step (log)".into(), y_label: "KL (nats)".into(), log_x: true, log_y: false, lines: kl_lines }),
         ],
-    });
+    }
+}
 
+/// KL per dimension: β × dimension (sorted), and over training for one run.
+fn kl_per_dimension(groups: &Groups<'_>) -> Vec<Section> {
     // KL per dimension: beta x dimension (sorted), and over training for one run.
-    for (name, rs) in &groups {
+    let mut sections = Vec::new();
+    for (name, rs) in groups {
         let d = rs[0].config.latent;
         let evals: Vec<(&R, &::vae::study::Evaluation)> = rs
             .iter()
@@ -305,7 +324,11 @@ fn report(runs: &[R]) -> Vec<Section> {
             plots,
         });
     }
+    sections
+}
 
+/// The metrics and the KL decomposition against β.
+fn metrics_against_beta(groups: &Groups<'_>) -> Section {
     // Metrics and the KL decomposition against beta.
     let mut metric_lines = Vec::new();
     let mut au_lines = Vec::new();
@@ -371,14 +394,18 @@ fn report(runs: &[R]) -> Vec<Section> {
         log_y: false,
         lines: dec_lines,
     }));
-    sections.push(Section {
+    Section {
         title: "Metrics and the aggregate posterior against beta".into(),
         text: "MIG: for each factor, the gap between the two latents that know most about it, over its entropy (Chen et al. 2018). beta-VAE and FactorVAE scores: accuracy of a classifier that names the factor held fixed (Higgins et al. 2017; Kim & Mnih 2018); chance is 0.2. The average KL = index-code MI + total correlation + dimension-wise KL (Chen et al. 2018), estimated over the evaluation set's aggregate posterior q(z) = 1/N sum_n q(z|n); the ln N ceiling on the MI estimate and the bias of the estimator are in vae::kl.".into(),
         table: None,
         plots,
-    });
+    }
+}
 
+/// The 2-latent runs' scatters of posterior means.
+fn scatters(sorted: &[&R]) -> Vec<Section> {
     // The 2-latent scatter.
+    let mut sections = Vec::new();
     for r in sorted.iter().filter(|r| r.config.latent == 2) {
         let Some(e) = r.output.as_ref().and_then(|o| o.eval.as_ref()) else {
             continue;
@@ -436,10 +463,14 @@ fn report(runs: &[R]) -> Vec<Section> {
             plots,
         });
     }
+    sections
+}
 
+/// Every run's traversal and reconstructions.
+fn pictures(sorted: &[&R]) -> Option<Section> {
     // Pictures.
     let mut plots = Vec::new();
-    for r in &sorted {
+    for r in sorted {
         let Some(e) = r.output.as_ref().and_then(|o| o.eval.as_ref()) else {
             continue;
         };
@@ -467,13 +498,10 @@ fn report(runs: &[R]) -> Vec<Section> {
                 .into(),
         }));
     }
-    if !plots.is_empty() {
-        sections.push(Section {
-            title: "Traversals and reconstructions".into(),
+    (!plots.is_empty()).then(|| Section {
+        title: "Traversals and reconstructions".into(),
             text: "Each latent swept over [-3, 3] prior standard deviations from one fixed input, one row per latent, rows sorted by the latent's KL (largest first). Rows of unused latents (KL near 0) do not change the image.".into(),
             table: None,
             plots,
-        });
-    }
-    sections
+        })
 }
