@@ -165,9 +165,9 @@ pub struct StepLog {
 pub struct FactorScores {
     /// MIG (`None` when skipped).
     pub mig: Option<f64>,
-    /// MIG's gap per factor (shape, scale, orientation, x, y).
+    /// MIG's gap per factor (shape, scale, orientation, x, y); empty when skipped.
     pub mig_per_factor: Vec<f64>,
-    /// `I(z_j; v_k)` in nats, a row per latent.
+    /// `I(z_j; v_k)` in nats, a row per latent; empty when skipped.
     pub mutual_information: Vec<Vec<f64>>,
     /// The β-VAE score (`None` when skipped).
     pub beta_vae: Option<Score>,
@@ -492,12 +492,17 @@ fn evaluate(cfg: &VaeConfig, seed: u64, vae: &Vae, eval: &Source<'_>) -> nn::Res
     let factors = match eval {
         Source::Sprites => {
             let repr = |f: &[Vec<usize>]| encode_factors(vae, f);
-            let m = mig(&FACTOR_SIZES, &repr, cfg.mig_points, 20, mix(seed, 5));
+            let (score, per_factor, mutual_information) = if cfg.mig_points > 0 {
+                let m = mig(&FACTOR_SIZES, &repr, cfg.mig_points, 20, mix(seed, 5));
+                (Some(m.score), m.per_factor, m.mutual_information)
+            } else {
+                (None, Vec::new(), Vec::new())
+            };
             let scores = cfg.score_train > 0;
             Some(FactorScores {
-                mig: (cfg.mig_points > 0).then_some(m.score),
-                mig_per_factor: m.per_factor,
-                mutual_information: m.mutual_information,
+                mig: score,
+                mig_per_factor: per_factor,
+                mutual_information,
                 beta_vae: scores.then(|| {
                     beta_vae_score(
                         &FACTOR_SIZES,
