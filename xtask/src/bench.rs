@@ -153,7 +153,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
             let ops = 2.0 * (*m * *n * *k) as f64;
             let r = pool(threads).install(|| {
                 measure(&full, &cfg, 1.0, ops, threads, || {
-                    q.quantize(&a, *m, *k, *k, family.max_activation);
+                    q.quantize(&a, *m, *k, *k, family);
                     quant::kernels::int8::gemm_i8(&q, *m, &packed, &mut c, *n, None, None);
                 })
             });
@@ -580,12 +580,13 @@ fn check_agrees(blas: &Cblas) -> std::io::Result<()> {
     }
 }
 
-/// all-MiniLM-L6-v2 in FP32: the 512 bench sentences in file order, in consecutive batches
-/// of 1, 8, 32 and 128 (as the peer scripts batch them), on 1 and 2 threads; tokenisation
-/// is done first and not timed. Items are sentences; FLOPs count only real tokens (our
-/// batches carry no padding). Skipped, with a line saying so, without the model.
+/// all-MiniLM-L6-v2 in FP32, BF16 and INT8: the 512 bench sentences in length-sorted batches of 1,
+/// 8, 32 and 128 — ordered by token count, longest first, as sentence-transformers' `encode`
+/// and `scripts/peers_minilm.py` batch them — on 1 and 2 threads; tokenisation is done first
+/// and not timed. Items are sentences; FLOPs count only real tokens (our batches carry no
+/// padding). Skipped, with a line saying so, without the model.
 fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
-    let names: Vec<String> = ["fp32", "int8"]
+    let names: Vec<String> = ["fp32", "bf16", "int8"]
         .iter()
         .flat_map(|p| {
             [1, 8, 32, 128]
@@ -600,9 +601,13 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         quant::find_model("all-minilm-l6-v2")
             .and_then(|d| quant::Model::load_with(&d, precision).map_err(|e| e.to_string()))
     };
-    let (model, int8) = match load(quant::Precision::fp32())
-        .and_then(|m| Ok((m, load(quant::Precision::int8())?)))
-    {
+    let (model, bf16, int8) = match load(quant::Precision::fp32()).and_then(|m| {
+        Ok((
+            m,
+            load(quant::Precision::bf16())?,
+            load(quant::Precision::int8())?,
+        ))
+    }) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("skip: MiniLM rows: {e}");
@@ -636,7 +641,9 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
     );
     let lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
     let flop = model.encoder().flops(&lengths);
-    // One pass warms up (a pass is seconds long); then 3 passes (1 with --quick).
+    let mut tokens = tokens;
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.len())); // stable, as Python's sorted()
+                                                        // One pass warms up (a pass is seconds long); then 3 passes (1 with --quick).
     let cfg = MeasureConfig {
         warmup: std::time::Duration::from_millis(1),
         budget: std::time::Duration::ZERO,
@@ -647,7 +654,11 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         "minilm int8 kernel: {}",
         quant::kernels::int8::default_family().name
     );
-    for (precision, model) in [("fp32", &model), ("int8", &int8)] {
+    eprintln!(
+        "minilm bf16 kernel: {}",
+        quant::kernels::bf16::default_bf16_family().name
+    );
+    for (precision, model) in [("fp32", &model), ("bf16", &bf16), ("int8", &int8)] {
         for batch in [1usize, 8, 32, 128] {
             for threads in [1usize, 2] {
                 let name = format!("minilm-{precision}/b{batch}/{threads}t");

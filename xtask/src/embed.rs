@@ -25,6 +25,8 @@ pub struct EmbedArgs {
     pub threads: Option<usize>,
     /// INT8 linear layers and word embeddings.
     pub int8: bool,
+    /// BF16 linear layers.
+    pub bf16: bool,
     /// The input file, or `-` for stdin.
     pub input: String,
 }
@@ -52,7 +54,10 @@ pub fn embed(args: &EmbedArgs) -> ExitCode {
 }
 
 fn run(args: &EmbedArgs) -> Result<(), String> {
-    let model = quant::load_model(&args.model, quant::Precision::int8_if(args.int8))?;
+    let model = quant::load_model(
+        &args.model,
+        quant::Precision::from_flags(args.int8, args.bf16),
+    )?;
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

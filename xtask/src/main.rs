@@ -92,6 +92,10 @@ enum Cmd {
         /// mean cosine to FP32 0.9988 on the shipped sentences).
         #[arg(long)]
         int8: bool,
+        /// Run the linear layers in BF16 (mean cosine to FP32 0.99999 on the shipped
+        /// sentences; fast where the CPU has AVX512-BF16).
+        #[arg(long, conflicts_with = "int8")]
+        bf16: bool,
         /// The input file, one text per line, or - for standard input.
         input: String,
     },
@@ -193,12 +197,14 @@ fn main() -> ExitCode {
             batch,
             threads,
             int8,
+            bf16,
             input,
         } => xtask::embed::embed(&xtask::embed::EmbedArgs {
             model,
             batch,
             threads,
             int8,
+            bf16,
             input,
         }),
         Cmd::Serve(args) => serve::cli::run(&args),

@@ -73,8 +73,8 @@ pub(crate) fn attend_i8(
     s: &mut Scratch,
     out: &mut [f32],
 ) {
-    let top = s.family().max_activation;
-    s.q.quantize(&qkv[qc..], len, d, stride, top);
+    let family = s.family();
+    s.q.quantize(&qkv[qc..], len, d, stride, family);
     s.gather.clear();
     for j in 0..len {
         s.gather.extend_from_slice(&qkv[j * stride + kc..][..d]);
@@ -85,7 +85,7 @@ pub(crate) fn attend_i8(
     for row in s.scores.chunks_exact_mut(len) {
         ops::softmax(row, scale);
     }
-    s.p.quantize(&s.scores, len, len, len, top);
+    s.p.quantize(&s.scores, len, len, len, family);
     // V^T: one "output channel" per feature column, its `len` values contiguous.
     s.gather.resize(d * len, 0.0);
     for j in 0..len {

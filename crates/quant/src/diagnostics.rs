@@ -20,9 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::{Encoder, LinearKind, Workspace};
+use crate::encoder::{Encoder, LinearKind, Scratch, Workspace};
 use crate::error::Result;
-use crate::kernels::int8::QuantizedRows;
 
 /// One linear layer's diagnostics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +77,7 @@ pub fn diagnose(fp32: &Encoder, int8: &Encoder, batches: &[Vec<&[u32]>]) -> Resu
     let mut acc = vec![Acc::default(); sites];
     let mut ws = Workspace::default();
     let (mut y32, mut y8) = (Vec::new(), Vec::new());
-    let (mut q32, mut q8) = (QuantizedRows::default(), QuantizedRows::default());
+    let (mut q32, mut q8) = (Scratch::default(), Scratch::default());
     // Pass 1: moments, range and SQNR.
     for batch in batches {
         let mut failure = None;

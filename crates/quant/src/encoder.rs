@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use crate::attention;
 use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
+use crate::kernels::bf16::{default_bf16_family, gemm_bf16, Bf16Rows, PackedBf16};
 use crate::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
 use crate::kernels::ops;
 use crate::weights::{BertWeights, Tensor};
@@ -69,13 +70,18 @@ impl LinearKind {
 }
 
 /// Which linear layers run in INT8 (dynamic quantisation: weights per output channel at
-/// load, activations per token at run time; see [`crate::kernels::int8`]).
+/// load, activations per token at run time; see [`crate::kernels::int8`]) and which in BF16
+/// (weights and activations rounded to bfloat16, products exact, sums in f32; see
+/// [`crate::kernels::bf16`]). Everything else — embeddings unless `int8_embeddings`,
+/// LayerNorm, softmax, GELU, pooling — runs in f32.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Precision {
     /// Quantize the linear layers (all of them but `keep_fp32`).
     pub int8: bool,
-    /// Kinds that stay in FP32 even with `int8`.
+    /// Kinds that stay out of INT8 even with `int8` (in FP32, or BF16 with `bf16`).
     pub keep_fp32: Vec<LinearKind>,
+    /// Run the linear layers that are not INT8 in BF16.
+    pub bf16: bool,
     /// Store the word-embedding table as int8, one scale per row (symmetric), widened to
     /// f32 on lookup: the table is half of MiniLM's FP32 bytes.
     pub int8_embeddings: bool,
@@ -105,8 +111,36 @@ impl Precision {
         Precision {
             int8: true,
             keep_fp32: Vec::new(),
+            bf16: false,
             int8_embeddings: true,
             int8_attention: false,
+        }
+    }
+
+    /// What a command line's `--int8` / `--bf16` ask for (`--int8` wins; FP32 without either).
+    pub fn from_flags(int8: bool, bf16: bool) -> Precision {
+        match (int8, bf16) {
+            (true, _) => Precision::int8(),
+            (false, true) => Precision::bf16(),
+            (false, false) => Precision::fp32(),
+        }
+    }
+
+    /// Every linear layer in BF16; the rest in f32.
+    pub fn bf16() -> Precision {
+        Precision {
+            bf16: true,
+            ..Precision::default()
+        }
+    }
+
+    /// A short name: `fp32`, `bf16`, `int8`, or `int8+` for INT8 with other settings.
+    pub fn name(&self) -> &'static str {
+        match (self.int8, self.bf16) {
+            (false, false) => "fp32",
+            (false, true) => "bf16",
+            _ if *self == Precision::int8() => "int8",
+            _ => "int8+",
         }
     }
 
@@ -125,12 +159,21 @@ impl Precision {
 enum Weight {
     F32(PackedMatrix),
     I8(PackedI8),
+    Bf16(PackedBf16),
 }
 
 impl Weight {
-    fn new(w: &[f32], n: usize, k: usize, int8: bool) -> Result<Weight> {
-        Ok(if int8 {
+    fn new(
+        w: &[f32],
+        n: usize,
+        k: usize,
+        precision: &Precision,
+        kind: LinearKind,
+    ) -> Result<Weight> {
+        Ok(if precision.quantizes(kind) {
             Weight::I8(PackedI8::new(w, n, k, default_family()))
+        } else if precision.bf16 {
+            Weight::Bf16(PackedBf16::new(w, n, k, default_bf16_family()))
         } else {
             Weight::F32(PackedMatrix::from_transposed(w, n, k)?)
         })
@@ -140,6 +183,7 @@ impl Weight {
         match self {
             Weight::F32(p) => p.bytes(),
             Weight::I8(p) => p.bytes(),
+            Weight::Bf16(p) => p.bytes(),
         }
     }
 
@@ -157,7 +201,7 @@ impl Weight {
         ldo: usize,
         bias: &[f32],
         post: Post<'_>,
-        q: &mut QuantizedRows,
+        scratch: &mut Scratch,
     ) -> Result<()> {
         let with_bias = |i: usize, j0: usize, row: &mut [f32]| match post {
             Post::None => ops::add_bias(row, &bias[j0..]),
@@ -166,8 +210,13 @@ impl Weight {
         };
         match self {
             Weight::F32(p) => gemm_into(x, m, k, p, out, ldo, Some(&with_bias))?,
+            Weight::Bf16(w) => {
+                scratch.bf16.convert(x, m, k, k, w.family());
+                gemm_bf16(&scratch.bf16, m, w, out, ldo, Some(&with_bias));
+            }
             Weight::I8(w) => {
-                q.quantize(x, m, k, k, w.family().max_activation);
+                let q = &mut scratch.int8;
+                q.quantize(x, m, k, k, w.family());
                 match post {
                     Post::None => gemm_i8(q, m, w, out, ldo, Some(bias), None),
                     Post::Gelu => {
@@ -284,11 +333,18 @@ impl std::fmt::Debug for Encoder {
     }
 }
 
+/// A linear layer's input in the reduced precision it runs at (reused between calls).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    int8: QuantizedRows,
+    bf16: Bf16Rows,
+}
+
 /// Buffers for one batch shape, grown on demand and reused: a steady stream of batches
 /// allocates nothing.
 #[derive(Debug, Default)]
 pub struct Workspace {
-    q: QuantizedRows,
+    q: Scratch,
     x: Vec<f32>,
     qkv: Vec<f32>,
     heads: Vec<f32>,
@@ -351,14 +407,14 @@ impl Encoder {
                     .flat_map(|t| t.data.iter().copied())
                     .collect();
                 Ok(Layer {
-                    qkv: Weight::new(&qkv, 3 * h, h, p.quantizes(LinearKind::Qkv))?,
+                    qkv: Weight::new(&qkv, 3 * h, h, p, LinearKind::Qkv)?,
                     qkv_bias,
-                    out: Weight::new(&l.attn_out.0.data, h, h, p.quantizes(LinearKind::AttnOut))?,
+                    out: Weight::new(&l.attn_out.0.data, h, h, p, LinearKind::AttnOut)?,
                     out_bias: l.attn_out.1.data,
                     norm1: pair(l.attn_norm),
-                    up: Weight::new(&l.ffn_up.0.data, i, h, p.quantizes(LinearKind::FfnUp))?,
+                    up: Weight::new(&l.ffn_up.0.data, i, h, p, LinearKind::FfnUp)?,
                     up_bias: l.ffn_up.1.data,
-                    down: Weight::new(&l.ffn_down.0.data, h, i, p.quantizes(LinearKind::FfnDown))?,
+                    down: Weight::new(&l.ffn_down.0.data, h, i, p, LinearKind::FfnDown)?,
                     down_bias: l.ffn_down.1.data,
                     norm2: pair(l.ffn_norm),
                 })
@@ -381,7 +437,7 @@ impl Encoder {
         &self.config
     }
 
-    /// Which layers run in INT8.
+    /// Which layers run in INT8 or BF16.
     pub fn precision(&self) -> &Precision {
         &self.precision
     }
@@ -420,7 +476,8 @@ impl Encoder {
     }
 
     /// One linear layer alone: `out = x W^T + b` for `rows` rows of its input width, in the
-    /// precision this encoder runs it at (`q` is scratch for INT8). Returns the output width.
+    /// precision this encoder runs it at (`scratch` holds the reduced-precision input).
+    /// Returns the output width.
     ///
     /// # Errors
     /// `layer` out of range, or `x`/`out` too short.
@@ -431,7 +488,7 @@ impl Encoder {
         x: &[f32],
         rows: usize,
         out: &mut Vec<f32>,
-        q: &mut QuantizedRows,
+        scratch: &mut Scratch,
     ) -> Result<usize> {
         let l = self
             .layers
@@ -452,7 +509,7 @@ impl Encoder {
             )));
         }
         out.resize(rows * n, 0.0);
-        w.apply(&x[..rows * k], rows, k, out, n, bias, Post::None, q)?;
+        w.apply(&x[..rows * k], rows, k, out, n, bias, Post::None, scratch)?;
         Ok(n)
     }
 

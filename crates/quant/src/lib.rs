@@ -55,7 +55,7 @@ pub mod speed;
 pub mod study;
 pub mod weights;
 
-pub use encoder::{Encoder, LinearKind, Precision, Workspace};
+pub use encoder::{Encoder, LinearKind, Precision, Scratch, Workspace};
 pub use error::{QuantError, Result};
 pub use model::{find_model, l2_normalize, load_model, model_for_tests, Model, Tokens};
 

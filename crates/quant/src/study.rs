@@ -119,6 +119,7 @@ impl MiniLmConfig {
         Ok(Precision {
             int8: true,
             keep_fp32: keep,
+            bf16: false,
             int8_embeddings: self.int8_embeddings,
             int8_attention: self.int8_attention,
         })

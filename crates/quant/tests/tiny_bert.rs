@@ -534,7 +534,7 @@ fn every_damaged_file_is_named_with_what_was_expected() {
 #[test]
 fn single_linear_layers_and_the_int8_diagnostics_follow_their_definitions() {
     use quant::diagnostics::diagnose;
-    use quant::kernels::int8::QuantizedRows;
+    use quant::Scratch;
     use quant::{LinearKind, Precision};
 
     let t = tensors();
@@ -579,7 +579,7 @@ fn single_linear_layers_and_the_int8_diagnostics_follow_their_definitions() {
     assert_eq!(captured.len(), rows * I);
 
     // FP32 linear = x W^T + b from the file's tensors.
-    let (mut y, mut q) = (Vec::new(), QuantizedRows::default());
+    let (mut y, mut q) = (Vec::new(), Scratch::default());
     let n = fp32
         .encoder()
         .linear(1, LinearKind::FfnDown, &captured, rows, &mut y, &mut q)
@@ -626,7 +626,7 @@ fn single_linear_layers_and_the_int8_diagnostics_follow_their_definitions() {
     assert!((s.max_abs - max).abs() < 1e-12);
     assert!((s.max_over_mean_abs - max / mean_abs).abs() < 1e-9);
     assert_eq!(s.beyond_6_sigma, beyond);
-    let (mut y8, mut q8) = (Vec::new(), QuantizedRows::default());
+    let (mut y8, mut q8) = (Vec::new(), Scratch::default());
     int8.encoder()
         .linear(1, LinearKind::FfnDown, &captured, rows, &mut y8, &mut q8)
         .unwrap();

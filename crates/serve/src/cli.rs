@@ -16,6 +16,9 @@ pub struct Args {
     /// Run the linear layers in INT8.
     #[arg(long)]
     pub int8: bool,
+    /// Run the linear layers in BF16 (fast where the CPU has AVX512-BF16).
+    #[arg(long, conflicts_with = "int8")]
+    pub bf16: bool,
     /// Address to bind (loopback by default).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -93,7 +96,11 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 fn serve_blocking(args: &Args) -> Result<(), String> {
-    let model = quant::load_model(&args.model, quant::Precision::int8_if(args.int8))?;
+    let model = quant::load_model(
+        &args.model,
+        quant::Precision::from_flags(args.int8, args.bf16),
+    )?;
+    let precision = model.encoder().precision().name().to_uppercase();
     let name = model
         .dir()
         .file_name()
@@ -111,7 +118,7 @@ fn serve_blocking(args: &Args) -> Result<(), String> {
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         eprintln!(
             "groundwork-serve: {name} ({}) on http://{local} — policy {:?}, max batch {}, queue {}, {} compute threads; Ctrl-C drains and stops",
-            if args.int8 { "INT8" } else { "FP32" },
+            precision,
             config.batch.policy,
             config.batch.max_batch,
             config.batch.max_queue,

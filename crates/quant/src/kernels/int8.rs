@@ -46,6 +46,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::{for_tiles, SendPtr};
+
 /// A kernel: `out[r][j] = sum_g sum_t a[row r][4g + t] * b[g][j][t]` for `kg` groups, `MR`
 /// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
 /// `rows - 1`), one packed panel at `b`, the `MR x NR` i32 tile written to `out` (row stride
@@ -67,6 +69,8 @@ pub struct Family {
     edges: &'static [(usize, I8Kernel)],
     /// The largest activation code the family is exact for (255, or 127 for AVX2).
     pub max_activation: u8,
+    /// `k` is padded to a multiple of this (4: one group; AMX: 64, a tile's width).
+    pub kalign: usize,
     detect: fn() -> bool,
 }
 
@@ -83,35 +87,34 @@ impl Family {
     }
 
     fn tile_for(&self, rows: usize) -> (usize, I8Kernel) {
-        self.edges
-            .iter()
-            .find(|(mr, _)| *mr >= rows)
-            .copied()
-            .filter(|_| rows < self.mr)
-            .unwrap_or((self.mr, self.kernel))
+        super::tile_kernel(self.edges, self.mr, self.kernel, rows)
     }
 }
 
-/// The family for this CPU: AVX-512 VNNI, else AVX-VNNI, else AVX2, else scalar.
-/// `GROUNDWORK_INT8=avx2|avxvnni|scalar` asks for a narrower one (one the CPU lacks falls
-/// back to the detected choice).
+/// The family for this CPU: AMX-INT8, else AVX-512 VNNI, else AVX-VNNI, else AVX2, else
+/// scalar. `GROUNDWORK_INT8=vnni512|avxvnni|avx2|scalar` asks for a narrower one (one the CPU
+/// lacks falls back to the next it runs).
 pub fn default_family() -> Family {
     static CHOICE: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
     *CHOICE.get_or_init(|| {
-        let order: Vec<Family> = match std::env::var("GROUNDWORK_INT8").as_deref() {
-            Ok("scalar") => vec![],
-            Ok("avx2") => simd_families().into_iter().skip(2).collect(),
-            Ok("avxvnni") => simd_families().into_iter().skip(1).collect(),
-            _ => simd_families(),
-        };
-        order.into_iter().find(Family::available).unwrap_or(SCALAR)
+        super::choose_family(
+            "GROUNDWORK_INT8",
+            &simd_families(),
+            Family::available,
+            SCALAR,
+        )
     })
 }
 
-fn simd_families() -> Vec<Family> {
+fn simd_families() -> Vec<(&'static str, Family)> {
     #[cfg(target_arch = "x86_64")]
     {
-        vec![x86::VNNI512, x86::AVXVNNI, x86::AVX2]
+        vec![
+            ("amx", AMX),
+            ("vnni512", x86::VNNI512),
+            ("avxvnni", x86::AVXVNNI),
+            ("avx2", x86::AVX2),
+        ]
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -161,7 +164,7 @@ impl PackedI8 {
             "PackedI8: {n} x {k} weight from {} floats",
             w.len()
         );
-        let kp = k.next_multiple_of(4);
+        let kp = k.next_multiple_of(self.family.kalign);
         let nr = self.family.nr;
         let panels = n.div_ceil(nr);
         (self.n, self.k, self.kp) = (n, k, kp);
@@ -230,14 +233,17 @@ pub struct QuantizedRows {
 }
 
 impl QuantizedRows {
-    /// Quantizes `m` rows of `k` floats (row stride `ldx`) asymmetrically into `[0, max]`:
-    /// the range `[min(0, lo), max(0, hi)]` of each row (zero exactly representable), scale
-    /// `(hi - lo) / max`, zero point `round(-lo / scale)`, `q = clamp(round(x / s) + zp)`
-    /// with ties to even. Reuses its buffers.
-    pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, ldx: usize, max: u8) {
-        let kp = k.next_multiple_of(4);
+    /// Quantizes `m` rows of `k` floats (row stride `ldx`) asymmetrically into `[0, max]`,
+    /// `max` the family's `max_activation`: the range `[min(0, lo), max(0, hi)]` of each row
+    /// (zero exactly representable), scale `(hi - lo) / max`, zero point `round(-lo / scale)`,
+    /// `q = clamp(round(x / s) + zp)` with ties to even. Rows are padded with the zero point to
+    /// the family's `kalign`, and zero rows follow up to a whole number of its row tiles (so a
+    /// kernel may read whole tiles). Reuses its buffers.
+    pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, ldx: usize, family: Family) {
+        let (max, kp) = (family.max_activation, k.next_multiple_of(family.kalign));
         self.kp = kp;
-        self.data.resize(m * kp, 0);
+        self.data.resize(m.next_multiple_of(family.mr) * kp, 0);
+        self.data[m * kp..].fill(0);
         self.scale.resize(m, 0.0);
         self.zero_point.resize(m, 0);
         let top = max as f32;
@@ -272,28 +278,13 @@ impl QuantizedRows {
     }
 }
 
-/// A pointer to C that tasks on other threads write through, each to its own rows.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: the tasks of `gemm_i8` write disjoint parts of C (row tiles x panel groups).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-
 thread_local! {
     /// One i32 tile per thread.
     static TILE: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The tallest tile of any family.
-const MAX_MR: usize = 16;
+const MAX_MR: usize = 32;
 
 /// What runs on each finished row piece of C: `(row, first column, values)`.
 pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
@@ -322,8 +313,8 @@ pub fn gemm_i8(
     );
     let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
     assert!(
-        a.kp == kp && a.data.len() >= m * kp,
-        "gemm_i8: A rows of {} bytes, B k = {kp}",
+        a.kp == kp && a.data.len() >= m.next_multiple_of(mr) * kp,
+        "gemm_i8: A rows of {} bytes, B k = {kp} (quantize A for B's family)",
         a.kp
     );
     assert!(
@@ -336,37 +327,16 @@ pub fn gemm_i8(
         f.name,
         f.max_activation
     );
-    if m == 0 {
-        return;
-    }
-    let panels = n.div_ceil(nr);
-    let tiles = m.div_ceil(mr);
-    let threads = if m * n * kp >= 64 * 64 * 64 {
-        rayon::current_num_threads()
-    } else {
-        1
-    };
-    // Blocks of row tiles, dealt evenly, and with few rows, groups of panels too: at least
-    // four tasks per thread when the product allows.
-    let blocks = tiles.min(threads.max(1) * 2);
-    let groups = (4 * threads).div_ceil(blocks).min(panels).max(1);
-    let per_group = panels.div_ceil(groups);
     let c_ptr = SendPtr(c.as_mut_ptr());
-    let task = |t: usize| {
-        let (block, group) = (t / groups, t % groups);
-        let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
-        let (p0, p1) = (group * per_group, panels.min((group + 1) * per_group));
-        if p0 >= p1 || t0 >= t1 {
-            return;
-        }
+    for_tiles(m, n, kp, mr, nr, |tiles, panels| {
         TILE.with(|tile| {
             let mut tile = tile.borrow_mut();
             tile.resize(mr * nr, 0);
-            for it in t0..t1 {
+            for it in tiles.clone() {
                 let i0 = it * mr;
                 let rows = mr.min(m - i0);
                 let (_, kernel) = f.tile_for(rows);
-                for p in p0..p1 {
+                for p in panels.clone() {
                     // SAFETY: `f` is a family the CPU runs (PackedI8 is built only with an
                     // available family, see `Family::available`); A holds rows i0 .. i0 + rows
                     // of kp bytes (checked above) and the kernel reads no row past `rows`; the
@@ -413,8 +383,8 @@ pub fn gemm_i8(
             }
         });
         if let Some(e) = epilogue {
-            let (j0, j1) = (p0 * nr, (p1 * nr).min(n));
-            for i in t0 * mr..(t1 * mr).min(m) {
+            let (j0, j1) = (panels.start * nr, (panels.end * nr).min(n));
+            for i in tiles.start * mr..(tiles.end * mr).min(m) {
                 // SAFETY: as above: this task owns these rows over these columns.
                 let row = unsafe {
                     std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), j1 - j0)
@@ -422,13 +392,7 @@ pub fn gemm_i8(
                 e(i, j0, row);
             }
         }
-    };
-    let tasks = blocks * groups;
-    if threads > 1 && tasks > 1 {
-        (0..tasks).into_par_iter().for_each(task);
-    } else {
-        (0..tasks).for_each(task);
-    }
+    });
 }
 
 /// Defines an int8 micro-kernel (see [`I8Kernel`]) from vector operations: `load` a 4-byte
@@ -543,8 +507,50 @@ pub const SCALAR: Family = Family {
     kernel: scalar::scalar_4x16,
     edges: &[(1, scalar::scalar_1x16), (2, scalar::scalar_2x16)],
     max_activation: 255,
+    kalign: 4,
     detect: || true,
 };
+
+/// AMX-INT8, 32 x 32 tiles on `tdpbusd` (see [`super::amx`]): exact like the others, the full
+/// u8 range.
+pub const AMX: Family = Family {
+    name: "amx-int8-32x32",
+    nr: 32,
+    mr: 32,
+    #[cfg(target_arch = "x86_64")]
+    kernel: amx_32x32,
+    #[cfg(not(target_arch = "x86_64"))]
+    kernel: scalar::scalar_4x16,
+    edges: &[],
+    max_activation: 255,
+    kalign: 64,
+    detect: super::amx::usable_int8,
+};
+
+/// # Safety
+/// As [`I8Kernel`], on a CPU where [`super::amx::usable_int8`] is true.
+#[cfg(target_arch = "x86_64")]
+unsafe fn amx_32x32(
+    kg: usize,
+    a: *const u8,
+    lda: usize,
+    _rows: usize,
+    b: *const i8,
+    out: *mut i32,
+) {
+    use super::amx;
+    // SAFETY: forwarded; kg is a multiple of 16 (kalign = 64 bytes) and A holds whole tiles.
+    unsafe {
+        amx::kernel_32x32::<_, { amx::U8S8 }>(
+            &mut amx::Native,
+            kg / 16,
+            a,
+            lda,
+            b.cast(),
+            out.cast(),
+        )
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
@@ -598,6 +604,7 @@ pub(crate) mod x86 {
             (8, vnni512_8x32),
         ],
         max_activation: 255,
+        kalign: 4,
         detect: || {
             is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
@@ -613,6 +620,7 @@ pub(crate) mod x86 {
         kernel: avxvnni_6x16,
         edges: &[(1, avxvnni_1x16), (2, avxvnni_2x16), (4, avxvnni_4x16)],
         max_activation: 255,
+        kalign: 4,
         detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
     };
 
@@ -624,6 +632,7 @@ pub(crate) mod x86 {
         kernel: avx2_6x16,
         edges: &[(1, avx2_1x16), (2, avx2_2x16), (4, avx2_4x16)],
         max_activation: 127,
+        kalign: 4,
         detect: || is_x86_feature_detected!("avx2"),
     };
 }
@@ -697,6 +706,34 @@ pub(crate) mod emulated {
     }
     use kernels::*;
 
+    /// Twin of `AMX`: the same kernel on emulated tiles.
+    pub const E_AMX: Family = Family {
+        name: "emulated-amx-int8-32x32",
+        nr: 32,
+        mr: 32,
+        kernel: e_amx_32x32,
+        edges: &[],
+        max_activation: 255,
+        kalign: 64,
+        detect: || true,
+    };
+
+    unsafe fn e_amx_32x32(
+        kg: usize,
+        a: *const u8,
+        lda: usize,
+        _rows: usize,
+        b: *const i8,
+        out: *mut i32,
+    ) {
+        use crate::kernels::amx;
+        let mut tiles = amx::Emulated::default();
+        // SAFETY: forwarded; kg is a multiple of 16 (kalign = 64 bytes).
+        unsafe {
+            amx::kernel_32x32::<_, { amx::U8S8 }>(&mut tiles, kg / 16, a, lda, b.cast(), out.cast())
+        }
+    }
+
     /// Twin of `VNNI512`.
     pub const E_VNNI512: Family = Family {
         name: "emulated-vnni512-12x32",
@@ -710,6 +747,7 @@ pub(crate) mod emulated {
             (8, e_vnni512_8x32),
         ],
         max_activation: 255,
+        kalign: 4,
         detect: || true,
     };
     /// Twin of `AVXVNNI`.
@@ -724,6 +762,7 @@ pub(crate) mod emulated {
             (4, e_vnni256_4x16),
         ],
         max_activation: 255,
+        kalign: 4,
         detect: || true,
     };
     /// Twin of `AVX2` (saturating pairs, as the hardware).
@@ -734,6 +773,7 @@ pub(crate) mod emulated {
         kernel: e_avx2_6x16,
         edges: &[(1, e_avx2_1x16), (2, e_avx2_2x16), (4, e_avx2_4x16)],
         max_activation: 127,
+        kalign: 4,
         detect: || true,
     };
 }
@@ -771,14 +811,7 @@ mod tests {
     }
 
     fn weights(n: usize, k: usize, seed: u32) -> Vec<f32> {
-        (0..n * k)
-            .map(|i| {
-                let h = (i as u32)
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(7919));
-                (h >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
+        crate::kernels::hashed_values(n * k, seed)
     }
 
     /// Every family to test here: the scalar reference, the emulated twins, and the SIMD
@@ -789,8 +822,14 @@ mod tests {
             emulated::E_VNNI512,
             emulated::E_AVXVNNI,
             emulated::E_AVX2,
+            emulated::E_AMX,
         ];
-        v.extend(simd_families().into_iter().filter(Family::available));
+        v.extend(
+            simd_families()
+                .into_iter()
+                .map(|(_, f)| f)
+                .filter(Family::available),
+        );
         v
     }
 
@@ -822,9 +861,9 @@ mod tests {
         c
     }
 
-    fn codes(m: usize, k: usize, fill: impl Fn(usize) -> u8) -> QuantizedRows {
-        let kp = k.next_multiple_of(4);
-        let mut data = vec![0u8; m * kp];
+    fn codes(m: usize, k: usize, f: Family, fill: impl Fn(usize) -> u8) -> QuantizedRows {
+        let kp = k.next_multiple_of(f.kalign);
+        let mut data = vec![0u8; m.next_multiple_of(f.mr) * kp];
         for i in 0..m {
             for p in 0..k {
                 data[i * kp + p] = fill(i * k + p);
@@ -853,10 +892,10 @@ mod tests {
                 (30, 130, 70),
             ] {
                 let b = PackedI8::new(&weights(n, k, 3), n, k, f);
-                let random = codes(m, k, |i| {
+                let random = codes(m, k, f, |i| {
                     (((i as u32).wrapping_mul(2_246_822_519) >> 13) % (top + 1)) as u8
                 });
-                let top_codes = codes(m, k, |_| top as u8);
+                let top_codes = codes(m, k, f, |_| top as u8);
                 for a in [&random, &top_codes] {
                     let want = exact(a, m, &b);
                     let got = raw(a, m, &b);
@@ -875,7 +914,7 @@ mod tests {
             }
             let b = PackedI8::new(&w, n, k, f);
             assert!((0..n).all(|j| b.weight(j, 0).abs() == 127));
-            let a = codes(m, k, |_| top as u8);
+            let a = codes(m, k, f, |_| top as u8);
             let want = exact(&a, m, &b);
             let got = raw(&a, m, &b);
             assert!(
@@ -896,7 +935,7 @@ mod tests {
         let (m, k, n) = (1, 4, 16);
         // Weights -1.0 everywhere: scale 1/127, every code -127.
         let b = PackedI8::new(&vec![-1.0; n * k], n, k, f);
-        let a = codes(m, k, |_| 255);
+        let a = codes(m, k, f, |_| 255);
         let want = exact(&a, m, &b)[0];
         assert_eq!(want, 255 * -127 * 4);
         // Outside the contract the twin saturates (debug builds would refuse the input).
@@ -919,7 +958,7 @@ mod tests {
         );
         assert_ne!(tile[0] as i64, want);
         // Within the contract (127) it is exact.
-        let a = codes(m, k, |_| 127);
+        let a = codes(m, k, f, |_| 127);
         assert_eq!(raw(&a, m, &b)[0] as i64, exact(&a, m, &b)[0]);
     }
 
@@ -931,7 +970,7 @@ mod tests {
         for f in [SCALAR, emulated::E_AVX2] {
             let b = PackedI8::new(&w, n, k, f);
             let mut a = QuantizedRows::default();
-            a.quantize(&x, m, k, k, f.max_activation);
+            a.quantize(&x, m, k, k, f);
             assert!(a.data.iter().all(|&q| q <= f.max_activation));
             let mut c = vec![0.0f32; m * n];
             gemm_i8(&a, m, &b, &mut c, n, None, None);

@@ -1,6 +1,7 @@
 //! The encoder's non-GEMM loops — attention rows, the GEMM epilogues (bias, GELU, residual),
 //! LayerNorm, the embedding sum — compiled once per instruction set from one source and
-//! chosen at run time.
+//! chosen at run time; and the GEMMs of the reduced precisions ([`int8`], [`bf16`]), which
+//! share one task split ([`for_tiles`]).
 //!
 //! The crate is built for baseline x86-64 (no `-C target-cpu=native`: binaries must run on
 //! any x86-64), which limits auto-vectorised loops to SSE2. `multiversion!` compiles a
@@ -10,8 +11,120 @@
 //! reassociates sums), so they must agree **bit for bit**; the tests check each level this
 //! CPU has against the baseline, which is the specification.
 
+pub mod amx;
+pub mod bf16;
 pub mod int8;
 pub mod ops;
+
+use rayon::prelude::*;
+
+/// A pointer to C that the tasks of a GEMM on other threads write through, each to its own
+/// rows and columns.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+
+impl SendPtr {
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks of `for_tiles` write disjoint parts of C (row tiles x panel groups).
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// The kernel for a row tile of `rows` rows: the shortest edge kernel (`(MR', kernel)` by
+/// increasing MR') at least that tall when the tile is partial, else the full `mr`-row one.
+pub(crate) fn tile_kernel<K: Copy>(
+    edges: &[(usize, K)],
+    mr: usize,
+    full: K,
+    rows: usize,
+) -> (usize, K) {
+    edges
+        .iter()
+        .find(|(h, _)| *h >= rows)
+        .copied()
+        .filter(|_| rows < mr)
+        .unwrap_or((mr, full))
+}
+
+/// The first of `order` (named families, widest first) that `available` accepts, starting at
+/// the one the environment variable `var` names (a narrower choice than detected; `scalar` or
+/// the end of the list gives `fallback`; an unknown name is ignored).
+pub(crate) fn choose_family<F: Copy>(
+    var: &str,
+    order: &[(&str, F)],
+    available: impl Fn(&F) -> bool,
+    fallback: F,
+) -> F {
+    let start = match std::env::var(var).as_deref() {
+        Ok("scalar") => order.len(),
+        Ok(name) => order.iter().position(|(n, _)| *n == name).unwrap_or(0),
+        Err(_) => 0,
+    };
+    order[start..]
+        .iter()
+        .map(|(_, f)| *f)
+        .find(|f| available(f))
+        .unwrap_or(fallback)
+}
+
+/// Deterministic test values in `[-0.5, 0.5)` from a multiplicative hash of the index.
+#[cfg(test)]
+pub(crate) fn hashed_values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let h = (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed.wrapping_mul(7919));
+            (h >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// Splits an `m x n` product (inner dimension `k`) into tasks of row tiles (`mr` rows) x
+/// column panels (`nr` columns) and runs `task(tiles, panels)` for each, on the current rayon
+/// pool when the product is large enough: blocks of row tiles dealt evenly, and with few rows,
+/// groups of panels too — at least four tasks per thread when the product allows. Every
+/// (row tile, panel) belongs to exactly one task, so tasks write disjoint parts of C.
+pub(crate) fn for_tiles(
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync,
+) {
+    if m == 0 {
+        return;
+    }
+    let panels = n.div_ceil(nr);
+    let tiles = m.div_ceil(mr);
+    let threads = if m * n * k >= 64 * 64 * 64 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let blocks = tiles.min(threads.max(1) * 2);
+    let groups = (4 * threads).div_ceil(blocks).min(panels).max(1);
+    let per_group = panels.div_ceil(groups);
+    let run = |t: usize| {
+        let (block, group) = (t / groups, t % groups);
+        let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
+        let (p0, p1) = (group * per_group, panels.min((group + 1) * per_group));
+        if p0 < p1 && t0 < t1 {
+            task(t0..t1, p0..p1);
+        }
+    };
+    let tasks = blocks * groups;
+    if threads > 1 && tasks > 1 {
+        (0..tasks).into_par_iter().for_each(run);
+    } else {
+        (0..tasks).for_each(run);
+    }
+}
 
 /// Which compiled version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -331,6 +331,16 @@ multiversion! {
 }
 
 multiversion! {
+    /// `out[p] = bf16(x[p])`: [`super::bf16::to_bf16`] on a row (integer operations only,
+    /// so every level gives the same bits).
+    pub fn round_bf16(x: &[f32], out: &mut [u16]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = crate::kernels::bf16::to_bf16(v);
+        }
+    }
+}
+
+multiversion! {
     /// `out_r[j] = sa[r] * sw[j] * (tile[r][j] - zp[r] * colsum[j]) (+ bias[j])` for each
     /// row `r` of an int8 tile (row stride `nr`), `out_r` its row piece of C: the tile back
     /// to floats, the subtraction exact in i32, then one rounding per product and for the

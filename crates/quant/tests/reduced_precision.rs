@@ -1,7 +1,13 @@
-//! all-MiniLM-L6-v2 in INT8 against its FP32 self: every linear layer quantized (weights per
-//! output channel, activations per token) must keep the embeddings within mean cosine 0.995
-//! and minimum 0.985 of FP32 on the 512 bench sentences, and stay invariant to the batch and
-//! the thread count (integer sums are exact) — also with attention's products in INT8.
+//! all-MiniLM-L6-v2 in reduced precision against its FP32 self, on the 512 bench sentences:
+//!
+//! * INT8 — every linear layer quantized (weights per output channel, activations per token)
+//!   keeps the embeddings within mean cosine 0.995 and minimum 0.985 of FP32, also with
+//!   attention's products in INT8;
+//! * BF16 — every linear layer on bfloat16 operands with f32 sums keeps them within mean
+//!   cosine 0.99995 and minimum 0.9999;
+//!
+//! and both stay invariant to the batch and the thread count. Each runs on the kernel family
+//! this CPU picks (`GROUNDWORK_INT8` / `GROUNDWORK_BF16` narrow it).
 //!
 //! Needs the model (`cargo xtask fetch-model all-minilm-l6-v2`): a skip line without it,
 //! a failure under `GROUNDWORK_REQUIRE_ASSETS=1`.
@@ -9,10 +15,15 @@
 use quant::{model_for_tests, Model, Precision, Workspace};
 
 fn models() -> Option<(Model, Model)> {
+    models_with(Precision::int8())
+}
+
+/// FP32 and `precision`.
+fn models_with(precision: Precision) -> Option<(Model, Model)> {
     let dir = model_for_tests("all-minilm-l6-v2")?;
     Some((
         Model::load(&dir).unwrap_or_else(|e| panic!("{e}")),
-        Model::load_with(&dir, Precision::int8()).unwrap_or_else(|e| panic!("{e}")),
+        Model::load_with(&dir, precision).unwrap_or_else(|e| panic!("{e}")),
     ))
 }
 
@@ -52,13 +63,12 @@ fn int8_embeddings_stay_close_to_fp32() {
     );
 }
 
-#[test]
-fn int8_embeddings_do_not_depend_on_batch_or_threads() {
-    let Some((_, int8)) = models() else { return };
+/// A sentence's embedding is the same alone and in a batch of 40, on 1, 2 or 3 threads.
+fn assert_batch_and_thread_invariant(model: &Model) {
     let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(40).collect();
     let ids: Vec<Vec<u32>> = texts
         .iter()
-        .map(|t| int8.tokenize(t).unwrap().ids)
+        .map(|t| model.tokenize(t).unwrap().ids)
         .collect();
     let all: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     let run = |batch: &[&[u32]], threads: usize| {
@@ -66,7 +76,11 @@ fn int8_embeddings_do_not_depend_on_batch_or_threads() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| int8.embed_tokens(batch, &mut Workspace::default()).unwrap())
+        pool.install(|| {
+            model
+                .embed_tokens(batch, &mut Workspace::default())
+                .unwrap()
+        })
     };
     let together = run(&all, 3);
     assert_eq!(together, run(&all, 1));
@@ -77,6 +91,40 @@ fn int8_embeddings_do_not_depend_on_batch_or_threads() {
             "sentence {i}"
         );
     }
+}
+
+#[test]
+fn int8_embeddings_do_not_depend_on_batch_or_threads() {
+    let Some((_, int8)) = models() else { return };
+    assert_batch_and_thread_invariant(&int8);
+}
+
+#[test]
+fn bf16_embeddings_stay_within_1e_5_of_fp32() {
+    let Some((fp32, bf16)) = models_with(Precision::bf16()) else {
+        return;
+    };
+    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().collect();
+    let (mean, min) = cosines(&fp32, &bf16, &texts);
+    println!(
+        "BF16 ({}) vs FP32 over {} sentences: mean cosine {mean:.6}, min {min:.6}",
+        quant::kernels::bf16::default_bf16_family().name,
+        texts.len()
+    );
+    assert!(mean >= 0.99995 && min >= 0.9999, "mean {mean}, min {min}");
+    // The linear layers' weights take half the bytes; the word-embedding table (about half
+    // of the FP32 model) stays f32: 76.5% of FP32's bytes for MiniLM.
+    let (b16, b32) = (bf16.encoder().weight_bytes(), fp32.encoder().weight_bytes());
+    println!("weights: BF16 {b16} bytes, FP32 {b32} bytes");
+    assert!(b16 * 5 <= b32 * 4, "BF16 {b16} bytes, FP32 {b32}");
+}
+
+#[test]
+fn bf16_embeddings_do_not_depend_on_batch_or_threads() {
+    let Some((_, bf16)) = models_with(Precision::bf16()) else {
+        return;
+    };
+    assert_batch_and_thread_invariant(&bf16);
 }
 
 /// With attention's two products in INT8 as well, the embeddings stay within the same
