@@ -433,7 +433,7 @@ fn write(
         },
         Section {
             title: "Kernels".into(),
-            text: "Median time per call; spread is MAD/median. % of roof compares with the roof of the same thread count: the int8 dot-product roof for gemm-i8 and minilm-int8 rows (GOP/s in the GFLOP/s column), the f32 FMA roof for the rest. Scaling is the 1-thread time over this one.".into(),
+            text: "Median time per call; spread is MAD/median. % of roof compares with the roof of the same thread count: the int8 dot-product roof for gemm-i8 and minilm-int8 rows (GOP/s in the GFLOP/s column), the f32 FMA roof for the rest (minilm-bf16 included). The roofs are those of the vector units: a row whose kernel ran on AMX (the machine line and the kernel lines say) can exceed them. Scaling is the 1-thread time over this one.".into(),
             table: Some(TableData { header: header(&["measurement", "ms", "spread", "GFLOP/s", "% of roof", "items/s", "scaling"]), rows }),
             plots,
         },
