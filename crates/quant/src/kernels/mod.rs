@@ -1,7 +1,7 @@
 //! The encoder's non-GEMM loops — attention rows, the GEMM epilogues (bias, GELU, residual),
 //! LayerNorm, the embedding sum — compiled once per instruction set from one source and
 //! chosen at run time; and the GEMMs of the reduced precisions ([`int8`], [`bf16`]), which
-//! share one task split ([`for_tiles`]).
+//! share one task split (`for_tiles`).
 //!
 //! The crate is built for baseline x86-64 (no `-C target-cpu=native`: binaries must run on
 //! any x86-64), which limits auto-vectorised loops to SSE2. `multiversion!` compiles a
