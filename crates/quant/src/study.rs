@@ -74,6 +74,11 @@ lab::params! {
         pub int8_embeddings: bool = true,
         /// Run attention's two products (`Q K^T`, `P V`) in INT8 too.
         pub int8_attention: bool = false,
+        /// Compare BF16 (every linear layer) with FP32 instead of INT8: the run's reduced
+        /// precision is BF16, so its `int8_*` metrics and speed-up measure BF16 (the INT8
+        /// options `keep_fp32`, `int8_embeddings` and `int8_attention` must stay at their
+        /// defaults).
+        pub bf16: bool = false,
         /// Threads of the compute pool.
         pub threads: usize = 2; bounds(min = 1, max = 256),
         /// Sequence lengths for the speed part: the sentences as they are, or 128 tokens.
@@ -90,11 +95,22 @@ lab::params! {
 }
 
 impl MiniLmConfig {
-    /// The INT8 precision this run configures.
+    /// The reduced precision this run configures: INT8 as the INT8 options say, or BF16.
     ///
     /// # Errors
-    /// `(field, message)` for an unknown layer name.
+    /// `(field, message)` for an unknown layer name, or INT8 options beside `bf16`.
     pub fn precision(&self) -> std::result::Result<Precision, (&'static str, String)> {
+        if self.bf16 {
+            if !self.keep_fp32.trim().is_empty() || !self.int8_embeddings || self.int8_attention {
+                return Err((
+                    "bf16",
+                    "BF16 runs every linear layer in BF16: keep_fp32, int8_embeddings and \
+                     int8_attention are INT8 options and must keep their defaults"
+                        .to_string(),
+                ));
+            }
+            return Ok(Precision::bf16());
+        }
         let mut keep = Vec::new();
         for name in self
             .keep_fp32
@@ -164,8 +180,9 @@ pub struct SpeedPart {
 /// What one run produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MiniLmRun {
-    /// The INT8 kernel family that ran (`avx512vnni-12x32`, `avxvnni-6x16`, `avx2-6x16`,
-    /// `scalar-4x16`).
+    /// The kernel family of the reduced precision that ran (INT8: `amx-int8-32x32`,
+    /// `avx512vnni-12x32`, `avxvnni-6x16`, `avx2-6x16`, `scalar-4x16`; BF16:
+    /// `amx-bf16-32x32`, `avx512bf16-12x32`, `bf16-avx2-4x16`, `bf16-scalar-4x16`).
     pub kernel: String,
     /// The f32 element-wise level (`Avx512`, `Avx2`, `Generic`).
     pub simd: String,
@@ -216,9 +233,11 @@ impl MiniLmRun {
 
     /// The INT8/FP32 ratio the study expects at batch 32 for the kernel that ran: 2.5 with
     /// `vpdpbusd` (four times the multiply-adds of an f32 FMA per instruction, less what
-    /// attention, LayerNorm and quantisation keep in f32), 1.5 otherwise.
+    /// attention, LayerNorm and quantisation keep in f32) or AMX's `tdpbusd` (more again),
+    /// 1.5 otherwise.
     pub fn speedup_goal(&self) -> f64 {
-        if self.kernel.contains("vnni") && !self.kernel.starts_with("emulated") {
+        let fast = self.kernel.contains("vnni") || self.kernel.starts_with("amx-int8");
+        if fast && !self.kernel.starts_with("emulated") {
             2.5
         } else {
             1.5
@@ -413,7 +432,12 @@ pub fn run_minilm(cfg: &MiniLmConfig, progress: &mut dyn FnMut(u64, u64)) -> Res
         .map(|s| fp32.tokenize(s).map(|t| t.ids))
         .collect::<Result<_>>()?;
     let mut run = MiniLmRun {
-        kernel: kernels::int8::default_family().name.to_string(),
+        kernel: if precision.bf16 && !precision.int8 {
+            kernels::bf16::default_bf16_family().name
+        } else {
+            kernels::int8::default_family().name
+        }
+        .to_string(),
         simd: format!("{:?}", kernels::level()),
         threads: cfg.threads,
         sentences: texts.len(),
@@ -431,7 +455,7 @@ pub fn run_minilm(cfg: &MiniLmConfig, progress: &mut dyn FnMut(u64, u64)) -> Res
             })?;
             progress(1, 3);
             let fidelity = compare(&a, &b);
-            // The diagnostics quantize every linear layer, whatever this run keeps.
+            // The diagnostics reduce every linear layer, whatever this run keeps.
             let all = if precision.keep_fp32.is_empty() {
                 None
             } else {
@@ -573,6 +597,7 @@ mod tests {
             keep_fp32: "ffn-down, qkv".into(),
             int8_embeddings: true,
             int8_attention: false,
+            bf16: false,
             threads: 1,
             lengths: Lengths::Real,
             batches: "1-4".into(),
@@ -589,6 +614,11 @@ mod tests {
         c.keep_fp32.clear();
         c.batches = "8-1".into();
         assert_eq!(c.validate().unwrap_err().0, "batches");
+        c.batches = "1-4".into();
+        c.bf16 = true;
+        assert_eq!(c.precision().unwrap(), Precision::bf16());
+        c.int8_attention = true;
+        assert_eq!(c.validate().unwrap_err().0, "bf16");
     }
 
     #[test]

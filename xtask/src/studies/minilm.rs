@@ -24,6 +24,9 @@ fn hist_lo(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> f64 {
 }
 
 fn variant(c: &MiniLmConfig) -> String {
+    if c.bf16 {
+        return "all linear BF16".to_string();
+    }
     let mut v = if c.keep_fp32.trim().is_empty() {
         "all linear INT8".to_string()
     } else {
@@ -39,11 +42,12 @@ fn variant(c: &MiniLmConfig) -> String {
 }
 
 fn speed_label(c: &MiniLmConfig) -> String {
-    let variant = if c.keep_fp32.trim().is_empty() && c.int8_embeddings && !c.int8_attention {
-        String::new()
-    } else {
-        format!(" ({})", variant(c))
-    };
+    let variant =
+        if c.keep_fp32.trim().is_empty() && c.int8_embeddings && !c.int8_attention && !c.bf16 {
+            String::new()
+        } else {
+            format!(" ({})", variant(c))
+        };
     format!(
         "{} thread{}, {}{variant}",
         c.threads,
@@ -179,12 +183,18 @@ impl Study for MiniLm {
         };
         let (fid, speed) = (done(Part::Fidelity), done(Part::Speed));
         let mut sections = Vec::new();
-        if let Some((_, any)) = fid.first().or(speed.first()) {
+        let all: Vec<_> = fid.iter().chain(&speed).collect();
+        // An INT8 run for the model bytes, if there is one.
+        let int8 = all.iter().find(|(r, _)| !r.config.bf16).or(all.first());
+        if let Some((_, any)) = int8 {
+            let mut kernels: Vec<&str> = all.iter().map(|(_, o)| o.kernel.as_str()).collect();
+            kernels.sort_unstable();
+            kernels.dedup();
             sections.push(Section {
                 title: "Machine and kernels".into(),
                 text: format!(
-                    "INT8 GEMM kernel: {} (weights s8 per output channel, activations u8 per token); f32 element-wise code: {}. Model bytes: FP32 {:.1} MB, INT8 {:.1} MB ({:.1}%).",
-                    any.kernel,
+                    "GEMM kernels of the reduced precisions: {} (INT8: weights s8 per output channel, activations u8 per token; BF16: bfloat16 operands, f32 sums); f32 element-wise code: {}. Model bytes: FP32 {:.1} MB, INT8 {:.1} MB ({:.1}%). In a BF16 run (its label says so) the INT8 columns and metrics are BF16's.",
+                    kernels.join(", "),
                     any.simd,
                     any.fp32_bytes as f64 / 1e6,
                     any.int8_bytes as f64 / 1e6,
