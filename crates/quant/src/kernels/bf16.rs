@@ -86,7 +86,7 @@ pub fn default_bf16_family() -> Bf16Family {
     static CHOICE: std::sync::OnceLock<Bf16Family> = std::sync::OnceLock::new();
     *CHOICE.get_or_init(|| {
         super::choose_family(
-            "GROUNDWORK_BF16",
+            std::env::var("GROUNDWORK_BF16").ok().as_deref(),
             &simd_families(),
             Bf16Family::available,
             SCALAR,

@@ -98,7 +98,7 @@ pub fn default_family() -> Family {
     static CHOICE: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
     *CHOICE.get_or_init(|| {
         super::choose_family(
-            "GROUNDWORK_INT8",
+            std::env::var("GROUNDWORK_INT8").ok().as_deref(),
             &simd_families(),
             Family::available,
             SCALAR,

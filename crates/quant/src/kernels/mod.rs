@@ -51,24 +51,59 @@ pub(crate) fn tile_kernel<K: Copy>(
 }
 
 /// The first of `order` (named families, widest first) that `available` accepts, starting at
-/// the one the environment variable `var` names (a narrower choice than detected; `scalar` or
-/// the end of the list gives `fallback`; an unknown name is ignored).
+/// the one `asked` names (an environment variable's value: a narrower choice than detected;
+/// `scalar` or the end of the list gives `fallback`; an unknown name is ignored).
 pub(crate) fn choose_family<F: Copy>(
-    var: &str,
+    asked: Option<&str>,
     order: &[(&str, F)],
     available: impl Fn(&F) -> bool,
     fallback: F,
 ) -> F {
-    let start = match std::env::var(var).as_deref() {
-        Ok("scalar") => order.len(),
-        Ok(name) => order.iter().position(|(n, _)| *n == name).unwrap_or(0),
-        Err(_) => 0,
+    let start = match asked {
+        Some("scalar") => order.len(),
+        Some(name) => order.iter().position(|(n, _)| *n == name).unwrap_or(0),
+        None => 0,
     };
     order[start..]
         .iter()
         .map(|(_, f)| *f)
         .find(|f| available(f))
         .unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_is_chosen_by_name_then_by_what_the_cpu_runs() {
+        let order = [("a", 1), ("b", 2), ("c", 3)];
+        let runs = |f: &i32| *f != 2; // a CPU without "b"
+        assert_eq!(choose_family(None, &order, runs, 0), 1);
+        assert_eq!(
+            choose_family(Some("b"), &order, runs, 0),
+            3,
+            "b missing: the next one"
+        );
+        assert_eq!(choose_family(Some("c"), &order, runs, 0), 3);
+        assert_eq!(choose_family(Some("scalar"), &order, runs, 0), 0);
+        assert_eq!(
+            choose_family(Some("zz"), &order, runs, 0),
+            1,
+            "unknown names are ignored"
+        );
+        assert_eq!(choose_family(None, &order, |_: &i32| false, 0), 0);
+    }
+
+    #[test]
+    fn a_partial_row_tile_takes_the_shortest_edge_kernel_that_covers_it() {
+        let edges = [(1, 'a'), (2, 'b'), (4, 'c')];
+        assert_eq!(tile_kernel(&edges, 8, 'f', 1), (1, 'a'));
+        assert_eq!(tile_kernel(&edges, 8, 'f', 3), (4, 'c'));
+        assert_eq!(tile_kernel(&edges, 8, 'f', 5), (8, 'f'));
+        assert_eq!(tile_kernel(&edges, 8, 'f', 8), (8, 'f'));
+        assert_eq!(tile_kernel(&[], 32, 'f', 3), (32, 'f'));
+    }
 }
 
 /// Deterministic test values in `[-0.5, 0.5)` from a multiplicative hash of the index.
