@@ -19,20 +19,24 @@
 //!
 //! **Layout.** Weights are packed once into panels of `NR` columns; within a panel the k axis
 //! goes in pairs, and each pair holds, column after column, `B[2g, j], B[2g + 1, j]` — four
-//! bytes per column, the operand layout of `vdpbf16ps`. `k` is padded to even with zeros.
-//! Activation rows are converted to bf16 with the same padding.
+//! bytes per column, the operand layout of `vdpbf16ps` and of AMX's B tiles. `k` is padded with
+//! zeros to the family's `kalign` (a pair; 32 for AMX), and activation rows are converted to
+//! bf16 with the same padding, plus zero rows to a whole number of row tiles.
 //!
 //! | family | instruction | tile | runs where |
 //! | --- | --- | --- | --- |
+//! | `AMX` | `tdpbf16ps` on tiles ([`super::amx`]) | 32 x 32 | AMX-BF16 (Sapphire Rapids+), OS permitting |
 //! | `AVX512BF16` | `vdpbf16ps zmm` | 12 x 32 | AVX512-BF16 (Sapphire Rapids, Zen 4/5) |
 //! | `AVX2` | bf16 widened by shifts, two `vfmadd` | 4 x 16 | AVX2 + FMA |
 //! | `SCALAR` | plain Rust | 4 x 16 | anywhere |
 //!
 //! The scalar family is the specification. The AVX2 family and the emulated twin of the
 //! AVX-512 one (the same macro body on arrays) must match it **bit for bit** on operands whose
-//! products and partial sums are normal or zero; the native `vdpbf16ps` is held to the
-//! rounding bound of any summation order, `k 2^-23 sum |a_p b_p|`, since how a CPU orders
-//! the pair's two additions is its own (the tests also report whether it was bit-exact).
+//! products and partial sums are normal or zero, and the AMX twin matches Intel's stated order
+//! for `tdpbf16ps` (even product first) bit for bit; the native instructions are held to the
+//! rounding bound of any summation order, `k 2^-23 sum |a_p b_p|`, since how a CPU orders its
+//! additions is its own (the tests report whether they were bit-exact: on Sapphire Rapids
+//! `vdpbf16ps` was, `tdpbf16ps` was not).
 
 use std::cell::RefCell;
 
