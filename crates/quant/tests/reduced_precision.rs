@@ -20,11 +20,13 @@ fn models() -> Option<(Model, Model)> {
 
 /// FP32 and `precision`.
 fn models_with(precision: Precision) -> Option<(Model, Model)> {
+    Some((model(Precision::fp32())?, model(precision)?))
+}
+
+/// The model in `precision` (a skip line and `None` without it).
+fn model(precision: Precision) -> Option<Model> {
     let dir = model_for_tests("all-minilm-l6-v2")?;
-    Some((
-        Model::load(&dir).unwrap_or_else(|e| panic!("{e}")),
-        Model::load_with(&dir, precision).unwrap_or_else(|e| panic!("{e}")),
-    ))
+    Some(Model::load_with(&dir, precision).unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -95,7 +97,9 @@ fn assert_batch_and_thread_invariant(model: &Model) {
 
 #[test]
 fn int8_embeddings_do_not_depend_on_batch_or_threads() {
-    let Some((_, int8)) = models() else { return };
+    let Some(int8) = model(Precision::int8()) else {
+        return;
+    };
     assert_batch_and_thread_invariant(&int8);
 }
 
@@ -121,7 +125,7 @@ fn bf16_embeddings_stay_within_1e_5_of_fp32() {
 
 #[test]
 fn bf16_embeddings_do_not_depend_on_batch_or_threads() {
-    let Some((_, bf16)) = models_with(Precision::bf16()) else {
+    let Some(bf16) = model(Precision::bf16()) else {
         return;
     };
     assert_batch_and_thread_invariant(&bf16);
@@ -131,13 +135,13 @@ fn bf16_embeddings_do_not_depend_on_batch_or_threads() {
 /// fidelity bounds, and a sentence's embedding is still the same alone or in a batch.
 #[test]
 fn int8_attention_stays_close_and_batch_invariant() {
-    let Some((fp32, _)) = models() else { return };
-    let dir = model_for_tests("all-minilm-l6-v2").unwrap();
     let precision = Precision {
         int8_attention: true,
         ..Precision::int8()
     };
-    let int8 = Model::load_with(&dir, precision).unwrap_or_else(|e| panic!("{e}"));
+    let Some((fp32, int8)) = models_with(precision) else {
+        return;
+    };
     let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(128).collect();
     let (a, b) = (
         fp32.embed(&texts, 32).unwrap(),
