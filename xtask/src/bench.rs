@@ -601,13 +601,7 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         quant::find_model("all-minilm-l6-v2")
             .and_then(|d| quant::Model::load_with(&d, precision).map_err(|e| e.to_string()))
     };
-    let (model, bf16, int8) = match load(quant::Precision::fp32()).and_then(|m| {
-        Ok((
-            m,
-            load(quant::Precision::bf16())?,
-            load(quant::Precision::int8())?,
-        ))
-    }) {
+    let model = match load(quant::Precision::fp32()) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("skip: MiniLM rows: {e}");
@@ -624,7 +618,7 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         &sentences[..]
     };
     let t = std::time::Instant::now();
-    let tokens: Vec<Vec<u32>> = match sentences
+    let mut tokens: Vec<Vec<u32>> = match sentences
         .iter()
         .map(|s| model.tokenize(s).map(|t| t.ids))
         .collect()
@@ -641,9 +635,9 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
     );
     let lengths: Vec<usize> = tokens.iter().map(Vec::len).collect();
     let flop = model.encoder().flops(&lengths);
-    let mut tokens = tokens;
-    tokens.sort_by_key(|t| std::cmp::Reverse(t.len())); // stable, as Python's sorted()
-                                                        // One pass warms up (a pass is seconds long); then 3 passes (1 with --quick).
+    // Longest first; the sort is stable, as Python's sorted() in the peer script.
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    // One pass warms up (a pass is seconds long); then 3 passes (1 with --quick).
     let cfg = MeasureConfig {
         warmup: std::time::Duration::from_millis(1),
         budget: std::time::Duration::ZERO,
@@ -658,7 +652,31 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         "minilm bf16 kernel: {}",
         quant::kernels::bf16::default_bf16_family().name
     );
-    for (precision, model) in [("fp32", &model), ("bf16", &bf16), ("int8", &int8)] {
+    for (precision, p) in [
+        ("fp32", quant::Precision::fp32()),
+        ("bf16", quant::Precision::bf16()),
+        ("int8", quant::Precision::int8()),
+    ] {
+        if !names
+            .iter()
+            .any(|n| n.starts_with(&format!("minilm-{precision}/")) && wanted(n))
+        {
+            continue;
+        }
+        // The reduced precisions are loaded only when one of their rows is asked for.
+        let reduced;
+        let model = if precision == "fp32" {
+            &model
+        } else {
+            reduced = match load(p) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("skip: MiniLM {precision} rows: {e}");
+                    continue;
+                }
+            };
+            &reduced
+        };
         for batch in [1usize, 8, 32, 128] {
             for threads in [1usize, 2] {
                 let name = format!("minilm-{precision}/b{batch}/{threads}t");
