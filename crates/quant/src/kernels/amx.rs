@@ -201,19 +201,18 @@ impl Tiles for Native {
     }
 }
 
-/// Whether the OS lets this process use the tile state (XCR0 and Linux's permission; asked
-/// once), and the CPU has AMX-TILE.
+/// Whether the CPU has AMX-TILE and the OS lets this process use the tile state (XCR0 and
+/// Linux's permission; asked once).
 fn tiles_permitted() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(|| {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
-            use std::arch::x86_64::{__cpuid, __cpuid_count};
             // CPUID.7.0:EDX bit 24 AMX-TILE; CPUID.1:ECX bit 27 OSXSAVE.
             #[allow(unused_unsafe)]
             // SAFETY: CPUID exists on every x86-64 CPU.
-            let (leaf7, leaf1) = unsafe { (__cpuid_count(7, 0), __cpuid(1)) };
-            if leaf7.edx & (1 << 24) == 0 || leaf1.ecx & (1 << 27) == 0 {
+            let leaf1 = unsafe { std::arch::x86_64::__cpuid(1) };
+            if !cpuid7_edx(24) || leaf1.ecx & (1 << 27) == 0 {
                 return false;
             }
             let (lo, hi): (u32, u32);
