@@ -31,7 +31,7 @@ use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
 use crate::kernels::bf16::{default_bf16_family, gemm_bf16, Bf16Rows, PackedBf16};
 use crate::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
-use crate::kernels::ops;
+use crate::kernels::{for_rows, ops};
 use crate::weights::{BertWeights, Tensor};
 
 /// The four linear layers of a transformer layer, by what they do.
@@ -246,9 +246,6 @@ enum Post<'a> {
 /// Tokens per block of the feed-forward (`256 x 1536` floats of intermediate: 1.5 MiB).
 const FFN_ROWS: usize = 256;
 
-/// Rows at or above which element-wise passes (embeddings, LayerNorm) run on the rayon pool.
-const PAR_MIN_ROWS: usize = 64;
-
 /// The word-embedding table, in the precision it is stored at.
 enum Table {
     F32(Vec<f32>),
@@ -369,19 +366,6 @@ thread_local! {
 
 fn pair(t: (Tensor, Tensor)) -> (Vec<f32>, Vec<f32>) {
     (t.0.data, t.1.data)
-}
-
-/// Runs `f` on each row of `rows` (each `width` long), on the pool when there are many.
-fn for_rows(rows: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    if rows.len() / width >= PAR_MIN_ROWS {
-        rows.par_chunks_mut(width)
-            .enumerate()
-            .for_each(|(i, r)| f(i, r));
-    } else {
-        rows.chunks_mut(width)
-            .enumerate()
-            .for_each(|(i, r)| f(i, r));
-    }
 }
 
 impl Encoder {

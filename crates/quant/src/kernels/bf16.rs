@@ -40,7 +40,7 @@
 
 use std::cell::RefCell;
 
-use super::{for_tiles, SendPtr};
+use super::for_tiles;
 
 /// A kernel: `out[r][j] = sum_g (a[r][2g+1] b[g][j][1]) + a[r][2g] b[g][j][0]` accumulated in
 /// f32 for `kg` pairs, `MR` rows of A at `a` (row stride `lda` elements; `rows` of them are
@@ -102,7 +102,7 @@ fn simd_families() -> Vec<(&'static str, Bf16Family)> {
     #[cfg(target_arch = "x86_64")]
     {
         vec![
-            ("amx", amx_family::AMX),
+            ("amx", AMX),
             ("avx512", x86::AVX512BF16),
             ("avx2", x86::AVX2),
         ]
@@ -154,8 +154,14 @@ impl PackedBf16 {
     /// `family`.
     ///
     /// # Panics
-    /// When `w` does not hold `n x k` floats.
+    /// When `w` does not hold `n x k` floats, or this CPU does not run `family` (its kernels
+    /// would fault).
     pub fn new(w: &[f32], n: usize, k: usize, family: Bf16Family) -> PackedBf16 {
+        assert!(
+            family.available(),
+            "{} does not run on this CPU",
+            family.name
+        );
         assert_eq!(
             w.len(),
             n * k,
@@ -223,10 +229,13 @@ impl Bf16Rows {
         self.kp = kp;
         self.data.resize(m.next_multiple_of(family.mr) * kp, 0);
         self.data[m * kp..].fill(0);
-        for (i, row) in self.data.chunks_exact_mut(kp).take(m).enumerate() {
+        if kp == 0 {
+            return;
+        }
+        super::for_rows(&mut self.data[..m * kp], kp, |i, row| {
             super::ops::round_bf16(&x[i * ldx..i * ldx + k], &mut row[..k]);
             row[k..].fill(0);
-        }
+        });
     }
 }
 
@@ -257,60 +266,54 @@ pub fn gemm_bf16(
         "gemm_bf16: A rows of {} values, B k = {kp} (convert A for B's family)",
         a.kp
     );
-    assert!(
-        m == 0 || c.len() >= (m - 1) * ldc + n,
-        "gemm_bf16: C too short"
-    );
-    let c_ptr = SendPtr(c.as_mut_ptr());
-    for_tiles(m, n, kp, mr, nr, |tiles, panels| {
-        TILE.with(|tile| {
-            let mut tile = tile.borrow_mut();
-            tile.resize(mr * nr, 0.0);
-            for it in tiles.clone() {
-                let i0 = it * mr;
-                let rows = mr.min(m - i0);
-                let (_, kernel) = f.tile_for(rows);
-                for p in panels.clone() {
-                    // SAFETY: `f` is a family the CPU runs (`PackedBf16` is built by the
-                    // encoder only with an available family); A holds rows i0 .. i0 + rows of
-                    // kp values (checked above) and the kernel reads no row past `rows`; the
-                    // panel holds kp / 2 pairs of nr x 2 values; the tile holds mr x nr f32.
-                    unsafe {
-                        kernel(
-                            kp / 2,
-                            a.data.as_ptr().add(i0 * kp),
-                            kp,
-                            rows,
-                            b.data.as_ptr().add(p * kp * nr),
-                            tile.as_mut_ptr(),
-                        )
-                    };
-                    let (j0, cols) = (p * nr, nr.min(n - p * nr));
-                    for r in 0..rows {
-                        // SAFETY: this task owns rows i0 .. i0 + rows over these columns
-                        // (`for_tiles` hands each (row tile, panel) to one task), inside C.
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                c_ptr.get().add((i0 + r) * ldc + j0),
-                                cols,
+    for_tiles(
+        m,
+        n,
+        kp,
+        (mr, nr),
+        c,
+        ldc,
+        epilogue,
+        |tiles, panels, c_ptr| {
+            TILE.with(|tile| {
+                let mut tile = tile.borrow_mut();
+                tile.resize(mr * nr, 0.0);
+                for it in tiles.clone() {
+                    let i0 = it * mr;
+                    let rows = mr.min(m - i0);
+                    let (_, kernel) = f.tile_for(rows);
+                    for p in panels.clone() {
+                        // SAFETY: `f` is a family the CPU runs (`PackedBf16::new` checks); A
+                        // holds whole row tiles of kp values (checked above; `Bf16Rows` pads to
+                        // them), of which the kernel wants `rows`; the panel holds kp / 2 pairs
+                        // of nr x 2 values; the tile holds mr x nr f32.
+                        unsafe {
+                            kernel(
+                                kp / 2,
+                                a.data.as_ptr().add(i0 * kp),
+                                kp,
+                                rows,
+                                b.data.as_ptr().add(p * kp * nr),
+                                tile.as_mut_ptr(),
                             )
                         };
-                        out.copy_from_slice(&tile[r * nr..r * nr + cols]);
+                        let (j0, cols) = (p * nr, nr.min(n - p * nr));
+                        for r in 0..rows {
+                            // SAFETY: this task owns rows i0 .. i0 + rows over these columns
+                            // (`for_tiles` hands each (row tile, panel) to one task), inside C.
+                            let out = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    c_ptr.get().add((i0 + r) * ldc + j0),
+                                    cols,
+                                )
+                            };
+                            out.copy_from_slice(&tile[r * nr..r * nr + cols]);
+                        }
                     }
                 }
-            }
-        });
-        if let Some(e) = epilogue {
-            let (j0, j1) = (panels.start * nr, (panels.end * nr).min(n));
-            for i in tiles.start * mr..(tiles.end * mr).min(m) {
-                // SAFETY: as above: this task owns these rows over these columns.
-                let row = unsafe {
-                    std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), j1 - j0)
-                };
-                e(i, j0, row);
-            }
-        }
-    });
+            });
+        },
+    );
 }
 
 /// Defines a bf16 micro-kernel (see [`Bf16Kernel`]) from vector operations: `load` the pairs
@@ -487,47 +490,42 @@ pub(crate) mod x86 {
 }
 
 /// AMX-BF16, 32 x 32 tiles on `tdpbf16ps` (see [`super::amx`]).
-pub(crate) mod amx_family {
-    use super::Bf16Family;
-    use crate::kernels::amx;
-
-    /// # Safety
-    /// As [`super::Bf16Kernel`], on a CPU where [`amx::usable_bf16`] is true.
+pub const AMX: Bf16Family = Bf16Family {
+    name: "amx-bf16-32x32",
+    nr: 32,
+    mr: 32,
     #[cfg(target_arch = "x86_64")]
-    unsafe fn native_32x32(
-        kg: usize,
-        a: *const u16,
-        lda: usize,
-        _rows: usize,
-        b: *const u16,
-        out: *mut f32,
-    ) {
-        // SAFETY: forwarded; kg is a multiple of 16 (kalign = 32 values).
-        unsafe {
-            amx::kernel_32x32::<_, { amx::BF16 }>(
-                &mut amx::Native,
-                kg / 16,
-                a.cast(),
-                2 * lda,
-                b.cast(),
-                out.cast(),
-            )
-        }
-    }
+    kernel: amx_32x32,
+    #[cfg(not(target_arch = "x86_64"))]
+    kernel: scalar::scalar_4x16,
+    edges: &[],
+    kalign: 32,
+    detect: super::amx::usable_bf16,
+};
 
-    /// AMX-BF16, 32 x 32 tiles.
-    pub const AMX: Bf16Family = Bf16Family {
-        name: "amx-bf16-32x32",
-        nr: 32,
-        mr: 32,
-        #[cfg(target_arch = "x86_64")]
-        kernel: native_32x32,
-        #[cfg(not(target_arch = "x86_64"))]
-        kernel: super::scalar::scalar_4x16,
-        edges: &[],
-        kalign: 32,
-        detect: amx::usable_bf16,
-    };
+/// # Safety
+/// As [`Bf16Kernel`], on a CPU where [`super::amx::usable_bf16`] is true.
+#[cfg(target_arch = "x86_64")]
+unsafe fn amx_32x32(
+    kg: usize,
+    a: *const u16,
+    lda: usize,
+    _rows: usize,
+    b: *const u16,
+    out: *mut f32,
+) {
+    use super::amx;
+    // SAFETY: forwarded; kg is a multiple of 16 (kalign = 32 values) and A holds whole tiles.
+    unsafe {
+        amx::kernel_32x32::<_, { amx::BF16 }>(
+            &mut amx::Native,
+            kg / 16,
+            a.cast(),
+            2 * lda,
+            b.cast(),
+            out.cast(),
+        )
+    }
 }
 
 /// The AVX-512 family's macro body on arrays, for tests on any CPU.
@@ -671,7 +669,7 @@ mod tests {
     fn native() -> Vec<(Bf16Family, bool)> {
         #[cfg(target_arch = "x86_64")]
         {
-            [(x86::AVX512BF16, false), (amx_family::AMX, true)]
+            [(x86::AVX512BF16, false), (AMX, true)]
                 .into_iter()
                 .filter(|(f, _)| f.available())
                 .collect()

@@ -46,7 +46,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::{for_tiles, SendPtr};
+use super::for_tiles;
 
 /// A kernel: `out[r][j] = sum_g sum_t a[row r][4g + t] * b[g][j][t]` for `kg` groups, `MR`
 /// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
@@ -141,7 +141,16 @@ impl PackedI8 {
     /// Quantizes `w` (`[n, k]` row-major, one output channel per row) symmetrically per
     /// channel — `q = round(w / s)`, `s = max|w| / 127`, `q` in `[-127, 127]` — and packs it
     /// for `family`.
+    ///
+    /// # Panics
+    /// When `w` does not hold `n x k` floats, or this CPU does not run `family` (its kernels
+    /// would fault).
     pub fn new(w: &[f32], n: usize, k: usize, family: Family) -> PackedI8 {
+        assert!(
+            family.available(),
+            "{} does not run on this CPU",
+            family.name
+        );
         let mut p = PackedI8 {
             family,
             n: 0,
@@ -258,7 +267,7 @@ impl QuantizedRows {
             *s = scale;
             *zp = z as i32;
         };
-        if m >= 64 {
+        if m >= super::PAR_MIN_ROWS {
             self.data
                 .par_chunks_mut(kp)
                 .zip(
@@ -287,7 +296,7 @@ thread_local! {
 const MAX_MR: usize = 32;
 
 /// What runs on each finished row piece of C: `(row, first column, values)`.
-pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
+pub type Epilogue<'a> = super::ops::RowEpilogue<'a>;
 
 /// `C[i, j] = a.scale[i] * b.scale[j] * (sum_p q_a[i, p] q_b[p, j] - zp[i] colsum[j])`, plus
 /// `bias[j]` when given (fused into the conversion), then `epilogue` on each row piece, for `m` quantized rows; C row-major with row stride `ldc`.
@@ -317,82 +326,76 @@ pub fn gemm_i8(
         "gemm_i8: A rows of {} bytes, B k = {kp} (quantize A for B's family)",
         a.kp
     );
-    assert!(
-        m == 0 || c.len() >= (m - 1) * ldc + n,
-        "gemm_i8: C too short"
-    );
     debug_assert!(
         a.data[..m * kp].iter().all(|&q| q <= f.max_activation),
         "{} takes activations up to {}",
         f.name,
         f.max_activation
     );
-    let c_ptr = SendPtr(c.as_mut_ptr());
-    for_tiles(m, n, kp, mr, nr, |tiles, panels| {
-        TILE.with(|tile| {
-            let mut tile = tile.borrow_mut();
-            tile.resize(mr * nr, 0);
-            for it in tiles.clone() {
-                let i0 = it * mr;
-                let rows = mr.min(m - i0);
-                let (_, kernel) = f.tile_for(rows);
-                for p in panels.clone() {
-                    // SAFETY: `f` is a family the CPU runs (PackedI8 is built only with an
-                    // available family, see `Family::available`); A holds rows i0 .. i0 + rows
-                    // of kp bytes (checked above) and the kernel reads no row past `rows`; the
-                    // panel holds kp / 4 groups of nr x 4 bytes; the tile holds mr x nr i32.
-                    unsafe {
-                        kernel(
-                            kp / 4,
-                            a.data.as_ptr().add(i0 * kp),
-                            kp,
-                            rows,
-                            b.data.as_ptr().add(p * kp * nr),
-                            tile.as_mut_ptr(),
-                        )
-                    };
-                    let j0 = p * nr;
-                    let cols = nr.min(n - j0);
-                    let outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
-                        if r < rows {
-                            // SAFETY: rows of C are disjoint between tasks (each owns its row
-                            // tiles x panel group); this row piece is inside C (checked
-                            // above), and each r is a different row.
-                            unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    c_ptr.get().add((i0 + r) * ldc + j0),
-                                    cols,
-                                )
+    for_tiles(
+        m,
+        n,
+        kp,
+        (mr, nr),
+        c,
+        ldc,
+        epilogue,
+        |tiles, panels, c_ptr| {
+            TILE.with(|tile| {
+                let mut tile = tile.borrow_mut();
+                tile.resize(mr * nr, 0);
+                for it in tiles.clone() {
+                    let i0 = it * mr;
+                    let rows = mr.min(m - i0);
+                    let (_, kernel) = f.tile_for(rows);
+                    for p in panels.clone() {
+                        // SAFETY: `f` is a family the CPU runs (`PackedI8::new` checks); A holds
+                        // whole row tiles of kp bytes (checked above; `QuantizedRows` pads to
+                        // them), of which the kernel wants `rows`; the
+                        // panel holds kp / 4 groups of nr x 4 bytes; the tile holds mr x nr i32.
+                        unsafe {
+                            kernel(
+                                kp / 4,
+                                a.data.as_ptr().add(i0 * kp),
+                                kp,
+                                rows,
+                                b.data.as_ptr().add(p * kp * nr),
+                                tile.as_mut_ptr(),
+                            )
+                        };
+                        let j0 = p * nr;
+                        let cols = nr.min(n - j0);
+                        let outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
+                            if r < rows {
+                                // SAFETY: rows of C are disjoint between tasks (each owns its row
+                                // tiles x panel group); this row piece is inside C (checked
+                                // above), and each r is a different row.
+                                unsafe {
+                                    std::slice::from_raw_parts_mut(
+                                        c_ptr.get().add((i0 + r) * ldc + j0),
+                                        cols,
+                                    )
+                                }
+                            } else {
+                                &mut []
                             }
-                        } else {
-                            &mut []
-                        }
-                    });
-                    let mut outs = outs;
-                    super::ops::dequantize(
-                        &tile,
-                        nr,
-                        &b.colsum[j0..j0 + cols],
-                        &b.scale[j0..j0 + cols],
-                        bias.map_or(&[][..], |b| &b[j0..j0 + cols]),
-                        &a.scale[i0..i0 + rows],
-                        &a.zero_point[i0..i0 + rows],
-                        &mut outs[..rows],
-                    );
+                        });
+                        let mut outs = outs;
+                        super::ops::dequantize(
+                            &tile,
+                            nr,
+                            &b.colsum[j0..j0 + cols],
+                            &b.scale[j0..j0 + cols],
+                            bias.map_or(&[][..], |b| &b[j0..j0 + cols]),
+                            &a.scale[i0..i0 + rows],
+                            &a.zero_point[i0..i0 + rows],
+                            &mut outs[..rows],
+                        );
+                    }
                 }
-            }
-        });
-        if let Some(e) = epilogue {
-            let (j0, j1) = (panels.start * nr, (panels.end * nr).min(n));
-            for i in tiles.start * mr..(tiles.end * mr).min(m) {
-                // SAFETY: as above: this task owns these rows over these columns.
-                let row = unsafe {
-                    std::slice::from_raw_parts_mut(c_ptr.get().add(i * ldc + j0), j1 - j0)
-                };
-                e(i, j0, row);
-            }
-        }
-    });
+            });
+        },
+    );
 }
 
 /// Defines an int8 micro-kernel (see [`I8Kernel`]) from vector operations: `load` a 4-byte

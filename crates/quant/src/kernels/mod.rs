@@ -19,9 +19,9 @@ pub mod ops;
 use rayon::prelude::*;
 
 /// A pointer to C that the tasks of a GEMM on other threads write through, each to its own
-/// rows and columns.
+/// rows and columns (handed out by [`for_tiles`] only).
 #[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub(crate) *mut f32);
+pub(crate) struct SendPtr(*mut f32);
 
 impl SendPtr {
     pub(crate) fn get(self) -> *mut f32 {
@@ -119,22 +119,54 @@ pub(crate) fn hashed_values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// Rows at or above which a row-wise pass (embeddings, LayerNorm, activation rounding and
+/// quantisation) runs on the rayon pool.
+pub(crate) const PAR_MIN_ROWS: usize = 64;
+
+/// Runs `f` on each row of `rows` (each `width` long) with its index, on the pool when there
+/// are many. Rows are independent, so the result does not depend on the split.
+pub(crate) fn for_rows<T: Send>(
+    rows: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if rows.len() / width.max(1) >= PAR_MIN_ROWS {
+        rows.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
+    } else {
+        rows.chunks_mut(width)
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
+    }
+}
+
 /// Splits an `m x n` product (inner dimension `k`) into tasks of row tiles (`mr` rows) x
-/// column panels (`nr` columns) and runs `task(tiles, panels)` for each, on the current rayon
-/// pool when the product is large enough: blocks of row tiles dealt evenly, and with few rows,
-/// groups of panels too — at least four tasks per thread when the product allows. Every
-/// (row tile, panel) belongs to exactly one task, so tasks write disjoint parts of C.
+/// column panels (`nr` columns) and runs `task(tiles, panels, c)` for each, on the current
+/// rayon pool when the product is large enough: blocks of row tiles dealt evenly, and with few
+/// rows, groups of panels too — at least four tasks per thread when the product allows. Every
+/// (row tile, panel) belongs to exactly one task, so tasks write disjoint parts of C (`c`,
+/// row-major with row stride `ldc`), each only rows `tiles x mr` (below `m`) over columns
+/// `panels x nr` (below `n`). When a task is done, `epilogue` runs on each of its row pieces.
+///
+/// # Panics
+/// When C cannot hold `m` rows of `n`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn for_tiles(
     m: usize,
     n: usize,
     k: usize,
-    mr: usize,
-    nr: usize,
-    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync,
+    (mr, nr): (usize, usize),
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Option<&ops::RowEpilogue<'_>>,
+    task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>, SendPtr) + Sync,
 ) {
     if m == 0 {
         return;
     }
+    assert!(c.len() >= (m - 1) * ldc + n, "GEMM: C too short");
+    let c = SendPtr(c.as_mut_ptr());
     let panels = n.div_ceil(nr);
     let tiles = m.div_ceil(mr);
     let threads = if m * n * k >= 64 * 64 * 64 {
@@ -149,8 +181,19 @@ pub(crate) fn for_tiles(
         let (block, group) = (t / groups, t % groups);
         let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
         let (p0, p1) = (group * per_group, panels.min((group + 1) * per_group));
-        if p0 < p1 && t0 < t1 {
-            task(t0..t1, p0..p1);
+        if p0 >= p1 || t0 >= t1 {
+            return;
+        }
+        task(t0..t1, p0..p1, c);
+        if let Some(e) = epilogue {
+            let (j0, j1) = (p0 * nr, (p1 * nr).min(n));
+            for i in t0 * mr..(t1 * mr).min(m) {
+                // SAFETY: this task owns these rows over these columns (above), inside C
+                // (checked at the top).
+                let row =
+                    unsafe { std::slice::from_raw_parts_mut(c.get().add(i * ldc + j0), j1 - j0) };
+                e(i, j0, row);
+            }
         }
     };
     let tasks = blocks * groups;
