@@ -448,7 +448,7 @@ def table(report):
             print(f"| {name} | {prec} | failed: {r['error']} |")
             continue
         sps = {int(k): v for k, v in r.get("sps", {}).items()}
-        cos = r["cos"].get("32") or r["cos"].get(32) or r["cos"].get("all")
+        cos = r["cos"].get("32") or r["cos"].get("all")  # groundwork rows: one figure
         info = r.get("info") or {}
         if info.get("inference_precision"):
             prec += f" ({info['inference_precision']})"
