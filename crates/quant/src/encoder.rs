@@ -97,15 +97,6 @@ impl Precision {
         Precision::default()
     }
 
-    /// [`Precision::int8`] when `int8`, else [`Precision::fp32`] (a command line's `--int8`).
-    pub fn int8_if(int8: bool) -> Precision {
-        if int8 {
-            Precision::int8()
-        } else {
-            Precision::fp32()
-        }
-    }
-
     /// Every linear layer and the word embeddings in INT8.
     pub fn int8() -> Precision {
         Precision {

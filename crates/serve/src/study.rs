@@ -259,7 +259,7 @@ pub fn run_serving(
 ) -> Result<ServingRun, String> {
     cfg.validate().map_err(|(f, m)| format!("{f}: {m}"))?;
     let rates = parse_rates(&cfg.rates)?;
-    let model = quant::load_model(&cfg.model, quant::Precision::int8_if(cfg.int8))?;
+    let model = quant::load_model(&cfg.model, quant::Precision::from_flags(cfg.int8, false))?;
     let texts = quant::study::load_sentences(&cfg.sentences).map_err(|e| e.to_string())?;
 
     // The library alone, for reference: every sentence in batches of 32, best of three.
