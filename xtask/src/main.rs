@@ -93,7 +93,7 @@ enum Cmd {
         #[arg(long)]
         int8: bool,
         /// Run the linear layers in BF16 (mean cosine to FP32 0.99999 on the shipped
-        /// sentences; fast where the CPU has AVX512-BF16).
+        /// sentences; faster than FP32 where the CPU has AMX, not with AVX512-BF16 alone).
         #[arg(long, conflicts_with = "int8")]
         bf16: bool,
         /// The input file, one text per line, or - for standard input.

@@ -16,7 +16,8 @@ pub struct Args {
     /// Run the linear layers in INT8.
     #[arg(long)]
     pub int8: bool,
-    /// Run the linear layers in BF16 (fast where the CPU has AVX512-BF16).
+    /// Run the linear layers in BF16 (faster than FP32 where the CPU has AMX, not with
+    /// AVX512-BF16 alone).
     #[arg(long, conflicts_with = "int8")]
     pub bf16: bool,
     /// Address to bind (loopback by default).
