@@ -172,9 +172,8 @@ impl PackedBf16 {
         let nr = family.nr;
         let mut data = vec![0u16; n.div_ceil(nr) * nr * kp];
         for (j, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
-            let (panel, c) = (j / nr, j % nr);
             for (p, &v) in row.iter().enumerate() {
-                data[(panel * kp / 2 + p / 2) * nr * 2 + c * 2 + p % 2] = to_bf16(v);
+                data[slot(nr, kp, j, p)] = to_bf16(v);
             }
         }
         PackedBf16 {
@@ -203,10 +202,14 @@ impl PackedBf16 {
 
     /// The rounded weight `w[j][p]` as bf16 bits (for tests and diagnostics).
     pub fn weight(&self, j: usize, p: usize) -> u16 {
-        let nr = self.family.nr;
-        let (panel, c) = (j / nr, j % nr);
-        self.data[(panel * self.kp / 2 + p / 2) * nr * 2 + c * 2 + p % 2]
+        self.data[slot(self.family.nr, self.kp, j, p)]
     }
+}
+
+/// Where `W[j][p]` goes in panels of `nr` columns over `kp` values of k: panel `j / nr`, pair
+/// `p / 2`, column `j % nr`, then the pair's element.
+fn slot(nr: usize, kp: usize, j: usize, p: usize) -> usize {
+    ((j / nr) * kp / 2 + p / 2) * nr * 2 + (j % nr) * 2 + p % 2
 }
 
 /// Activation rows rounded to bf16, each padded with zeros to the length a kernel family
