@@ -6,15 +6,21 @@
 //!
 //! * [`params`](mod@params) — a study's parameters defined once ([`params!`]): name, type, default, doc
 //!   and valid range, from which parsing, validation messages and the docs all come.
-//!   Study crates depend on this part alone (`default-features = false`).
 //! * [`study`] — the [`Study`](study::Study) trait a study implements (config, run, record,
-//!   report) and the [`Registry`](study::Registry) that maps a file's `kind` to it.
+//!   report) and, with the engine, the [`Registry`](study::Registry) that maps a file's
+//!   `kind` to it.
+//! * [`report`] — a report's [`Section`](report::Section)s and [`report::Plot`]s as data;
+//!   with the engine, `report.md`, a self-contained `report.html` with the plots rendered
+//!   to SVG, and `results/index.html`.
+//!
+//! Those three compile without the `engine` feature, so a study crate defines its whole
+//! study — parameters, run, metrics, report — depending on lab with
+//! `default-features = false`. The engine adds:
+//!
 //! * [`spec`] — experiment files: read, validated (every error, located, with suggestions)
 //!   and expanded into runs.
 //! * [`claims`] — `[[expect]]` statements and their evaluation.
 //! * [`runner`] — runs in parallel, each folder written atomically; `--resume`, `--shard`.
-//! * [`report`] — `report.md`, a self-contained `report.html`, plots as data
-//!   ([`report::Plot`]) rendered to SVG, and `results/index.html`.
 //!
 //! ## Example: a study of your own, run from a TOML file
 //!
@@ -84,11 +90,9 @@ pub mod data;
 pub mod environment;
 #[cfg(feature = "engine")]
 pub mod fsutil;
-#[cfg(feature = "engine")]
 pub mod report;
 #[cfg(feature = "engine")]
 pub mod runner;
 #[cfg(feature = "engine")]
 pub mod spec;
-#[cfg(feature = "engine")]
 pub mod study;

@@ -7,12 +7,11 @@
 //! and a [`Registry`] maps an experiment's `kind` to one.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::params::{show_value, ParamError, ParamSpec, Params, Table, Value};
+use crate::params::{show_value, ParamError, Params, Table, Value};
 use crate::report::Section;
 
 /// Progress of a running study: `update(step, total, value)`, drawn as a bar by the runner.
@@ -233,235 +232,250 @@ pub trait Study: Send + Sync + 'static {
     }
 }
 
-/// A run as stored on disk, before its study gives it types.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: String,
-    /// Sweep-axis values.
-    pub axes: BTreeMap<String, Value>,
-    /// The parameters the file gave.
-    pub params: Table,
-    /// Every parameter, defaults included.
-    pub resolved: Table,
-    /// Seed.
-    pub seed: u64,
-    /// How it ended.
-    pub status: Status,
-    /// Metrics.
-    pub metrics: BTreeMap<String, f64>,
-    /// The output as JSON (`None` when `data.json` was missing or unreadable).
-    pub data: Option<serde_json::Value>,
-}
+#[cfg(feature = "engine")]
+pub use erased::{params_markdown, AnyStudy, Executed, Registry, RunRecord};
 
-impl RunRecord {
-    /// A parameter as a display string.
-    pub fn param(&self, key: &str) -> String {
-        self.params.get(key).map(show_value).unwrap_or_default()
+/// The engine's side: studies with their types erased, and the registry (the `engine`
+/// feature).
+#[cfg(feature = "engine")]
+mod erased {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::{Progress, Record, Run, Status, Study};
+    use crate::params::{show_value, ParamError, ParamSpec, Params, Table, Value};
+    use crate::report::Section;
+
+    /// A run as stored on disk, before its study gives it types.
+    #[derive(Debug, Clone)]
+    pub struct RunRecord {
+        /// Run id.
+        pub id: String,
+        /// Sweep-axis values.
+        pub axes: BTreeMap<String, Value>,
+        /// The parameters the file gave.
+        pub params: Table,
+        /// Every parameter, defaults included.
+        pub resolved: Table,
+        /// Seed.
+        pub seed: u64,
+        /// How it ended.
+        pub status: Status,
+        /// Metrics.
+        pub metrics: BTreeMap<String, f64>,
+        /// The output as JSON (`None` when `data.json` was missing or unreadable).
+        pub data: Option<serde_json::Value>,
     }
 
-    /// A metric (NaN when absent).
-    pub fn metric(&self, key: &str) -> f64 {
-        self.metrics.get(key).copied().unwrap_or(f64::NAN)
-    }
-}
+    impl RunRecord {
+        /// A parameter as a display string.
+        pub fn param(&self, key: &str) -> String {
+            self.params.get(key).map(show_value).unwrap_or_default()
+        }
 
-/// What [`AnyStudy::execute`] returns for a run that finished.
-#[derive(Debug, Clone)]
-pub struct Executed {
-    /// Metrics, series, divergence.
-    pub record: Record,
-    /// The output as JSON.
-    pub data: serde_json::Value,
-}
-
-/// A [`Study`] with its types erased: what the engine holds.
-pub trait AnyStudy: Send + Sync {
-    /// [`Study::KIND`].
-    fn kind(&self) -> &'static str;
-    /// [`Study::DESCRIPTION`].
-    fn description(&self) -> &'static str;
-    /// The configuration's parameters.
-    fn params(&self) -> Vec<ParamSpec>;
-    /// [`Study::METRICS`].
-    fn metrics(&self) -> &'static [&'static str];
-    /// [`Study::EXCLUSIVE`].
-    fn exclusive(&self) -> bool;
-    /// [`Study::VERSION`].
-    fn version(&self) -> u32;
-    /// Builds and checks one run's configuration; returns it resolved (defaults included).
-    ///
-    /// # Errors
-    /// Every problem found.
-    fn resolve(&self, params: &Table) -> Result<Table, Vec<ParamError>>;
-    /// Runs one configuration.
-    ///
-    /// # Errors
-    /// The study's message.
-    fn execute(
-        &self,
-        params: &Table,
-        seed: u64,
-        progress: &mut Progress<'_>,
-    ) -> Result<Executed, String>;
-    /// The report's sections from the stored runs.
-    fn report(&self, runs: &[RunRecord]) -> Vec<Section>;
-}
-
-fn config<C: Params>(params: &Table) -> Result<C, Vec<ParamError>> {
-    C::from_table(params)
-}
-
-impl<S: Study> AnyStudy for S {
-    fn kind(&self) -> &'static str {
-        S::KIND
+        /// A metric (NaN when absent).
+        pub fn metric(&self, key: &str) -> f64 {
+            self.metrics.get(key).copied().unwrap_or(f64::NAN)
+        }
     }
 
-    fn description(&self) -> &'static str {
-        S::DESCRIPTION
+    /// What [`AnyStudy::execute`] returns for a run that finished.
+    #[derive(Debug, Clone)]
+    pub struct Executed {
+        /// Metrics, series, divergence.
+        pub record: Record,
+        /// The output as JSON.
+        pub data: serde_json::Value,
     }
 
-    fn params(&self) -> Vec<ParamSpec> {
-        S::Config::specs()
+    /// A [`Study`] with its types erased: what the engine holds.
+    pub trait AnyStudy: Send + Sync {
+        /// [`Study::KIND`].
+        fn kind(&self) -> &'static str;
+        /// [`Study::DESCRIPTION`].
+        fn description(&self) -> &'static str;
+        /// The configuration's parameters.
+        fn params(&self) -> Vec<ParamSpec>;
+        /// [`Study::METRICS`].
+        fn metrics(&self) -> &'static [&'static str];
+        /// [`Study::EXCLUSIVE`].
+        fn exclusive(&self) -> bool;
+        /// [`Study::VERSION`].
+        fn version(&self) -> u32;
+        /// Builds and checks one run's configuration; returns it resolved (defaults included).
+        ///
+        /// # Errors
+        /// Every problem found.
+        fn resolve(&self, params: &Table) -> Result<Table, Vec<ParamError>>;
+        /// Runs one configuration.
+        ///
+        /// # Errors
+        /// The study's message.
+        fn execute(
+            &self,
+            params: &Table,
+            seed: u64,
+            progress: &mut Progress<'_>,
+        ) -> Result<Executed, String>;
+        /// The report's sections from the stored runs.
+        fn report(&self, runs: &[RunRecord]) -> Vec<Section>;
     }
 
-    fn version(&self) -> u32 {
-        S::VERSION
+    fn config<C: Params>(params: &Table) -> Result<C, Vec<ParamError>> {
+        C::from_table(params)
     }
 
-    fn metrics(&self) -> &'static [&'static str] {
-        S::METRICS
-    }
-
-    fn exclusive(&self) -> bool {
-        S::EXCLUSIVE
-    }
-
-    fn resolve(&self, params: &Table) -> Result<Table, Vec<ParamError>> {
-        let cfg: S::Config = config(params)?;
-        self.check(&cfg).map_err(|e| vec![e])?;
-        Ok(cfg.to_table())
-    }
-
-    fn execute(
-        &self,
-        params: &Table,
-        seed: u64,
-        progress: &mut Progress<'_>,
-    ) -> Result<Executed, String> {
-        let cfg: S::Config = config(params).map_err(|errs| {
-            errs.iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-        let output = self.run(&cfg, seed, progress)?;
-        let record = self.record(&cfg, &output);
-        debug_assert!(
-            record
-                .metrics
-                .keys()
-                .all(|k| S::METRICS.contains(&k.as_str())),
-            "{}: record() produced a metric missing from METRICS",
+    impl<S: Study> AnyStudy for S {
+        fn kind(&self) -> &'static str {
             S::KIND
-        );
-        let data = serde_json::to_value(&output).map_err(|e| format!("saving the output: {e}"))?;
-        Ok(Executed { record, data })
-    }
+        }
 
-    fn report(&self, runs: &[RunRecord]) -> Vec<Section> {
-        let typed: Vec<Run<S>> = runs
-            .iter()
-            .filter_map(|r| {
-                let config = config(&r.params).ok()?;
-                let output = r
-                    .data
-                    .as_ref()
-                    .and_then(|d| crate::data::from_value(d.clone()).ok());
-                Some(Run {
-                    id: r.id.clone(),
-                    axes: r.axes.clone(),
-                    params: r.params.clone(),
-                    config,
-                    seed: r.seed,
-                    status: r.status.clone(),
-                    metrics: r.metrics.clone(),
-                    output,
+        fn description(&self) -> &'static str {
+            S::DESCRIPTION
+        }
+
+        fn params(&self) -> Vec<ParamSpec> {
+            S::Config::specs()
+        }
+
+        fn version(&self) -> u32 {
+            S::VERSION
+        }
+
+        fn metrics(&self) -> &'static [&'static str] {
+            S::METRICS
+        }
+
+        fn exclusive(&self) -> bool {
+            S::EXCLUSIVE
+        }
+
+        fn resolve(&self, params: &Table) -> Result<Table, Vec<ParamError>> {
+            let cfg: S::Config = config(params)?;
+            self.check(&cfg).map_err(|e| vec![e])?;
+            Ok(cfg.to_table())
+        }
+
+        fn execute(
+            &self,
+            params: &Table,
+            seed: u64,
+            progress: &mut Progress<'_>,
+        ) -> Result<Executed, String> {
+            let cfg: S::Config = config(params).map_err(|errs| {
+                errs.iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+            let output = self.run(&cfg, seed, progress)?;
+            let record = self.record(&cfg, &output);
+            debug_assert!(
+                record
+                    .metrics
+                    .keys()
+                    .all(|k| S::METRICS.contains(&k.as_str())),
+                "{}: record() produced a metric missing from METRICS",
+                S::KIND
+            );
+            let data = serde_json::to_value(&output).map_err(|e| format!("saving the output: {e}"))?;
+            Ok(Executed { record, data })
+        }
+
+        fn report(&self, runs: &[RunRecord]) -> Vec<Section> {
+            let typed: Vec<Run<S>> = runs
+                .iter()
+                .filter_map(|r| {
+                    let config = config(&r.params).ok()?;
+                    let output = r
+                        .data
+                        .as_ref()
+                        .and_then(|d| crate::data::from_value(d.clone()).ok());
+                    Some(Run {
+                        id: r.id.clone(),
+                        axes: r.axes.clone(),
+                        params: r.params.clone(),
+                        config,
+                        seed: r.seed,
+                        status: r.status.clone(),
+                        metrics: r.metrics.clone(),
+                        output,
+                    })
                 })
-            })
-            .collect();
-        Study::report(self, &typed)
-    }
-}
-
-/// The studies an engine can run, by `kind`.
-#[derive(Clone, Default)]
-pub struct Registry {
-    studies: Vec<Arc<dyn AnyStudy>>,
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Registry {
-        Registry::default()
+                .collect();
+            Study::report(self, &typed)
+        }
     }
 
-    /// The registry with `study` added.
-    pub fn with(mut self, study: impl Study) -> Registry {
-        self.studies.push(Arc::new(study));
-        self
+    /// The studies an engine can run, by `kind`.
+    #[derive(Clone, Default)]
+    pub struct Registry {
+        studies: Vec<Arc<dyn AnyStudy>>,
     }
 
-    /// The study for `kind`.
-    pub fn find(&self, kind: &str) -> Option<Arc<dyn AnyStudy>> {
-        self.studies.iter().find(|s| s.kind() == kind).cloned()
+    impl Registry {
+        /// An empty registry.
+        pub fn new() -> Registry {
+            Registry::default()
+        }
+
+        /// The registry with `study` added.
+        pub fn with(mut self, study: impl Study) -> Registry {
+            self.studies.push(Arc::new(study));
+            self
+        }
+
+        /// The study for `kind`.
+        pub fn find(&self, kind: &str) -> Option<Arc<dyn AnyStudy>> {
+            self.studies.iter().find(|s| s.kind() == kind).cloned()
+        }
+
+        /// Every study, in registration order.
+        pub fn studies(&self) -> impl Iterator<Item = &Arc<dyn AnyStudy>> {
+            self.studies.iter()
+        }
+
+        /// Every kind, in registration order.
+        pub fn kinds(&self) -> Vec<&'static str> {
+            self.studies.iter().map(|s| s.kind()).collect()
+        }
     }
 
-    /// Every study, in registration order.
-    pub fn studies(&self) -> impl Iterator<Item = &Arc<dyn AnyStudy>> {
-        self.studies.iter()
+    impl std::fmt::Debug for Registry {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Registry({})", self.kinds().join(", "))
+        }
     }
 
-    /// Every kind, in registration order.
-    pub fn kinds(&self) -> Vec<&'static str> {
-        self.studies.iter().map(|s| s.kind()).collect()
-    }
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Registry({})", self.kinds().join(", "))
-    }
-}
-
-/// A study's parameters as a markdown table (the docs `cargo xtask docs` writes).
-pub fn params_markdown(study: &dyn AnyStudy) -> String {
-    let mut s = format!(
-        "## `{}`\n\n{}.\n\n| parameter | type | default | range | meaning |\n|---|---|---|---|---|\n",
-        study.kind(),
-        study.description()
-    );
-    for p in study.params() {
+    /// A study's parameters as a markdown table (the docs `cargo xtask docs` writes).
+    pub fn params_markdown(study: &dyn AnyStudy) -> String {
+        let mut s = format!(
+            "## `{}`\n\n{}.\n\n| parameter | type | default | range | meaning |\n|---|---|---|---|---|\n",
+            study.kind(),
+            study.description()
+        );
+        for p in study.params() {
+            s.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                p.name,
+                p.ty.describe(),
+                p.default,
+                p.bounds
+                    .describe()
+                    .map(|r| r.trim_start_matches("must be ").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                p.doc.replace('|', "\\|")
+            ));
+        }
         s.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            p.name,
-            p.ty.describe(),
-            p.default,
-            p.bounds
-                .describe()
-                .map(|r| r.trim_start_matches("must be ").to_string())
-                .unwrap_or_else(|| "-".into()),
-            p.doc.replace('|', "\\|")
+            "\nMetrics: {}.\n",
+            study
+                .metrics()
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
+        s
     }
-    s.push_str(&format!(
-        "\nMetrics: {}.\n",
-        study
-            .metrics()
-            .iter()
-            .map(|m| format!("`{m}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    s
 }
