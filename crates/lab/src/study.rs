@@ -378,7 +378,8 @@ mod erased {
                 "{}: record() produced a metric missing from METRICS",
                 S::KIND
             );
-            let data = serde_json::to_value(&output).map_err(|e| format!("saving the output: {e}"))?;
+            let data =
+                serde_json::to_value(&output).map_err(|e| format!("saving the output: {e}"))?;
             Ok(Executed { record, data })
         }
 
