@@ -19,6 +19,10 @@ pub enum OptimError {
     /// Parameters an optimizer cannot own (not a leaf, no gradient, given twice, none).
     #[error("optimizer parameters: {0}")]
     Params(String),
+    /// A diagnosis that cannot be made (no parameters, a non-finite loss at the start): what
+    /// could not be determined and why.
+    #[error("cannot diagnose: {0}")]
+    Undetermined(String),
     /// An error from a tensor operation.
     #[error(transparent)]
     Tensor(#[from] TensorError),

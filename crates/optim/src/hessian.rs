@@ -361,11 +361,11 @@ fn tridiagonal_ql(n: usize, v: &mut [f64], d: &mut [f64], e: &mut [f64]) {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn norm(a: &[f64]) -> f64 {
+pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
@@ -407,7 +407,37 @@ pub fn power_iteration(
         0.0,
         "must be > 0",
     )?;
-    let mut v = random_unit(op.dim(), &mut Rng::seed(seed));
+    let v = random_unit(op.dim(), &mut Rng::seed(seed));
+    power_iteration_from(op, &v, max_iters, tol)
+}
+
+/// [`power_iteration`] from a given start vector (normalised here): warm-started from the
+/// previous eigenvector, tracking the sharpness along a training run takes a few products.
+///
+/// # Errors
+/// As [`power_iteration`]; also a start vector of the wrong length or zero norm.
+pub fn power_iteration_from(
+    op: &dyn LinearOperator,
+    start: &[f64],
+    max_iters: usize,
+    tol: f64,
+) -> Result<PowerIteration> {
+    check(
+        max_iters > 0,
+        "power_iteration",
+        "max_iters",
+        0.0,
+        "must be > 0",
+    )?;
+    let s = norm(start);
+    if start.len() != op.dim() || s == 0.0 || !s.is_finite() {
+        return Err(OptimError::StateMismatch(format!(
+            "power_iteration: start vector of length {} and norm {s} for an operator of dimension {}",
+            start.len(),
+            op.dim()
+        )));
+    }
+    let mut v: Vec<f64> = start.iter().map(|x| x / s).collect();
     let mut lambda = f64::NAN;
     for k in 1..=max_iters {
         let w = op.apply(&v)?;
@@ -452,6 +482,10 @@ pub struct Lanczos {
     pub ritz_values: Vec<f64>,
     /// Gauss-quadrature weights: squared first components of `T_k`'s eigenvectors (sum 1).
     pub weights: Vec<f64>,
+    /// Residual norm of each Ritz pair, `|A x_i - theta_i x_i| = beta_k |s_i[k]|` (`beta_k`
+    /// the next off-diagonal, `s_i[k]` the last component of `T_k`'s eigenvector): an
+    /// eigenvalue of `A` lies within this distance of `theta_i` (the Lanczos error bound).
+    pub residuals: Vec<f64>,
 }
 
 impl Lanczos {
@@ -463,6 +497,11 @@ impl Lanczos {
     /// The `k` smallest Ritz values, smallest first.
     pub fn bottom(&self, k: usize) -> Vec<f64> {
         self.ritz_values.iter().take(k).copied().collect()
+    }
+
+    /// The residual bounds of [`Lanczos::top`]`(k)`, in the same order.
+    pub fn top_residuals(&self, k: usize) -> Vec<f64> {
+        self.residuals.iter().rev().take(k).copied().collect()
     }
 }
 
@@ -488,6 +527,7 @@ pub fn lanczos_from(op: &dyn LinearOperator, start: &[f64], steps: usize) -> Res
     let s = norm(start);
     let mut q: Vec<Vec<f64>> = vec![start.iter().map(|x| x / s).collect()];
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
+    let mut beta_next = 0.0;
     for j in 0..steps {
         let mut w = op.apply(&q[j])?;
         let alpha = dot(&w, &q[j]);
@@ -501,7 +541,11 @@ pub fn lanczos_from(op: &dyn LinearOperator, start: &[f64], steps: usize) -> Res
         }
         let beta = norm(&w);
         let scale = alphas.iter().map(|a| a.abs()).fold(1e-300, f64::max);
-        if j + 1 == steps || beta <= 1e-10 * scale {
+        if beta <= 1e-10 * scale {
+            break; // invariant subspace: the Ritz pairs are exact
+        }
+        if j + 1 == steps {
+            beta_next = beta;
             break;
         }
         betas.push(beta);
@@ -518,11 +562,13 @@ pub fn lanczos_from(op: &dyn LinearOperator, start: &[f64], steps: usize) -> Res
     }
     let (ritz_values, vectors) = symmetric_eigen(&DenseSymmetric { n: k, a: t });
     let weights = vectors.iter().map(|v| v[0] * v[0]).collect();
+    let residuals = vectors.iter().map(|v| beta_next * v[k - 1].abs()).collect();
     Ok(Lanczos {
         alphas,
         betas,
         ritz_values,
         weights,
+        residuals,
     })
 }
 

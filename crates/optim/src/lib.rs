@@ -12,6 +12,10 @@
 //!   their own learning rate and weight decay (PyTorch's `param_groups`).
 //! * [`theory`] — stability limits, optimal steps and rates on quadratics, per-direction
 //!   momentum roots (overshoot vs monotone vs divergence), Adam's effective step.
+//! * [`diagnose`] — "is my learning rate reasonable, why does my loss oscillate?" for any
+//!   [`diagnose::Objective`]: the spectrum, the rule's stability limit from its own roots
+//!   (Adam's on the preconditioned curvature), a probe run that tracks the sharpness, the
+//!   gradient noise scale, a suggested rate, and checks of the verdict by running.
 //! * [`hessian`] — exact Hessian-vector products (double backward), power iteration, Lanczos,
 //!   Hutchinson's trace, stochastic Lanczos quadrature.
 //! * [`problems`] — quadratics of chosen spectrum (axis-aligned or rotated), Rosenbrock,
@@ -49,6 +53,7 @@
 mod adam;
 mod adaptive;
 mod bound;
+pub mod diagnose;
 mod error;
 pub mod hessian;
 mod method;

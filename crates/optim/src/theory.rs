@@ -180,6 +180,31 @@ pub fn nesterov_direction(eta: f64, beta: f64, lambda: f64) -> DirectionPredicti
     classify((1.0 + beta) * q, beta * q)
 }
 
+/// Adam along an eigenvalue `lambda` of the *preconditioned* curvature `P^-1/2 H P^-1/2`,
+/// with the preconditioner `P = diag(sqrt(v_hat) + eps)` held fixed (it moves slowly:
+/// `beta2` is near 1) and the bias corrections at 1 (late in a run).
+///
+/// Derivation: in the coordinates `y = P^1/2 x` the update `x -= eta P^-1 m`,
+/// `m = beta1 m + (1 - beta1) H x` becomes, along an eigenvector of `P^-1/2 H P^-1/2`,
+/// `y_{t+1} = y_t - eta m_t`, `m_t = beta1 m_{t-1} + (1 - beta1) lambda y_t`. Eliminating `m`:
+/// `y_{t+1} = (1 + beta1 - eta (1 - beta1) lambda) y_t - beta1 y_{t-1}` — heavy ball with
+/// step `eta (1 - beta1)` and momentum `beta1`. It is stable while
+/// `eta (1 - beta1) lambda < 2 (1 + beta1)`, i.e. `lambda < (2 + 2 beta1) / ((1 - beta1) eta)`
+/// (Cohen et al. 2022, "Adaptive gradient methods at the edge of stability").
+pub fn adam_direction(eta: f64, beta1: f64, lambda: f64) -> DirectionPrediction {
+    momentum_direction(eta * (1.0 - beta1), beta1, lambda)
+}
+
+/// AdamW (decoupled weight decay `wd`) along a preconditioned eigenvalue `lambda`, with the
+/// preconditioner fixed as in [`adam_direction`]. The decay multiplies the parameter by
+/// `c = 1 - eta wd` before the Adam step, so `y_{t+1} = c y_t - eta m_t`; eliminating `m`
+/// gives `z^2 - (c + beta1 - eta (1 - beta1) lambda) z + beta1 c`. By the Jury conditions it
+/// is stable for `-wd < lambda < (1 + beta1)(2 - eta wd) / ((1 - beta1) eta)`.
+pub fn adamw_direction(eta: f64, beta1: f64, wd: f64, lambda: f64) -> DirectionPrediction {
+    let c = 1.0 - eta * wd;
+    classify(c + beta1 - eta * (1.0 - beta1) * lambda, beta1 * c)
+}
+
 /// The worst contraction factor over a spectrum for heavy ball (`nesterov = false`; GD is
 /// `beta = 0`) or Nesterov: the predicted asymptotic linear rate of `|e_k|`.
 pub fn rate_over_spectrum(eta: f64, beta: f64, eigenvalues: &[f64], nesterov: bool) -> f64 {

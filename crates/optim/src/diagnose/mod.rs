@@ -1,0 +1,1091 @@
+//! Diagnosis of a training setup from its curvature — "why does my loss oscillate, is this
+//! learning rate reasonable?" — answered for the user's own objective, and checked by
+//! running.
+//!
+//! Everything is measured on a fixed set of batches (the [`Objective`]), whose
+//! example-weighted mean loss `L(theta)` has Hessian `H`; products `H v` are exact (double
+//! backward, [`crate::hessian`]).
+//!
+//! 1. **Curvature at the start** ([`curvature`]): the top eigenvalues of `H + wd I` by Lanczos
+//!    with full reorthogonalisation, each with its residual bound (an eigenvalue of `H` lies
+//!    within `beta_k |s_k|` of the Ritz value; "converged" means the top one's bound is under
+//!    `tol` of it, else the steps double once); the most negative Ritz value (a saddle when
+//!    below zero); Hutchinson's trace; the stochastic-Lanczos density's mass below zero; and
+//!    `kappa_eff = lambda_1 / lambda_k` with `k` stated.
+//! 2. **Stability limit** of the user's rule from its characteristic roots
+//!    ([`OptimizerSpec::sharpness_limit`]): a sharpness `S` is stable at learning rate `eta`
+//!    for GD while `S < 2/eta`, heavy ball `2(1+mu)/eta`, Nesterov `(2+2mu)/((1+2mu) eta)`,
+//!    Adam `(2+2 beta1)/((1-beta1) eta)` on the *preconditioned* curvature
+//!    `P^-1/2 H P^-1/2`, `P = diag(sqrt(v_hat) + eps)`.
+//! 3. **Per-direction behaviour** at the top and the bottom of the spectrum: monotone,
+//!    oscillating or divergent, the contraction per step `r` and `ln 10 / -ln r` steps per 10x.
+//! 4. **Probe run**: the user's rule on `L` (full batch over the fixed set) for a few hundred
+//!    steps from the user's weights, the sharpness measured every few steps (warm-started
+//!    power iteration; preconditioned with the rule's own `v` for Adam and RMSProp) — networks
+//!    sharpen until they reach the limit (Cohen et al. 2021, 2022), so a verdict at the
+//!    start alone is wrong for them. The regime: **stable** (sharpness below 90% of the limit,
+//!    loss not oscillating), **edge** (sharpness reached the limit, or the loss oscillates,
+//!    while it still falls), **divergent** (the loss blows up).
+//! 5. **Gradient noise scale** `B_simple = tr(Sigma) / |G|^2` (McCandlish et al. 2018) from
+//!    the per-batch gradients `g_i` of batches of `B` examples: `tr(Sigma) = B * sum |g_i -
+//!    g_bar|^2 / (n - 1)`, `|G|^2 = |g_bar|^2 - tr(Sigma) / (B n)` (unbiased).
+//! 6. **Suggested learning rate**: `safety x` the largest rate stable at the sharpest point of
+//!    the probe. A learning-rate **range test** (Smith 2017, fastai's `lr_find`: the rate
+//!    grown exponentially, the suggestion a tenth of the rate at the lowest loss) is run
+//!    beside it.
+//! 7. **Checks by running**, from the same start: the suggested rate must fall without
+//!    oscillating; `unstable_factor x` the limit must oscillate, spike or diverge; the user's
+//!    own rate, run longer, must show the regime the probe predicted. Each check says PASS or
+//!    FAIL; a verdict its own run contradicts says so.
+//!
+//! The user's weights are never changed: every run trains copies.
+
+mod history;
+mod spec;
+
+pub use history::{analyse_history, HistoryReport, Trend};
+pub use spec::OptimizerSpec;
+
+use core_tensor::{Tensor, TensorError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{check, OptimError, Result};
+use crate::hessian::{
+    dot, hutchinson_trace, lanczos, power_iteration_from, slq_density, HessianOperator,
+    LinearOperator,
+};
+use crate::optimizer::Optimizer;
+use crate::theory::Approach;
+
+/// What a diagnosis needs of the user's problem: parameters and a loss per batch, as a
+/// function of parameter values (so copies can be trained and Hessians taken).
+pub trait Objective {
+    /// The parameters at which to diagnose (read, never changed).
+    fn parameters(&self) -> Vec<Tensor>;
+    /// Number of fixed batches.
+    fn batches(&self) -> usize;
+    /// Examples in batch `i` (the batch losses are averaged with these weights).
+    fn batch_size(&self, i: usize) -> usize;
+    /// The mean loss over batch `i` with `params` in place of the parameters.
+    ///
+    /// # Errors
+    /// The model's or the loss's error.
+    fn batch_loss(&self, params: &[Tensor], i: usize) -> core_tensor::Result<Tensor>;
+}
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DiagnoseOptions {
+    /// Lanczos steps for the spectrum (doubled once when the top eigenvalue has not
+    /// converged).
+    pub lanczos_steps: usize,
+    /// Eigenvalues reported; `kappa_eff = lambda_1 / lambda_k` with this `k`.
+    pub top_k: usize,
+    /// Relative residual under which the top eigenvalue counts as converged.
+    pub tol: f64,
+    /// Hutchinson probes for the trace.
+    pub trace_probes: usize,
+    /// SLQ probes for the negative mass of the density (0 skips it).
+    pub density_probes: usize,
+    /// Steps of the probe run.
+    pub probe_steps: usize,
+    /// Sharpness measured every this many probe steps.
+    pub probe_every: usize,
+    /// Power-iteration products per sharpness measurement.
+    pub power_iters: usize,
+    /// Steps of each check run (0: no checks). The user's own rate is run this long.
+    pub check_steps: usize,
+    /// The predicted-unstable check runs at this multiple of the limit.
+    pub unstable_factor: f64,
+    /// The suggested rate is this fraction of the limit at the probe's sharpest point.
+    pub safety: f64,
+    /// Steps of the learning-rate range test (0 skips it).
+    pub range_steps: usize,
+    /// Seed of every random start.
+    pub seed: u64,
+}
+
+impl Default for DiagnoseOptions {
+    fn default() -> Self {
+        DiagnoseOptions {
+            lanczos_steps: 30,
+            top_k: 5,
+            tol: 1e-3,
+            trace_probes: 10,
+            density_probes: 2,
+            probe_steps: 200,
+            probe_every: 20,
+            power_iters: 20,
+            check_steps: 200,
+            unstable_factor: 1.5,
+            safety: 0.8,
+            range_steps: 100,
+            seed: 0,
+        }
+    }
+}
+
+/// The spectrum of an operator, as far as Lanczos saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curvature {
+    /// The largest eigenvalues (Ritz values), largest first.
+    pub top: Vec<f64>,
+    /// Their residual bounds.
+    pub top_residuals: Vec<f64>,
+    /// Whether the largest one's residual is under `tol` of it.
+    pub converged: bool,
+    /// The smallest Ritz value (negative: a saddle direction).
+    pub bottom: f64,
+    /// Its residual bound.
+    pub bottom_residual: f64,
+    /// The `k` of `kappa_eff`.
+    pub kappa_k: usize,
+    /// `top[0] / top[k-1]` (NaN when `top[k-1] <= 0` or fewer than `k` values).
+    pub kappa_eff: f64,
+    /// Hutchinson's trace estimate and its standard error.
+    pub trace: (f64, f64),
+    /// SLQ quadrature weight on negative eigenvalues (NaN when not measured).
+    pub negative_mass: f64,
+    /// Lanczos steps used.
+    pub lanczos_steps: usize,
+}
+
+/// The spectrum of `op`: Lanczos (steps doubled once if the top has not converged), trace,
+/// negative mass.
+///
+/// # Errors
+/// The operator's errors; invalid options.
+pub fn curvature(op: &dyn LinearOperator, opts: &DiagnoseOptions) -> Result<Curvature> {
+    check(opts.top_k > 0, "diagnose", "top_k", 0.0, "must be > 0")?;
+    let mut steps = opts.lanczos_steps.max(opts.top_k + 1);
+    let mut run = lanczos(op, steps, opts.seed)?;
+    let ok = |r: &crate::hessian::Lanczos| {
+        let (t, res) = (r.top(1)[0], r.top_residuals(1)[0]);
+        res <= opts.tol * t.abs().max(1e-30)
+    };
+    if !ok(&run) && steps < op.dim() {
+        steps = (2 * steps).min(op.dim());
+        run = lanczos(op, steps, opts.seed)?;
+    }
+    let top = run.top(opts.top_k);
+    let k = opts.top_k;
+    let kappa_eff = if top.len() == k && top[k - 1] > 0.0 {
+        top[0] / top[k - 1]
+    } else {
+        f64::NAN
+    };
+    let trace = hutchinson_trace(op, opts.trace_probes.max(2), opts.seed + 1)?;
+    let negative_mass = if opts.density_probes > 0 {
+        let d = slq_density(
+            op,
+            opts.lanczos_steps,
+            opts.density_probes,
+            1.0,
+            2,
+            opts.seed + 2,
+        )?;
+        d.nodes
+            .iter()
+            .zip(&d.weights)
+            .filter(|(x, _)| **x < 0.0)
+            .map(|(_, w)| w)
+            .sum()
+    } else {
+        f64::NAN
+    };
+    Ok(Curvature {
+        converged: ok(&run),
+        top_residuals: run.top_residuals(k),
+        top,
+        bottom: run.ritz_values[0],
+        bottom_residual: run.residuals[0],
+        kappa_k: k,
+        kappa_eff,
+        trace: (trace.trace, trace.std_error),
+        negative_mass,
+        lanczos_steps: run.alphas.len(),
+    })
+}
+
+/// The behaviour of one eigen-direction under the user's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Direction {
+    /// The eigenvalue of the curvature.
+    pub lambda: f64,
+    /// Monotone, oscillating or divergent.
+    pub approach: Approach,
+    /// Contraction of the error per step (`> 1`: it grows).
+    pub contraction: f64,
+    /// Steps to shrink the error 10x (`None` when it does not shrink).
+    pub steps_per_10x: Option<f64>,
+}
+
+impl Direction {
+    /// The prediction of `spec` along eigenvalue `lambda`.
+    pub fn of(spec: &OptimizerSpec, lambda: f64) -> Direction {
+        let p = spec.direction(lambda);
+        let r = p.spectral_radius;
+        Direction {
+            lambda,
+            approach: p.approach,
+            contraction: r,
+            steps_per_10x: (r < 1.0 && r > 0.0).then(|| 10f64.ln() / -r.ln()),
+        }
+    }
+
+    /// A phrase: "oscillating, contraction 0.87/step (17 steps per 10x)".
+    pub fn phrase(&self) -> String {
+        let how = match self.approach {
+            Approach::Monotone => "monotone",
+            Approach::Oscillating => "oscillating",
+            Approach::Divergent => "divergent",
+        };
+        match self.steps_per_10x {
+            Some(s) => format!(
+                "{how}, contraction {:.4}/step ({} steps per 10x)",
+                self.contraction,
+                fmt_count(s)
+            ),
+            None if self.lambda < 0.0 => format!(
+                "negative curvature: the error grows {:.4}x/step (an escape direction)",
+                self.contraction
+            ),
+            None => format!("{how}, the error grows {:.4}x/step", self.contraction),
+        }
+    }
+}
+
+/// Stable, at the edge of stability, or divergent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regime {
+    /// Sharpness below the limit; the loss falls without oscillating.
+    Stable,
+    /// Sharpness at the limit (or the loss oscillating) while the loss still falls:
+    /// self-stabilising, non-monotone.
+    Edge,
+    /// The loss blows up.
+    Divergent,
+}
+
+impl Regime {
+    /// The phrase for a sentence.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Regime::Stable => "below the stability limit",
+            Regime::Edge => "at the edge of stability (self-stabilising, loss non-monotone)",
+            Regime::Divergent => "beyond the limit: diverging",
+        }
+    }
+}
+
+/// The probe run: the user's rule for a few hundred steps, sharpness tracked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Steps at which the sharpness was measured.
+    pub steps: Vec<u64>,
+    /// The sharpness of the curvature the rule feels (preconditioned for Adam and RMSProp).
+    pub sharpness: Vec<f64>,
+    /// The rule's limit at the user's rate.
+    pub limit: f64,
+    /// Loss over the fixed set before each step (and after the last).
+    pub losses: Vec<f64>,
+    /// The losses read.
+    pub history: HistoryReport,
+    /// Largest sharpness measured and its step.
+    pub max_sharpness: (f64, u64),
+    /// The regime.
+    pub regime: Regime,
+}
+
+/// The gradient noise scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NoiseScale {
+    /// `B_simple = tr(Sigma) / |G|^2` (per-example covariance).
+    pub b_simple: f64,
+    /// Mean batch size `B`.
+    pub batch_size: f64,
+    /// Batches the estimate came from.
+    pub batches: usize,
+    /// `tr(Sigma)` per example.
+    pub trace_cov: f64,
+    /// `|G|^2`, unbiased.
+    pub grad_norm_sq: f64,
+}
+
+/// A learning-rate range test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeTest {
+    /// The rates tried, one per step.
+    pub lrs: Vec<f64>,
+    /// The loss before each step.
+    pub losses: Vec<f64>,
+    /// A tenth of the rate at the lowest loss.
+    pub suggestion: f64,
+}
+
+/// What a check run expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// Falls without oscillating or diverging.
+    Stable,
+    /// Oscillates, spikes above its start, or diverges.
+    Unstable,
+    /// Shows this regime.
+    Regime(Regime),
+    /// Nothing predicted (the range test's suggestion, run for comparison).
+    Nothing,
+}
+
+/// One check run from the diagnosed start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// What it is ("suggested lr").
+    pub label: String,
+    /// The rate run.
+    pub lr: f64,
+    /// The prediction.
+    pub expect: Expect,
+    /// The losses read.
+    pub history: HistoryReport,
+    /// The regime its losses show (see [`observed_regime`]).
+    pub observed: Regime,
+    /// Whether the loss ever went above where it started.
+    pub spiked: bool,
+    /// Whether the prediction held (`None` when nothing was predicted).
+    pub pass: Option<bool>,
+    /// The losses.
+    pub losses: Vec<f64>,
+    /// Largest sharpness measured over the run's second half.
+    pub max_sharpness: f64,
+}
+
+/// A full diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The optimizer diagnosed.
+    pub spec: OptimizerSpec,
+    /// Number of parameter values.
+    pub params: usize,
+    /// Examples in the fixed set, and batches.
+    pub examples: usize,
+    /// Batches in the fixed set.
+    pub batches: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Loss at the start.
+    pub initial_loss: f64,
+    /// Spectrum of `H + wd I` at the start.
+    pub curvature: Curvature,
+    /// For Adam and RMSProp: the spectrum of the preconditioned curvature at the end of the
+    /// probe (with the rule's `v` there).
+    pub preconditioned: Option<Curvature>,
+    /// The sharpness limit at the user's rate.
+    pub limit: f64,
+    /// Top and bottom directions (of the preconditioned curvature for adaptive rules).
+    pub directions: (Direction, Direction),
+    /// The probe run.
+    pub probe: Probe,
+    /// The gradient noise scale (needs two batches or more).
+    pub noise: Option<NoiseScale>,
+    /// The suggested rate.
+    pub suggested_lr: f64,
+    /// The user's rate over the largest stable one at the probe's sharpest point.
+    pub lr_ratio: f64,
+    /// The range test.
+    pub range_test: Option<RangeTest>,
+    /// The checks by running.
+    pub checks: Vec<Check>,
+    /// The verdict, a line per statement, every number with its source.
+    pub verdict: Vec<String>,
+}
+
+impl Diagnosis {
+    /// Whether every check with a prediction passed.
+    pub fn checks_pass(&self) -> bool {
+        self.checks.iter().all(|c| c.pass != Some(false))
+    }
+
+    /// The verdict as text.
+    pub fn verdict_text(&self) -> String {
+        self.verdict.join("\n")
+    }
+}
+
+/// The example-weighted mean loss over the fixed batches.
+fn full_loss(obj: &dyn Objective, params: &[Tensor]) -> core_tensor::Result<Tensor> {
+    let total: usize = (0..obj.batches()).map(|i| obj.batch_size(i)).sum();
+    let mut acc: Option<Tensor> = None;
+    for i in 0..obj.batches() {
+        let w = obj.batch_size(i) as f32 / total as f32;
+        let term = obj.batch_loss(params, i)?.mul_scalar(w);
+        acc = Some(match acc {
+            None => term,
+            Some(a) => a.add(&term)?,
+        });
+    }
+    acc.ok_or_else(|| TensorError::Autodiff("no batches".into()))
+}
+
+fn leaves(params: &[Tensor]) -> Result<Vec<Tensor>> {
+    params
+        .iter()
+        .map(|p| Ok(Tensor::from_vec(p.to_vec(), p.shape())?.with_grad()))
+        .collect()
+}
+
+/// `D (A + c I) D` for a diagonal `D`: the preconditioned, shifted curvature.
+struct Scaled<'a> {
+    op: &'a dyn LinearOperator,
+    d: Vec<f64>,
+    shift: f64,
+}
+
+impl LinearOperator for Scaled<'_> {
+    fn dim(&self) -> usize {
+        self.op.dim()
+    }
+
+    fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let dv: Vec<f64> = v.iter().zip(&self.d).map(|(a, b)| a * b).collect();
+        let a = self.op.apply(&dv)?;
+        Ok(a.iter()
+            .zip(&dv)
+            .zip(&self.d)
+            .map(|((av, x), d)| d * (av + self.shift * x))
+            .collect())
+    }
+}
+
+/// `P^-1/2` from the rule's second-moment buffers at its current step (`None` for SGD or
+/// before the first step).
+fn inverse_sqrt_preconditioner(
+    spec: &OptimizerSpec,
+    opt: &dyn Optimizer,
+    dim: usize,
+) -> Option<Vec<f64>> {
+    let (name, beta2, eps) = spec.second_moment()?;
+    let state = opt.state();
+    let idx = state.buffer_names.iter().position(|b| b == name)?;
+    let t = state.step;
+    if t == 0 {
+        return None;
+    }
+    let correction = beta2.map_or(1.0, |b2| 1.0 - b2.powf(t as f64));
+    let mut d = Vec::with_capacity(dim);
+    for bufs in &state.buffers {
+        let v = bufs.get(idx)?;
+        d.extend(
+            v.iter()
+                .map(|&v| 1.0 / ((f64::from(v) / correction).sqrt() + eps).sqrt()),
+        );
+    }
+    (d.len() == dim).then_some(d)
+}
+
+/// One full-batch step on the leaves: gradients of the mean loss, the rule's update.
+/// Returns the loss before the step.
+fn step(obj: &dyn Objective, p: &[Tensor], opt: &mut dyn Optimizer) -> Result<f64> {
+    for t in p {
+        t.zero_grad();
+    }
+    let loss = full_loss(obj, p)?;
+    let value = f64::from(loss.item()?);
+    if !value.is_finite() {
+        return Ok(value);
+    }
+    loss.backward()?;
+    opt.step(p)?;
+    Ok(value)
+}
+
+fn blown_up(loss: f64, start: f64) -> bool {
+    !loss.is_finite() || loss.abs() > 1e6 * start.abs().max(1.0)
+}
+
+/// A training run from the diagnosed start, with the sharpness tracked.
+struct Trace {
+    losses: Vec<f64>,
+    steps: Vec<u64>,
+    sharpness: Vec<f64>,
+    blew_up: bool,
+    params: Vec<Tensor>,
+    /// `P^-1/2` at the last measurement (adaptive rules).
+    precond: Option<Vec<f64>>,
+}
+
+impl Trace {
+    /// Largest sharpness over the second half of the run (NaN when none measured there).
+    fn late_max(&self) -> f64 {
+        let half = (self.losses.len() / 2) as u64;
+        self.steps
+            .iter()
+            .zip(&self.sharpness)
+            .filter(|(t, _)| **t >= half)
+            .map(|(_, s)| *s)
+            .fold(f64::NAN, f64::max)
+    }
+}
+
+/// Runs `spec` from `start` for `steps` full-batch steps: the loss before each step and
+/// after the last, and the sharpness of the curvature the rule feels every `every` steps
+/// (warm-started power iteration); stops early on a blow-up.
+fn train(
+    obj: &dyn Objective,
+    start: &[Tensor],
+    spec: &OptimizerSpec,
+    steps: usize,
+    every: usize,
+    opts: &DiagnoseOptions,
+) -> Result<Trace> {
+    let p = leaves(start)?;
+    let dim: usize = p.iter().map(Tensor::numel).sum();
+    let mut opt = spec.build()?;
+    let mut tr = Trace {
+        losses: Vec::with_capacity(steps + 1),
+        steps: Vec::new(),
+        sharpness: Vec::new(),
+        blew_up: false,
+        params: Vec::new(),
+        precond: None,
+    };
+    let mut warm: Option<Vec<f64>> = None;
+    let first = f64::from(full_loss(obj, &p)?.item()?);
+    for t in 0..=steps {
+        if t % every.max(1) == 0 || t == steps {
+            let d = if spec.is_adaptive() {
+                inverse_sqrt_preconditioner(spec, opt.as_ref(), dim)
+            } else {
+                Some(vec![1.0; dim])
+            };
+            if let Some(d) = d {
+                let at = HessianOperator::new(|q: &[Tensor]| full_loss(obj, q), &p);
+                let op = Scaled {
+                    op: &at,
+                    d,
+                    shift: spec.l2(),
+                };
+                let v0 = warm.take().unwrap_or_else(|| {
+                    let mut rng = core_tensor::Rng::seed(opts.seed + 3);
+                    (0..dim).map(|_| rng.next_normal()).collect()
+                });
+                let pi = power_iteration_from(&op, &v0, opts.power_iters.max(1), 1e-7)?;
+                tr.steps.push(t as u64);
+                tr.sharpness.push(pi.eigenvalue);
+                warm = Some(pi.eigenvector);
+                if spec.is_adaptive() {
+                    tr.precond = Some(op.d);
+                }
+            }
+        }
+        if t == steps {
+            tr.losses.push(f64::from(full_loss(obj, &p)?.item()?));
+            break;
+        }
+        let l = step(obj, &p, opt.as_mut())?;
+        tr.losses.push(l);
+        if blown_up(l, first) {
+            tr.blew_up = true;
+            break;
+        }
+    }
+    tr.params = p;
+    Ok(tr)
+}
+
+/// The regime a run shows: divergent when its loss blows up or ends above its start;
+/// edge when its sharpness over the second half reached 90% of the limit or its loss
+/// oscillates with period 2; else stable.
+fn regime_of(tr: &Trace, history: &HistoryReport, limit: f64) -> Regime {
+    if tr.blew_up || history.trend == Trend::Diverging || history.last > history.first {
+        Regime::Divergent
+    } else if tr.late_max() >= 0.9 * limit || history.trend == Trend::Oscillating {
+        Regime::Edge
+    } else {
+        Regime::Stable
+    }
+}
+
+fn check_run(
+    obj: &dyn Objective,
+    start: &[Tensor],
+    spec: &OptimizerSpec,
+    opts: &DiagnoseOptions,
+    label: &str,
+    expect: Expect,
+) -> Result<Check> {
+    let steps = opts.check_steps;
+    let tr = train(
+        obj,
+        start,
+        spec,
+        steps,
+        (steps / 10).max(opts.probe_every),
+        opts,
+    )?;
+    let history = analyse_history(&tr.losses);
+    let observed = regime_of(&tr, &history, spec.sharpness_limit());
+    let spiked = tr
+        .losses
+        .iter()
+        .any(|l| !l.is_finite() || *l > tr.losses[0]);
+    let pass = match expect {
+        Expect::Stable => Some(observed == Regime::Stable && history.last < history.first),
+        Expect::Unstable => Some(observed != Regime::Stable || spiked),
+        Expect::Regime(r) => Some(observed == r),
+        Expect::Nothing => None,
+    };
+    Ok(Check {
+        label: label.into(),
+        lr: spec.lr(),
+        expect,
+        history,
+        observed,
+        spiked,
+        pass,
+        max_sharpness: tr.late_max(),
+        losses: tr.losses,
+    })
+}
+
+fn noise_scale(obj: &dyn Objective, start: &[Tensor]) -> Result<Option<NoiseScale>> {
+    let n = obj.batches();
+    if n < 2 {
+        return Ok(None);
+    }
+    let p = leaves(start)?;
+    let mut grads = Vec::with_capacity(n);
+    for i in 0..n {
+        for t in &p {
+            t.zero_grad();
+        }
+        obj.batch_loss(&p, i)?.backward()?;
+        grads.push(
+            p.iter()
+                .flat_map(|t| {
+                    t.grad()
+                        .map_or_else(|| vec![0.0; t.numel()], |g| g.to_vec())
+                })
+                .map(f64::from)
+                .collect::<Vec<f64>>(),
+        );
+    }
+    let dim = grads[0].len();
+    let mut mean = vec![0.0; dim];
+    for g in &grads {
+        mean.iter_mut().zip(g).for_each(|(m, x)| *m += x / n as f64);
+    }
+    let spread: f64 = grads
+        .iter()
+        .map(|g| {
+            g.iter()
+                .zip(&mean)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / (n - 1) as f64;
+    let b = (0..n).map(|i| obj.batch_size(i)).sum::<usize>() as f64 / n as f64;
+    let trace_cov = b * spread;
+    let grad_norm_sq = dot(&mean, &mean) - spread / n as f64;
+    Ok(Some(NoiseScale {
+        b_simple: trace_cov / grad_norm_sq,
+        batch_size: b,
+        batches: n,
+        trace_cov,
+        grad_norm_sq,
+    }))
+}
+
+fn range_test(
+    obj: &dyn Objective,
+    start: &[Tensor],
+    spec: &OptimizerSpec,
+    steps: usize,
+) -> Result<RangeTest> {
+    let (lo, hi) = (1e-6f64, 10.0f64);
+    let p = leaves(start)?;
+    let mut opt = spec.with_lr(lo).build()?;
+    let (mut lrs, mut losses) = (Vec::new(), Vec::new());
+    let mut best = (f64::INFINITY, lo);
+    for k in 0..steps {
+        let lr = lo * (hi / lo).powf(k as f64 / (steps - 1).max(1) as f64);
+        opt.set_lr(lr as f32);
+        let l = step(obj, &p, opt.as_mut())?;
+        lrs.push(lr);
+        losses.push(l);
+        if l < best.0 {
+            best = (l, lr);
+        }
+        if !l.is_finite() || l > 4.0 * best.0.max(1e-12) {
+            break;
+        }
+    }
+    Ok(RangeTest {
+        lrs,
+        losses,
+        suggestion: best.1 / 10.0,
+    })
+}
+
+/// Four significant digits.
+fn sig(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        return format!("{x:.3e}");
+    }
+    let digits = if a == 0.0 {
+        0
+    } else {
+        (3 - a.log10().floor() as i32).max(0) as usize
+    };
+    format!("{x:.digits$}")
+}
+
+fn fmt_count(x: f64) -> String {
+    if x >= 1e4 {
+        format!("{x:.1e}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// Diagnoses `spec` on `obj` (see the module docs for every step).
+///
+/// # Errors
+/// [`OptimError::Undetermined`] for an objective with no parameters or no batches, or a
+/// loss that is not finite at the start; [`OptimError::InvalidParameter`] for invalid
+/// options or hyper-parameters (a learning rate ≤ 0); the objective's errors.
+pub fn diagnose(
+    obj: &dyn Objective,
+    spec: &OptimizerSpec,
+    opts: &DiagnoseOptions,
+) -> Result<Diagnosis> {
+    spec.build()?; // validates the hyper-parameters (lr > 0, ...)
+    check(
+        opts.probe_every > 0,
+        "diagnose",
+        "probe_every",
+        0.0,
+        "must be > 0",
+    )?;
+    check(
+        opts.safety > 0.0 && opts.safety < 1.0,
+        "diagnose",
+        "safety",
+        opts.safety,
+        "must be in (0, 1)",
+    )?;
+    check(
+        opts.unstable_factor > 1.0,
+        "diagnose",
+        "unstable_factor",
+        opts.unstable_factor,
+        "must be > 1",
+    )?;
+    let start: Vec<Tensor> = obj.parameters().iter().map(Tensor::detach).collect();
+    let dim: usize = start.iter().map(Tensor::numel).sum();
+    if dim == 0 {
+        return Err(OptimError::Undetermined(
+            "the model has no parameters".into(),
+        ));
+    }
+    if obj.batches() == 0 {
+        return Err(OptimError::Undetermined("no batches to measure on".into()));
+    }
+    let initial_loss = f64::from(full_loss(obj, &start)?.item()?);
+    if !initial_loss.is_finite() {
+        return Err(OptimError::Undetermined(format!(
+            "the loss at the start is {initial_loss}: no curvature can be measured there"
+        )));
+    }
+    let examples = (0..obj.batches()).map(|i| obj.batch_size(i)).sum();
+    let loss_fn = |p: &[Tensor]| full_loss(obj, p);
+    let hess = HessianOperator::new(loss_fn, &start);
+    let l2 = spec.l2();
+    let raw = Scaled {
+        op: &hess,
+        d: vec![1.0; dim],
+        shift: l2,
+    };
+    let curv = curvature(&raw, opts)?;
+    let limit = spec.sharpness_limit();
+
+    // The probe run.
+    let tr = train(obj, &start, spec, opts.probe_steps, opts.probe_every, opts)?;
+    let history = analyse_history(&tr.losses);
+    let max_sharpness = tr
+        .steps
+        .iter()
+        .zip(&tr.sharpness)
+        .fold((f64::NAN, 0), |acc, (&t, &s)| {
+            if acc.0.is_nan() || s > acc.0 {
+                (s, t)
+            } else {
+                acc
+            }
+        });
+    let regime = if tr.blew_up || history.trend == Trend::Diverging {
+        Regime::Divergent
+    } else if max_sharpness.0 >= 0.9 * limit || history.trend == Trend::Oscillating {
+        Regime::Edge
+    } else {
+        Regime::Stable
+    };
+    let probe = Probe {
+        steps: tr.steps.clone(),
+        sharpness: tr.sharpness.clone(),
+        limit,
+        losses: tr.losses.clone(),
+        history,
+        max_sharpness,
+        regime,
+    };
+
+    // The preconditioned spectrum at the end of the probe (adaptive rules).
+    let preconditioned = match (&tr.precond, tr.blew_up) {
+        (Some(d), false) => {
+            let at = HessianOperator::new(|q: &[Tensor]| full_loss(obj, q), &tr.params);
+            let op = Scaled {
+                op: &at,
+                d: d.clone(),
+                shift: l2,
+            };
+            Some(curvature(&op, opts)?)
+        }
+        _ => None,
+    };
+    let seen = preconditioned.as_ref().unwrap_or(&curv);
+    let directions = (
+        Direction::of(spec, seen.top[0]),
+        Direction::of(spec, seen.bottom),
+    );
+
+    // The sharpest point seen: the probe's, and for SGD also the start's (Lanczos).
+    let s_ref = if spec.is_adaptive() {
+        max_sharpness.0
+    } else {
+        max_sharpness.0.max(curv.top[0])
+    };
+    let lr_max = spec.lr_limit(s_ref);
+    let suggested_lr = opts.safety * lr_max;
+    let lr_ratio = spec.lr() / lr_max;
+    let noise = noise_scale(obj, &start)?;
+    let range = (opts.range_steps > 1)
+        .then(|| range_test(obj, &start, spec, opts.range_steps))
+        .transpose()?;
+
+    let mut checks = Vec::new();
+    if opts.check_steps > 0 && suggested_lr.is_finite() {
+        checks.push(check_run(
+            obj,
+            &start,
+            &spec.with_lr(suggested_lr),
+            opts,
+            "suggested lr",
+            Expect::Stable,
+        )?);
+        let unstable = if spec.is_adaptive() {
+            opts.unstable_factor * lr_max
+        } else {
+            opts.unstable_factor * spec.lr_limit(curv.top[0])
+        };
+        checks.push(check_run(
+            obj,
+            &start,
+            &spec.with_lr(unstable),
+            opts,
+            &format!("{}x the limit", opts.unstable_factor),
+            Expect::Unstable,
+        )?);
+        checks.push(check_run(
+            obj,
+            &start,
+            spec,
+            opts,
+            "your lr, run longer",
+            Expect::Regime(regime),
+        )?);
+        if let Some(r) = &range {
+            checks.push(check_run(
+                obj,
+                &start,
+                &spec.with_lr(r.suggestion),
+                opts,
+                "range test's suggestion",
+                Expect::Nothing,
+            )?);
+        }
+    }
+
+    let mut d = Diagnosis {
+        spec: *spec,
+        params: dim,
+        examples,
+        batches: obj.batches(),
+        seed: opts.seed,
+        initial_loss,
+        curvature: curv,
+        preconditioned,
+        limit,
+        directions,
+        probe,
+        noise,
+        suggested_lr,
+        lr_ratio,
+        range_test: range,
+        checks,
+        verdict: Vec::new(),
+    };
+    d.verdict = verdict(&d, opts);
+    Ok(d)
+}
+
+fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
+    let mut v = Vec::new();
+    let spec = &d.spec;
+    let c = &d.curvature;
+    let what = if spec.is_adaptive() {
+        "preconditioned sharpness (top eigenvalue of P^-1/2 H P^-1/2, P = diag(sqrt(v_hat)+eps))"
+    } else {
+        "sharpness (top Hessian eigenvalue)"
+    };
+    v.push(format!(
+        "{} on {} parameters, {} examples in {} fixed batches (seed {}); loss at start {:.4}.",
+        spec.describe(),
+        d.params,
+        d.examples,
+        d.batches,
+        d.seed,
+        d.initial_loss
+    ));
+    v.push(format!(
+        "Hessian at the start: lambda_max {:.4} (Lanczos, {} steps, residual {:.1e}{}), lambda_min {:.4}{}, trace {:.4} +- {:.2}.",
+        c.top[0],
+        c.lanczos_steps,
+        c.top_residuals[0],
+        if c.converged { "" } else { ", NOT converged: the value is a lower bound" },
+        c.bottom,
+        if c.bottom < -c.bottom_residual {
+            format!(
+                " (negative: a saddle region; {:.0}% of the SLQ density below zero)",
+                100.0 * c.negative_mass
+            )
+        } else {
+            String::new()
+        },
+        c.trace.0,
+        c.trace.1
+    ));
+    let (s, at) = d.probe.max_sharpness;
+    if s.is_finite() {
+        v.push(format!(
+            "{what}: {s:.4} at step {at} of a {}-step probe (stability limit {:.4} at lr {}: {:.0}% of it) -> {}.",
+            d.probe.losses.len().saturating_sub(1),
+            d.probe.limit,
+            spec.lr(),
+            100.0 * s / d.probe.limit,
+            d.probe.regime.phrase()
+        ));
+    } else {
+        v.push(format!(
+            "the probe blew up before the {what} could be measured -> {}.",
+            d.probe.regime.phrase()
+        ));
+    }
+    v.push(format!(
+        "your lr is {:.2}x the largest stable one ({}); the probe's loss is {}.",
+        d.lr_ratio,
+        sig(d.suggested_lr / opts.safety),
+        d.probe.history.summary()
+    ));
+    let (top, bottom) = &d.directions;
+    v.push(format!(
+        "top direction (lambda {:.4}): {}; bottom (lambda {:.4}): {}.",
+        top.lambda,
+        top.phrase(),
+        bottom.lambda,
+        bottom.phrase()
+    ));
+    if c.kappa_eff.is_finite() {
+        let mut line = format!(
+            "kappa_eff = lambda_1/lambda_{} = {}: GD needs ~kappa steps per e-fold of the slow directions, momentum ~sqrt(kappa) = {}",
+            c.kappa_k,
+            sig(c.kappa_eff),
+            sig(c.kappa_eff.sqrt())
+        );
+        if let Some(p) = &d.preconditioned {
+            line.push_str(&format!(
+                "; measured after the probe, the diagonal preconditioner gives kappa_eff = {} ({})",
+                sig(p.kappa_eff),
+                if p.kappa_eff < c.kappa_eff {
+                    "it helps: the curvature is partly axis-aligned"
+                } else {
+                    "it does not help: the curvature is not axis-aligned"
+                }
+            ));
+        }
+        v.push(line + ".");
+    }
+    if let Some(n) = &d.noise {
+        let word = if n.b_simple <= 0.0 || !n.b_simple.is_finite() {
+            "not resolved from these batches (the noise swamps the mean gradient)".to_string()
+        } else if n.batch_size < n.b_simple / 10.0 {
+            "your batch is far below it: gradient noise dominates, larger batches would speed up almost linearly".into()
+        } else if n.batch_size > 10.0 * n.b_simple {
+            "your batch is far above it: larger batches buy little".into()
+        } else {
+            "your batch is near it".into()
+        };
+        v.push(format!(
+            "gradient noise scale B_simple = tr(Sigma)/|G|^2 = {} from {} batches of {:.0}: {word}.",
+            sig(n.b_simple),
+            n.batches,
+            n.batch_size
+        ));
+    }
+    v.push(format!(
+        "Suggested: lr <= {} ({}x the limit at the sharpest point of the probe){}.",
+        sig(d.suggested_lr),
+        opts.safety,
+        d.range_test
+            .as_ref()
+            .map(|r| format!("; the range test suggests {}", sig(r.suggestion)))
+            .unwrap_or_default()
+    ));
+    for ch in &d.checks {
+        let mark = match ch.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL (the verdict is contradicted by its own run)",
+            None => "for comparison",
+        };
+        let expect = match ch.expect {
+            Expect::Stable => "expected stable".to_string(),
+            Expect::Unstable => "expected unstable".to_string(),
+            Expect::Regime(r) => format!("expected {}", r.phrase()),
+            Expect::Nothing => "no prediction".to_string(),
+        };
+        v.push(format!(
+            "check: {} {} for {} steps, {expect}: observed {}; loss {:.4} -> {:.4}{} — {mark}.",
+            ch.label,
+            sig(ch.lr),
+            ch.losses.len().saturating_sub(1),
+            ch.observed.phrase(),
+            ch.history.first,
+            ch.history.last,
+            if ch.spiked {
+                ", rose above its start"
+            } else {
+                ""
+            },
+        ));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;
