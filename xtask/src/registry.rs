@@ -17,4 +17,5 @@ pub fn registry() -> Registry {
         .with(MiniLm)
         .with(Serving)
         .with(BetaVae)
+        .with(nn::diagnose::study::DiagnoseStudy)
 }

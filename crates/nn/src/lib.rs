@@ -16,6 +16,9 @@
 //!   loss landscape, initialisation scales).
 //!
 //! * [`checkpoint`] — parameters and optimizer state as safetensors files, validated on load.
+//! * [`diagnose`] — "is my learning rate reasonable?" for any module, its batches and its
+//!   loss, in one call ([`diagnose::diagnose`]): the verdict with the numbers behind it,
+//!   checked by running; and the `diagnose` study.
 //! * [`hessian`] — the Hessian of any module's loss as an operator, in one call
 //!   ([`hessian::hessian_operator`]): top eigenvalue, Lanczos spectrum, trace, density.
 //!
@@ -57,6 +60,7 @@
 pub mod checkpoint;
 pub mod conv;
 pub mod data;
+pub mod diagnose;
 mod error;
 pub mod hessian;
 pub mod init;

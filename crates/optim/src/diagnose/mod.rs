@@ -23,9 +23,10 @@
 //!    steps from the user's weights, the sharpness measured every few steps (warm-started
 //!    power iteration; preconditioned with the rule's own `v` for Adam and RMSProp) — networks
 //!    sharpen until they reach the limit (Cohen et al. 2021, 2022), so a verdict at the
-//!    start alone is wrong for them. The regime: **stable** (sharpness below 90% of the limit,
-//!    loss not oscillating), **edge** (sharpness reached the limit, or the loss oscillates,
-//!    while it still falls), **divergent** (the loss blows up).
+//!    start alone is wrong for them. The regime, read over the run's second half: **stable**
+//!    (sharpness below 90% of the limit, no period-2 oscillation), **edge** (sharpness at
+//!    the limit, or the loss oscillating, while it still falls),
+//!    **divergent** (the loss blows up, or collapses back to where it started).
 //! 5. **Gradient noise scale** `B_simple = tr(Sigma) / |G|^2` (McCandlish et al. 2018) from
 //!    the per-batch gradients `g_i` of batches of `B` examples: `tr(Sigma) = B * sum |g_i -
 //!    g_bar|^2 / (n - 1)`, `|G|^2 = |g_bar|^2 - tr(Sigma) / (B n)` (unbiased).
@@ -34,9 +35,10 @@
 //!    grown exponentially, the suggestion a tenth of the rate at the lowest loss) is run
 //!    beside it.
 //! 7. **Checks by running**, from the same start: the suggested rate must fall without
-//!    oscillating; `unstable_factor x` the limit must oscillate, spike or diverge; the user's
-//!    own rate, run longer, must show the regime the probe predicted. Each check says PASS or
-//!    FAIL; a verdict its own run contradicts says so.
+//!    period-2 oscillation; `unstable_factor x` the limit must oscillate, spike, diverge or
+//!    push the sharpness over its limit; the user's own rate, run `long_steps`, must show
+//!    the regime the probe showed. Each check says PASS or FAIL; a verdict its own run
+//!    contradicts says so.
 //!
 //! The user's weights are never changed: every run trains copies.
 
@@ -93,8 +95,11 @@ pub struct DiagnoseOptions {
     pub probe_every: usize,
     /// Power-iteration products per sharpness measurement.
     pub power_iters: usize,
-    /// Steps of each check run (0: no checks). The user's own rate is run this long.
+    /// Steps of each check run (0: no checks).
     pub check_steps: usize,
+    /// Steps of the check at the user's own rate, run longer than the probe to see whether
+    /// the regime the probe predicted holds.
+    pub long_steps: usize,
     /// The predicted-unstable check runs at this multiple of the limit.
     pub unstable_factor: f64,
     /// The suggested rate is this fraction of the limit at the probe's sharpest point.
@@ -117,6 +122,7 @@ impl Default for DiagnoseOptions {
             probe_every: 20,
             power_iters: 20,
             check_steps: 200,
+            long_steps: 2000,
             unstable_factor: 1.5,
             safety: 0.8,
             range_steps: 100,
@@ -328,9 +334,12 @@ pub struct RangeTest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
-    /// Falls without oscillating or diverging.
+    /// Falls without period-2 oscillation and without diverging or collapsing (it may
+    /// still sharpen to the edge of stability: networks do at any rate).
     Stable,
-    /// Oscillates, spikes above its start, or diverges.
+    /// Oscillates, spikes above its start, diverges, or its sharpness crosses the limit
+    /// (how instability shows under Adam and RMSProp, whose growing `v` then pulls the
+    /// sharpness back: the adaptive edge of stability).
     Unstable,
     /// Shows this regime.
     Regime(Regime),
@@ -594,13 +603,23 @@ fn train(
     Ok(tr)
 }
 
-/// The regime a run shows: divergent when its loss blows up or ends above its start;
-/// edge when its sharpness over the second half reached 90% of the limit or its loss
-/// oscillates with period 2; else stable.
+/// The regime a run shows, over its second half (the early transient aside):
+///
+/// * **divergent** when its loss blew up, the history reader says diverging, it ends above
+///   its start, or it *collapsed*: it gave back more than half of what it had gained and
+///   ended within 10% of its start (a network killed by a too-large step: its loss sits at
+///   the no-information level and its sharpness near zero);
+/// * **edge** when the sharpness measured over the second half reached 90% of the limit, or
+///   the loss oscillates with period 2 (a loss that merely rises now and then is no sign:
+///   momentum overshoots below its limit too);
+/// * else **stable**.
 fn regime_of(tr: &Trace, history: &HistoryReport, limit: f64) -> Regime {
-    if tr.blew_up || history.trend == Trend::Diverging || history.last > history.first {
-        Regime::Divergent
-    } else if tr.late_max() >= 0.9 * limit || history.trend == Trend::Oscillating {
+    let (first, min, last) = (history.first, history.min, history.last);
+    let collapsed = last - min > 0.5 * (first - min) && last > 0.9 * first && first > min;
+    if tr.blew_up || history.trend == Trend::Diverging || last > first || collapsed {
+        return Regime::Divergent;
+    }
+    if tr.late_max() >= 0.9 * limit || history.trend == Trend::Oscillating {
         Regime::Edge
     } else {
         Regime::Stable
@@ -612,10 +631,10 @@ fn check_run(
     start: &[Tensor],
     spec: &OptimizerSpec,
     opts: &DiagnoseOptions,
+    steps: usize,
     label: &str,
     expect: Expect,
 ) -> Result<Check> {
-    let steps = opts.check_steps;
     let tr = train(
         obj,
         start,
@@ -630,9 +649,14 @@ fn check_run(
         .losses
         .iter()
         .any(|l| !l.is_finite() || *l > tr.losses[0]);
+    let crossed = tr.sharpness.iter().any(|&s| s >= spec.sharpness_limit());
     let pass = match expect {
-        Expect::Stable => Some(observed == Regime::Stable && history.last < history.first),
-        Expect::Unstable => Some(observed != Regime::Stable || spiked),
+        Expect::Stable => Some(
+            observed != Regime::Divergent
+                && history.trend != Trend::Oscillating
+                && history.last < history.first,
+        ),
+        Expect::Unstable => Some(observed != Regime::Stable || spiked || crossed),
         Expect::Regime(r) => Some(observed == r),
         Expect::Nothing => None,
     };
@@ -829,13 +853,7 @@ pub fn diagnose(
                 acc
             }
         });
-    let regime = if tr.blew_up || history.trend == Trend::Diverging {
-        Regime::Divergent
-    } else if max_sharpness.0 >= 0.9 * limit || history.trend == Trend::Oscillating {
-        Regime::Edge
-    } else {
-        Regime::Stable
-    };
+    let regime = regime_of(&tr, &history, limit);
     let probe = Probe {
         steps: tr.steps.clone(),
         sharpness: tr.sharpness.clone(),
@@ -886,6 +904,7 @@ pub fn diagnose(
             &start,
             &spec.with_lr(suggested_lr),
             opts,
+            opts.check_steps,
             "suggested lr",
             Expect::Stable,
         )?);
@@ -899,6 +918,7 @@ pub fn diagnose(
             &start,
             &spec.with_lr(unstable),
             opts,
+            opts.check_steps,
             &format!("{}x the limit", opts.unstable_factor),
             Expect::Unstable,
         )?);
@@ -907,6 +927,7 @@ pub fn diagnose(
             &start,
             spec,
             opts,
+            opts.long_steps.max(opts.check_steps),
             "your lr, run longer",
             Expect::Regime(regime),
         )?);
@@ -916,6 +937,7 @@ pub fn diagnose(
                 &start,
                 &spec.with_lr(r.suggestion),
                 opts,
+                opts.check_steps,
                 "range test's suggestion",
                 Expect::Nothing,
             )?);

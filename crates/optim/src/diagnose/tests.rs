@@ -40,6 +40,7 @@ fn quick() -> DiagnoseOptions {
         probe_every: 20,
         power_iters: 200,
         check_steps: 300,
+        long_steps: 300,
         range_steps: 60,
         ..DiagnoseOptions::default()
     }
