@@ -259,6 +259,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     } else {
         eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
     }
+    diagnose(&wanted, &mut results);
     minilm(opts, &wanted, &mut results);
     if wanted("autodiff-chain-1000") {
         let r = pool(1).install(|| {
@@ -701,6 +702,46 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
                     r.flops() / 1e9
                 );
                 results.push(r);
+            }
+        }
+    }
+}
+
+/// The `diagnose` study's Fashion-MNIST MLP case (SGD at lr 0.05, 512 examples in 4 batches),
+/// timed whole: the diagnosis alone (spectrum, 200-step probe, noise scale, range test) and
+/// with its checks (two 200-step runs and the 2,000-step run at the user's rate).
+fn diagnose(wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
+    use nn::diagnose::study::{run_diagnose, DiagnoseConfig};
+    let base = || -> Option<DiagnoseConfig> {
+        let table: toml::Table = toml::from_str("optimizer = \"sgd\"\nlr = 0.05").ok()?;
+        <DiagnoseConfig as lab::params::Params>::from_table(&table).ok()
+    };
+    for (name, checks) in [
+        ("diagnose-fashion-mlp", false),
+        ("diagnose-fashion-mlp-checked", true),
+    ] {
+        for threads in [1, 2] {
+            let full = format!("{name}/{threads}t");
+            if !wanted(&full) {
+                continue;
+            }
+            let Some(mut cfg) = base() else { continue };
+            if !checks {
+                cfg.check_steps = 0;
+            }
+            match pool(threads).install(|| run_diagnose(&cfg, 0)) {
+                Ok(run) => {
+                    let stats = Stats::from_samples(&[run.seconds]).expect("one sample");
+                    eprintln!("{full:<36} {:.1} s", run.seconds);
+                    results.push(Measurement {
+                        name: full,
+                        seconds: stats,
+                        items: 1.0,
+                        flop: 0.0,
+                        threads,
+                    });
+                }
+                Err(e) => eprintln!("skip: {full}: {e}"),
             }
         }
     }

@@ -431,3 +431,23 @@ pub fn bench(
         }
     }
 }
+
+/// `cargo xtask diagnose LOG`: a loss history read and its shape named, with the statistics.
+pub fn diagnose_log(path: &Path) -> ExitCode {
+    match nn::diagnose::read_loss_log(path) {
+        Ok(losses) => {
+            let r = optim::diagnose::analyse_history(&losses);
+            println!(
+                "{}: {} losses, {}",
+                path.display(),
+                losses.len(),
+                r.summary()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

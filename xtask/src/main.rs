@@ -59,6 +59,23 @@ enum Cmd {
         #[arg(long, default_value_t = lab::spec::DEFAULT_MAX_RUNS)]
         max_runs: usize,
     },
+    /// "Is my learning rate reasonable, why does my loss oscillate?" FILE.toml runs a
+    /// `diagnose` experiment (as run-experiment: verdicts and their checks in the report);
+    /// any other FILE is read as a loss log (CSV with a `loss` column, JSON lines with a
+    /// `"loss"` field, or one number per line) and its shape is named with its statistics.
+    Diagnose {
+        /// An experiment file of kind `diagnose`, or a loss log.
+        file: PathBuf,
+        /// Results root (experiment files).
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Overrides, as for run-experiment: --set params.lr=0.1.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Apply the file's [quick] overrides.
+        #[arg(long)]
+        quick: bool,
+    },
     /// List the experiments in experiments/ with their kind, size and expected run time.
     List,
     /// Validate an experiment file and print the runs it would make, without running.
@@ -184,6 +201,27 @@ fn main() -> ExitCode {
             shard,
             max_runs,
         }),
+        Cmd::Diagnose {
+            file,
+            out,
+            sets,
+            quick,
+        } => {
+            if file.extension().is_some_and(|x| x == "toml") {
+                commands::run_experiment(&RunArgs {
+                    file,
+                    out: root(out),
+                    jobs: cores,
+                    resume: false,
+                    sets,
+                    quick,
+                    shard: None,
+                    max_runs: lab::spec::DEFAULT_MAX_RUNS,
+                })
+            } else {
+                commands::diagnose_log(&file)
+            }
+        }
         Cmd::List => commands::list(),
         Cmd::Check {
             file,

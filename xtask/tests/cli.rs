@@ -144,3 +144,28 @@ fn hostile_inputs_get_their_exit_code_and_message() {
         }
     }
 }
+
+#[test]
+fn diagnose_reads_a_loss_log_and_refuses_a_bad_one() {
+    let dir = scratch("diagnose-log");
+    let log = dir.join("loss.csv");
+    let mut text = String::from("step,loss\n");
+    for t in 0..200 {
+        let wiggle = if t % 2 == 0 { 0.05 } else { -0.05 };
+        text.push_str(&format!(
+            "{t},{}\n",
+            1.0 + (-0.01 * t as f64).exp() + wiggle
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let (code, out) = xtask(&["diagnose", log.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("200 losses, oscillating with period 2"),
+        "{out}"
+    );
+    std::fs::write(&log, "step,acc\n0,0.5\n").unwrap();
+    let (code, out) = xtask(&["diagnose", log.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("without a `loss` column"), "{out}");
+}

@@ -486,6 +486,9 @@ pub struct Lanczos {
     /// the next off-diagonal, `s_i[k]` the last component of `T_k`'s eigenvector): an
     /// eigenvalue of `A` lies within this distance of `theta_i` (the Lanczos error bound).
     pub residuals: Vec<f64>,
+    /// The Ritz vector of the largest Ritz value, `Q_k s` (unit length): a warm start for
+    /// the next run when the operator changes slowly (a sharpness tracked along training).
+    pub top_vector: Vec<f64>,
 }
 
 impl Lanczos {
@@ -563,7 +566,13 @@ pub fn lanczos_from(op: &dyn LinearOperator, start: &[f64], steps: usize) -> Res
     let (ritz_values, vectors) = symmetric_eigen(&DenseSymmetric { n: k, a: t });
     let weights = vectors.iter().map(|v| v[0] * v[0]).collect();
     let residuals = vectors.iter().map(|v| beta_next * v[k - 1].abs()).collect();
+    let top = &vectors[k - 1];
+    let mut top_vector = vec![0.0; n];
+    for (qi, c) in q.iter().zip(top) {
+        top_vector.iter_mut().zip(qi).for_each(|(x, y)| *x += c * y);
+    }
     Ok(Lanczos {
+        top_vector,
         alphas,
         betas,
         ritz_values,

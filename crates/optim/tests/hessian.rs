@@ -64,6 +64,20 @@ fn lanczos_in_f64_is_exact_to_1e_minus_4_and_sees_saddles() {
     // Fewer steps still pin the extremes (they converge first).
     let short = lanczos(&op, 20, 3).unwrap();
     assert!(rel(short.top(1)[0], 50.0) < 1e-4 && rel(short.bottom(1)[0], -2.0) < 1e-4);
+    // Each Ritz value is within its residual bound of an eigenvalue, and the top Ritz vector
+    // has exactly that residual: |A x - theta x| = beta_k |s_k|.
+    let (theta, bound) = (short.top(1)[0], short.top_residuals(1)[0]);
+    assert!((theta - 50.0).abs() <= bound + 1e-12, "{theta} +- {bound}");
+    let x = &short.top_vector;
+    let ax = op.apply(x).unwrap();
+    let r = ax
+        .iter()
+        .zip(x)
+        .map(|(a, b)| (a - theta * b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!((r - bound).abs() < 1e-8 * (1.0 + bound), "{r} vs {bound}");
+    assert!((x.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-12);
     let (vals, _) = symmetric_eigen(&op);
     for (v, l) in vals.iter().zip({
         let mut s = lam.clone();

@@ -20,8 +20,9 @@
 //! 3. **Per-direction behaviour** at the top and the bottom of the spectrum: monotone,
 //!    oscillating or divergent, the contraction per step `r` and `ln 10 / -ln r` steps per 10x.
 //! 4. **Probe run**: the user's rule on `L` (full batch over the fixed set) for a few hundred
-//!    steps from the user's weights, the sharpness measured every few steps (warm-started
-//!    power iteration; preconditioned with the rule's own `v` for Adam and RMSProp) — networks
+//!    steps from the user's weights, the sharpness measured every few steps (Lanczos
+//!    warm-started from the last top Ritz vector; preconditioned with the rule's own `v` for
+//!    Adam and RMSProp) — networks
 //!    sharpen until they reach the limit (Cohen et al. 2021, 2022), so a verdict at the
 //!    start alone is wrong for them. The regime, read over the run's second half: **stable**
 //!    (sharpness below 90% of the limit, no period-2 oscillation), **edge** (sharpness at
@@ -53,8 +54,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{check, OptimError, Result};
 use crate::hessian::{
-    dot, hutchinson_trace, lanczos, power_iteration_from, slq_density, HessianOperator,
-    LinearOperator,
+    dot, hutchinson_trace, lanczos, lanczos_from, slq_density, HessianOperator, LinearOperator,
 };
 use crate::optimizer::Optimizer;
 use crate::theory::Approach;
@@ -93,8 +93,9 @@ pub struct DiagnoseOptions {
     pub probe_steps: usize,
     /// Sharpness measured every this many probe steps.
     pub probe_every: usize,
-    /// Power-iteration products per sharpness measurement.
-    pub power_iters: usize,
+    /// Lanczos steps per sharpness measurement along a run (warm-started from the previous
+    /// measurement's top Ritz vector).
+    pub tracking_steps: usize,
     /// Steps of each check run (0: no checks).
     pub check_steps: usize,
     /// Steps of the check at the user's own rate, run longer than the probe to see whether
@@ -120,7 +121,7 @@ impl Default for DiagnoseOptions {
             density_probes: 2,
             probe_steps: 200,
             probe_every: 20,
-            power_iters: 20,
+            tracking_steps: 20,
             check_steps: 200,
             long_steps: 2000,
             unstable_factor: 1.5,
@@ -539,7 +540,7 @@ impl Trace {
 
 /// Runs `spec` from `start` for `steps` full-batch steps: the loss before each step and
 /// after the last, and the sharpness of the curvature the rule feels every `every` steps
-/// (warm-started power iteration); stops early on a blow-up.
+/// (Lanczos warm-started from the last top Ritz vector); stops early on a blow-up.
 fn train(
     obj: &dyn Objective,
     start: &[Tensor],
@@ -579,10 +580,10 @@ fn train(
                     let mut rng = core_tensor::Rng::seed(opts.seed + 3);
                     (0..dim).map(|_| rng.next_normal()).collect()
                 });
-                let pi = power_iteration_from(&op, &v0, opts.power_iters.max(1), 1e-7)?;
+                let run = lanczos_from(&op, &v0, opts.tracking_steps.max(2))?;
                 tr.steps.push(t as u64);
-                tr.sharpness.push(pi.eigenvalue);
-                warm = Some(pi.eigenvector);
+                tr.sharpness.push(run.top(1)[0]);
+                warm = Some(run.top_vector);
                 if spec.is_adaptive() {
                     tr.precond = Some(op.d);
                 }

@@ -38,7 +38,6 @@ fn quick() -> DiagnoseOptions {
         lanczos_steps: 12,
         probe_steps: 60,
         probe_every: 20,
-        power_iters: 200,
         check_steps: 300,
         long_steps: 300,
         range_steps: 60,
