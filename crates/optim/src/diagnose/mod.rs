@@ -1005,18 +1005,28 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
         c.trace.1
     ));
     let (s, at) = d.probe.max_sharpness;
+    if let (Some(&s0), Some(&sl)) = (d.probe.sharpness.first(), d.probe.sharpness.last()) {
+        let peak = d.probe.losses.iter().copied().fold(f64::NAN, f64::max);
+        if s0 > d.probe.limit && sl < d.probe.limit && d.probe.regime != Regime::Divergent {
+            v.push(format!(
+                "the probe started beyond the limit (sharpness {s0:.4}, {:.0}% of it) and catapulted: the loss rose to {peak:.4}, then the sharpness fell to {sl:.4} ({:.0}% of the limit) and training went on (Lewkowycz et al. 2020).",
+                100.0 * s0 / d.probe.limit,
+                100.0 * sl / d.probe.limit
+            ));
+        }
+    }
     if s.is_finite() {
         v.push(format!(
-            "{what}: {s:.4} at step {at} of a {}-step probe (stability limit {:.4} at lr {}: {:.0}% of it) -> {}.",
+            "{what}: {s:.4} at step {at} of a {}-step probe (stability limit {:.4} at lr {}: {:.0}% of it); over its second half the run is {}.",
             d.probe.losses.len().saturating_sub(1),
             d.probe.limit,
-            spec.lr(),
+            sig(spec.lr()),
             100.0 * s / d.probe.limit,
             d.probe.regime.phrase()
         ));
     } else {
         v.push(format!(
-            "the probe blew up before the {what} could be measured -> {}.",
+            "the probe blew up before the {what} could be measured: {}.",
             d.probe.regime.phrase()
         ));
     }
