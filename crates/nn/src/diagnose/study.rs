@@ -296,12 +296,7 @@ impl Study for DiagnoseStudy {
         for run in runs {
             let Some(r) = &run.output else { continue };
             let d = &r.diagnosis;
-            let label = format!(
-                "{} {} lr {}",
-                run.param("problem"),
-                d.spec.describe(),
-                d.spec.lr()
-            );
+            let label = format!("{}: {}", run.param("problem"), d.spec.describe());
             let sharp: Vec<(f64, f64)> = d
                 .probe
                 .steps
