@@ -1,18 +1,15 @@
-//! The studies `cargo xtask` can run: adding one is its module under `studies/` and one line
-//! here.
+//! The studies `cargo xtask` can run: adding one is its `Study` impl in its crate (as
+//! `nn::diagnose::study`, `optim::study`, `optim::paths`) and one line here.
 
 use lab::study::Registry;
 
-use crate::studies::{
-    classifier::Classifier, minilm::MiniLm, paths::Paths, quadratic::Quadratic, serving::Serving,
-    vae::BetaVae,
-};
+use crate::studies::{classifier::Classifier, minilm::MiniLm, serving::Serving, vae::BetaVae};
 
 /// Every study, by `experiment.kind`.
 pub fn registry() -> Registry {
     Registry::new()
-        .with(Quadratic)
-        .with(Paths)
+        .with(optim::study::QuadraticStudy)
+        .with(optim::paths::PathsStudy)
         .with(Classifier)
         .with(MiniLm)
         .with(Serving)

@@ -122,7 +122,7 @@ fn assert_records_its_metrics<S: Study>(study: &S, params: &str) {
 
 #[test]
 fn each_study_records_exactly_its_declared_metrics() {
-    use xtask::studies::{paths::Paths, quadratic::Quadratic};
+    use optim::{paths::PathsStudy as Paths, study::QuadraticStudy as Quadratic};
     assert_records_its_metrics(
         &Quadratic,
         "dim = 4\nkappa = 10\nmethod = \"heavy-ball\"\nmax_iters = 2000",

@@ -2,8 +2,6 @@
 
 pub mod classifier;
 pub mod minilm;
-pub mod paths;
-pub mod quadratic;
 pub mod serving;
 pub mod vae;
 

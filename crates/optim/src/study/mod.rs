@@ -34,6 +34,9 @@ use crate::method::Method;
 use crate::problems::{Quadratic, Spectrum};
 use crate::theory::{self, Approach};
 
+mod report;
+pub use report::QuadraticStudy;
+
 /// Which theory-derived step a momentum-free or momentum method uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

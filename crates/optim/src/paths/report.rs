@@ -1,17 +1,17 @@
-//! The `optimizer-paths` study's presentation: every optimizer's trajectory on 2-D test
-//! functions (`optim::paths`), drawn over the loss landscape, with loss and gradient-norm
-//! curves.
+//! The `optimizer-paths` study as `lab` runs it ([`PathsStudy`]): every optimizer's
+//! trajectory on the 2-D test functions, drawn over the loss landscape, with loss and
+//! gradient-norm curves.
 
+use super::{run_path, PathConfig, PathRun, Problem2d};
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use optim::paths::{run_path, PathConfig, PathRun, Problem2d};
 
 /// The optimizer-paths study.
-pub struct Paths;
+pub struct PathsStudy;
 
 const METHODS: &[&str] = &["gd", "heavy-ball", "nesterov", "adam", "rmsprop", "adagrad"];
 
-impl Study for Paths {
+impl Study for PathsStudy {
     type Config = PathConfig;
     type Output = PathRun;
     const KIND: &'static str = "optimizer-paths";
@@ -67,7 +67,7 @@ fn color(method: &str) -> usize {
     METHODS.iter().position(|m| *m == method).unwrap_or(0)
 }
 
-fn report(runs: &[Run<Paths>]) -> Vec<Section> {
+fn report(runs: &[Run<PathsStudy>]) -> Vec<Section> {
     let mut sections = Vec::new();
     let mut rows: Vec<Vec<String>> = runs
         .iter()
@@ -91,7 +91,7 @@ fn report(runs: &[Run<Paths>]) -> Vec<Section> {
         plots: vec![],
     });
     for p in Problem2d::ALL {
-        let these: Vec<&Run<Paths>> = runs.iter().filter(|r| r.config.problem == p).collect();
+        let these: Vec<&Run<PathsStudy>> = runs.iter().filter(|r| r.config.problem == p).collect();
         if these.is_empty() {
             continue;
         }

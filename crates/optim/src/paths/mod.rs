@@ -15,6 +15,9 @@ use crate::error::Result;
 use crate::method::Method;
 use crate::problems::{beale, rosenbrock};
 
+mod report;
+pub use report::PathsStudy;
+
 /// A 2-D test function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,20 +1,20 @@
-//! The `quadratic` study's presentation: optimizers on ill-conditioned quadratics
-//! (`optim::study`, where the science and its tests live), recorded as metrics and drawn with
-//! the theory's predictions next to the measurements.
+//! The `quadratic` study as `lab` runs it ([`QuadraticStudy`]): the runs of this module's
+//! parent recorded as metrics and drawn with the theory's predictions next to the
+//! measurements.
 
 use std::collections::BTreeMap;
 
+use super::{run_quadratic, QuadraticRun, QuadraticRunConfig};
+use crate::theory;
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use optim::study::{run_quadratic, QuadraticRun, QuadraticRunConfig};
-use optim::theory;
 
 /// The ill-conditioning study.
-pub struct Quadratic;
+pub struct QuadraticStudy;
 
 const METHODS: &[&str] = &["gd", "heavy-ball", "nesterov", "adam"];
 
-impl Study for Quadratic {
+impl Study for QuadraticStudy {
     type Config = QuadraticRunConfig;
     type Output = QuadraticRun;
     const KIND: &'static str = "quadratic";
@@ -46,7 +46,7 @@ impl Study for Quadratic {
 
     fn check(&self, cfg: &QuadraticRunConfig) -> Result<(), lab::params::ParamError> {
         match cfg.validate() {
-            Err(optim::OptimError::InvalidParameter(e)) => Err(e.into()),
+            Err(crate::OptimError::InvalidParameter(e)) => Err(e.into()),
             Err(other) => Err(lab::params::ParamError {
                 field: None,
                 message: other.to_string(),
@@ -141,9 +141,9 @@ fn yes(v: f64) -> &'static str {
     }
 }
 
-fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
+fn report(runs: &[Run<QuadraticStudy>]) -> Vec<Section> {
     let mut sections = Vec::new();
-    let mut sorted: Vec<&Run<Quadratic>> = runs.iter().collect();
+    let mut sorted: Vec<&Run<QuadraticStudy>> = runs.iter().collect();
     sorted.sort_by(|a, b| {
         a.metric("kappa")
             .total_cmp(&b.metric("kappa"))
@@ -192,7 +192,7 @@ fn report(runs: &[Run<Quadratic>]) -> Vec<Section> {
     });
 
     // Loss curves, one plot per (kappa, rotated).
-    let mut groups: BTreeMap<(i64, String, String), Vec<&Run<Quadratic>>> = BTreeMap::new();
+    let mut groups: BTreeMap<(i64, String, String), Vec<&Run<QuadraticStudy>>> = BTreeMap::new();
     for r in &sorted {
         groups
             .entry((
