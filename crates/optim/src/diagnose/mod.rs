@@ -359,7 +359,7 @@ pub struct Check {
     pub expect: Expect,
     /// The losses read.
     pub history: HistoryReport,
-    /// The regime its losses show (see [`observed_regime`]).
+    /// The regime its run shows over its second half (sharpness and losses, as the probe's).
     pub observed: Regime,
     /// Whether the loss ever went above where it started.
     pub spiked: bool,
