@@ -236,7 +236,7 @@ fn errors_name_the_real_studies_parameters() {
     };
     let cases = [
         (BASE.replace("kind = \"quadratic\"", "kind = \"clasifier\""),
-         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, minilm-int8, serving, vae"),
+         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, minilm-int8, serving, vae, diagnose"),
         (BASE.replace("method = \"gd\"", "method = \"heavyball\""),
          "bad.toml:9:10: params.method = \"heavyball\" is not one of: gd, sgd, heavy-ball, momentum, nesterov, adam, adamw, rmsprop, adagrad; did you mean `heavy-ball`?"),
         (BASE.replace("kappa = 10.0", "kappa = 0.5"),

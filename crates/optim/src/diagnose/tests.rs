@@ -1,3 +1,7 @@
+//! The diagnosis against analytic answers: exact spectra, limits on quadratics, each rule
+//! beyond and just inside its limit, Adam's preconditioned limit crossed by a real run, and
+//! bad input.
+
 use super::*;
 use crate::hessian::DenseSymmetric;
 use crate::problems::{Quadratic, Spectrum};
