@@ -1,8 +1,8 @@
 //! # xtask
 //!
 //! groundwork's command line, a thin layer over the libraries: experiments run on
-//! [`lab`] with the studies in [`registry`] (their presentation in [`studies`]; their
-//! science in the study crates), benchmarks on [`bench_harness`] ([`bench`](mod@bench)).
+//! [`lab`] with the studies in [`registry`] (each defined whole in its crate), benchmarks
+//! on [`bench_harness`] ([`bench`](mod@bench)).
 //! `main.rs` only parses the command line and dispatches to [`commands`].
 
 #![deny(unsafe_code)]
@@ -13,4 +13,3 @@ pub mod embed;
 pub mod fetch;
 pub mod fsutil;
 pub mod registry;
-pub mod studies;

@@ -135,7 +135,7 @@ fn the_classifier_records_its_declared_metrics_on_a_tiny_dataset() {
     use core_tensor::Rng;
     use nn::data::Dataset;
     use nn::study::run_classifier;
-    use xtask::studies::classifier::Classifier;
+    use nn::study::ClassifierStudy as Classifier;
     let data = |n: usize, seed: u64| Dataset {
         images: Rng::seed(seed).uniform(&[n, 784], 0.0, 1.0),
         labels: (0..n).map(|i| i % 10).collect(),
@@ -170,7 +170,7 @@ fn the_classifier_records_its_declared_metrics_on_a_tiny_dataset() {
 /// claims evaluated, and the report carrying its plots and the traversals as embedded PNG.
 #[test]
 fn the_vae_study_runs_and_reports_its_pictures() {
-    use xtask::studies::vae::BetaVae;
+    use vae::study::BetaVaeStudy as BetaVae;
     let tiny = "steps = 3\nbatch = 8\neval_examples = 32\nmig_points = 200\nscore_train = 4\nscore_eval = 4\nscore_batch = 4\nvariance_points = 64\ntraversal_steps = 3";
     assert_records_its_metrics(&BetaVae, tiny);
     let text = format!(

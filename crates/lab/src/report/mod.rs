@@ -50,3 +50,17 @@ pub struct Section {
     /// Plots.
     pub plots: Vec<Plot>,
 }
+
+/// The mean of each window of `window` points, placed at the window's middle x plus one (a
+/// step count starting at 0 then has a place on a logarithmic axis): a smoothed training
+/// curve for a plot.
+pub fn smooth(pts: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    pts.chunks(window.max(1))
+        .map(|c| {
+            (
+                c[c.len() / 2].0 + 1.0,
+                c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64,
+            )
+        })
+        .collect()
+}

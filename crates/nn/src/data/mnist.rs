@@ -220,3 +220,30 @@ pub fn load_splits(dir: &Path) -> Result<(Dataset, Dataset), DataError> {
     }
     Ok((train, test))
 }
+
+/// Fashion-MNIST as found on this machine ([`fashion_mnist`]).
+#[derive(Debug)]
+pub struct FashionMnist {
+    /// The folder it was read from.
+    pub dir: PathBuf,
+    /// The 60,000 training images.
+    pub train: Dataset,
+    /// The 10,000 test images.
+    pub test: Dataset,
+}
+
+/// Fashion-MNIST, found ([`find_dataset`]) and loaded once per process, shared by every run
+/// of every study in it.
+///
+/// # Errors
+/// The dataset is missing or damaged (the message names the file).
+pub fn fashion_mnist() -> Result<&'static FashionMnist, String> {
+    static DATA: std::sync::OnceLock<Result<FashionMnist, String>> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;
+        let (train, test) = load_splits(&dir).map_err(|e| e.to_string())?;
+        Ok(FashionMnist { dir, train, test })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}

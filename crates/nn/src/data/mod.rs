@@ -11,7 +11,10 @@ pub use idx::{
     encode_idx, parse_idx, parse_idx_gz, read_idx, read_idx_header, IdxArray, IdxHeader,
     MAX_IDX_BYTES,
 };
-pub use mnist::{find_dataset, load_mnist_like, load_splits, search_dirs, Dataset, Split};
+pub use mnist::{
+    fashion_mnist, find_dataset, load_mnist_like, load_splits, search_dirs, Dataset, FashionMnist,
+    Split,
+};
 
 /// Errors loading data: every variant names the file (or the places searched).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

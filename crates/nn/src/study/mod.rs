@@ -28,6 +28,9 @@ use crate::metrics::{confusion_matrix, predictions};
 use crate::module::{parameter_tensors, Activation, Flatten, Linear, Module, Reshape, Sequential};
 use crate::Conv2d;
 
+mod report;
+pub use report::ClassifierStudy;
+
 /// The network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

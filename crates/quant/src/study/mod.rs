@@ -32,6 +32,9 @@ use crate::speed::{
     Latency, SpeedPoint,
 };
 
+mod report;
+pub use report::MiniLmStudy;
+
 /// What a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

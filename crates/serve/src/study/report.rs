@@ -1,13 +1,13 @@
-//! The `serving` study's presentation: latency percentiles against offered load per server
-//! setting (`serve::study`, where the ramp and the derived quantities live), the knee and
-//! the sustainable loads as a table.
+//! The `serving` study as `lab` runs it ([`ServingStudy`]): latency percentiles against
+//! offered load per server setting (the ramp and the derived quantities are the parent
+//! module's), the knee and the sustainable loads as a table.
 
+use super::{run_serving, Batching, ServingConfig, ServingRun};
 use lab::report::{fixed, header, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use serve::study::{run_serving, Batching, ServingConfig, ServingRun};
 
 /// The serving study.
-pub struct Serving;
+pub struct ServingStudy;
 
 fn setting(c: &ServingConfig) -> String {
     let batching = match c.batching {
@@ -18,7 +18,7 @@ fn setting(c: &ServingConfig) -> String {
     format!("{}, {batching}", if c.int8 { "INT8" } else { "FP32" })
 }
 
-impl Study for Serving {
+impl Study for ServingStudy {
     type Config = ServingConfig;
     type Output = ServingRun;
     const KIND: &'static str = "serving";

@@ -32,6 +32,9 @@ use crate::kl::{decompose, kl_per_dimension, KlDecomposition};
 use crate::metrics::{active_units, beta_vae_score, factor_vae_score, mig, Score};
 use crate::model::{Likelihood, MlpSpec, Objective, Vae};
 
+mod report;
+pub use report::BetaVaeStudy;
+
 /// The data a run trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

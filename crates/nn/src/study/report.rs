@@ -1,22 +1,19 @@
-//! The `classifier` study's presentation: a network trained from scratch on Fashion-MNIST
-//! (`nn::study`, where the training, the sharpness and the landscape live), recorded as
-//! metrics and drawn as loss and accuracy curves (mean over seeds with a min-max band),
+//! The `classifier` study as `lab` runs it ([`ClassifierStudy`]): the parent module's
+//! training runs on Fashion-MNIST recorded as metrics and drawn as loss and accuracy curves (mean over seeds with a min-max band),
 //! sharpness against the edge of stability, the loss landscape, a confusion matrix and the
 //! initialisation scales.
 
 use std::collections::BTreeMap;
 
-use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
+use super::{run_classifier, ClassifierConfig, ClassifierRun};
+use crate::data::{fashion_mnist, Dataset};
+use lab::report::{header, smooth, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use nn::data::Dataset;
-use nn::study::{run_classifier, ClassifierConfig, ClassifierRun};
-
-use super::{fashion_mnist, smooth};
 
 /// The Fashion-MNIST classifier study.
-pub struct Classifier;
+pub struct ClassifierStudy;
 
-impl Study for Classifier {
+impl Study for ClassifierStudy {
     type Config = ClassifierConfig;
     type Output = ClassifierRun;
     const KIND: &'static str = "classifier";
@@ -87,12 +84,12 @@ impl Study for Classifier {
 /// Fashion-MNIST, refused by name when its images are not the size the models take.
 fn data() -> Result<(&'static Dataset, &'static Dataset), String> {
     let f = fashion_mnist()?;
-    if f.train.image_shape != nn::study::IMAGE_SHAPE {
+    if f.train.image_shape != super::IMAGE_SHAPE {
         return Err(format!(
             "{}: the classifier's models take {}x{} images; this dataset's are {}x{}",
             f.dir.display(),
-            nn::study::IMAGE_SHAPE.0,
-            nn::study::IMAGE_SHAPE.1,
+            super::IMAGE_SHAPE.0,
+            super::IMAGE_SHAPE.1,
             f.train.image_shape.0,
             f.train.image_shape.1
         ));
@@ -100,7 +97,7 @@ fn data() -> Result<(&'static Dataset, &'static Dataset), String> {
     Ok((&f.train, &f.test))
 }
 
-type R = Run<Classifier>;
+type R = Run<ClassifierStudy>;
 
 fn label(r: &R) -> String {
     let init = r.param("init");

@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 use crate::load::{self, Api, LoadSpec};
 use crate::{BatchConfig, Metrics, ModelEngine, Policy, ServerConfig};
 
+mod report;
+pub use report::ServingStudy;
+
 /// How the server batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,20 +1,19 @@
-//! The `minilm-int8` study's presentation: INT8 against FP32 on all-MiniLM-L6-v2
-//! (`quant::study`, where the measurements and the derived quantities live), recorded as
-//! metrics and drawn as fidelity tables, a cosine histogram, per-layer SQNR and activation
+//! The `minilm-int8` study as `lab` runs it ([`MiniLmStudy`]): INT8 against FP32 on
+//! all-MiniLM-L6-v2 (the measurements are the parent module's), recorded as metrics and drawn as fidelity tables, a cosine histogram, per-layer SQNR and activation
 //! statistics, throughput against batch size, latency percentiles and the batch-alignment
 //! table.
 
+use super::{run_minilm, Lengths, MiniLmConfig, MiniLmRun, Part};
 use lab::report::{fixed, header, BarPlot, Bars, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use quant::study::{run_minilm, Lengths, MiniLmConfig, MiniLmRun, Part};
 
 /// The MiniLM INT8 study.
-pub struct MiniLm;
+pub struct MiniLmStudy;
 
 const HIST_BINS: usize = 12;
 
 /// The histogram's lower end: the smallest cosine rounded down to a multiple of 0.001.
-fn hist_lo(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> f64 {
+fn hist_lo(fid: &[(&Run<MiniLmStudy>, &MiniLmRun)]) -> f64 {
     let min = fid
         .iter()
         .filter_map(|(_, o)| o.fidelity.as_ref())
@@ -59,7 +58,7 @@ fn speed_label(c: &MiniLmConfig) -> String {
     )
 }
 
-impl Study for MiniLm {
+impl Study for MiniLmStudy {
     type Config = MiniLmConfig;
     type Output = MiniLmRun;
     const KIND: &'static str = "minilm-int8";
@@ -115,7 +114,7 @@ impl Study for MiniLm {
 
     fn record(&self, _cfg: &MiniLmConfig, r: &MiniLmRun) -> Record {
         let fid = r.fidelity.as_ref();
-        let fi = |g: fn(&quant::fidelity::Fidelity) -> f64| fid.map(|f| g(&f.fidelity));
+        let fi = |g: fn(&crate::fidelity::Fidelity) -> f64| fid.map(|f| g(&f.fidelity));
         let min_sqnr = fid.map(|f| {
             f.sites
                 .iter()
@@ -133,7 +132,7 @@ impl Study for MiniLm {
             })
         };
         let lat =
-            |b: usize, pick: fn(&quant::speed::Latency) -> f64| r.latency("int8", b).map(pick);
+            |b: usize, pick: fn(&crate::speed::Latency) -> f64| r.latency("int8", b).map(pick);
         let best = r.best_int8();
         Record::new()
             .maybe("mean_cosine", fi(|f| f.mean_cosine()))
@@ -213,7 +212,7 @@ impl Study for MiniLm {
     }
 }
 
-fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
+fn fidelity_sections(fid: &[(&Run<MiniLmStudy>, &MiniLmRun)]) -> Vec<Section> {
     let mut out = Vec::new();
     let rows = fid
         .iter()
@@ -412,7 +411,7 @@ fn fidelity_sections(fid: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
     out
 }
 
-fn speed_sections(speed: &[(&Run<MiniLm>, &MiniLmRun)]) -> Vec<Section> {
+fn speed_sections(speed: &[(&Run<MiniLmStudy>, &MiniLmRun)]) -> Vec<Section> {
     let mut out = Vec::new();
     let mut plots = Vec::new();
     for lengths in [Lengths::Real, Lengths::Fixed128] {

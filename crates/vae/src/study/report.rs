@@ -1,18 +1,20 @@
-//! The `vae` study's presentation: β-VAE runs (`vae::study`, where the training and every
-//! measurement live) recorded as metrics and drawn as the rate–distortion curve, the ELBO
+//! The `vae` study as `lab` runs it ([`BetaVaeStudy`]): the parent module's β-VAE runs
+//! recorded as metrics and drawn as the rate–distortion curve, the ELBO
 //! terms over training, the per-dimension KL heat map, the metrics against β, the 2-latent
 //! scatter, and the reconstructions and latent traversals as pictures.
 
-use ::vae::study::{check, run_vae, DataKind, VaeConfig, VaeRun};
-use lab::report::{fixed, header, Heatmap, ImagePlot, Line, LinePlot, Plot, Section, TableData};
+use super::{check, run_vae, DataKind, VaeConfig, VaeRun};
+use lab::report::{
+    fixed, header, smooth, Heatmap, ImagePlot, Line, LinePlot, Plot, Section, TableData,
+};
 use lab::study::{Progress, Record, Run, Study};
 
-use super::{fashion_mnist, smooth};
+use nn::data::fashion_mnist;
 
 /// The β-VAE study.
-pub struct BetaVae;
+pub struct BetaVaeStudy;
 
-impl Study for BetaVae {
+impl Study for BetaVaeStudy {
     type Config = VaeConfig;
     type Output = VaeRun;
     const KIND: &'static str = "vae";
@@ -107,7 +109,7 @@ impl Study for BetaVae {
     }
 }
 
-type R = Run<BetaVae>;
+type R = Run<BetaVaeStudy>;
 
 fn data_name(r: &R) -> &'static str {
     match r.config.dataset {
@@ -119,8 +121,8 @@ fn data_name(r: &R) -> &'static str {
 fn label(r: &R) -> String {
     let c = &r.config;
     let objective = match c.objective {
-        ::vae::study::ObjectiveKind::Beta => format!("beta={}", c.beta),
-        ::vae::study::ObjectiveKind::Capacity => format!("capacity C={}", c.c_max),
+        super::ObjectiveKind::Beta => format!("beta={}", c.beta),
+        super::ObjectiveKind::Capacity => format!("capacity C={}", c.c_max),
     };
     if c.latent == 10 {
         objective
@@ -223,7 +225,7 @@ fn rate_distortion(groups: &Groups<'_>) -> Section {
             rd.push(Line::new(l.clone(), vec![*p], colour).markers());
             let Some(o) = &r.output else { continue };
             let every = (o.steps.len() / 100).max(1);
-            let curve = |f: &dyn Fn(&::vae::study::StepLog) -> f32| -> Vec<(f64, f64)> {
+            let curve = |f: &dyn Fn(&super::StepLog) -> f32| -> Vec<(f64, f64)> {
                 let pts: Vec<(f64, f64)> = o
                     .steps
                     .iter()
@@ -254,7 +256,7 @@ fn kl_per_dimension(groups: &Groups<'_>) -> Vec<Section> {
     let mut sections = Vec::new();
     for (name, rs) in groups {
         let d = rs[0].config.latent;
-        let evals: Vec<(&R, &::vae::study::Evaluation)> = rs
+        let evals: Vec<(&R, &super::Evaluation)> = rs
             .iter()
             .filter_map(|r| r.output.as_ref()?.eval.as_ref().map(|e| (*r, e)))
             .collect();
