@@ -365,7 +365,7 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-pub(crate) fn norm(a: &[f64]) -> f64 {
+fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
@@ -407,37 +407,7 @@ pub fn power_iteration(
         0.0,
         "must be > 0",
     )?;
-    let v = random_unit(op.dim(), &mut Rng::seed(seed));
-    power_iteration_from(op, &v, max_iters, tol)
-}
-
-/// [`power_iteration`] from a given start vector (normalised here): warm-started from the
-/// previous eigenvector, tracking the sharpness along a training run takes a few products.
-///
-/// # Errors
-/// As [`power_iteration`]; also a start vector of the wrong length or zero norm.
-pub fn power_iteration_from(
-    op: &dyn LinearOperator,
-    start: &[f64],
-    max_iters: usize,
-    tol: f64,
-) -> Result<PowerIteration> {
-    check(
-        max_iters > 0,
-        "power_iteration",
-        "max_iters",
-        0.0,
-        "must be > 0",
-    )?;
-    let s = norm(start);
-    if start.len() != op.dim() || s == 0.0 || !s.is_finite() {
-        return Err(OptimError::StateMismatch(format!(
-            "power_iteration: start vector of length {} and norm {s} for an operator of dimension {}",
-            start.len(),
-            op.dim()
-        )));
-    }
-    let mut v: Vec<f64> = start.iter().map(|x| x / s).collect();
+    let mut v = random_unit(op.dim(), &mut Rng::seed(seed));
     let mut lambda = f64::NAN;
     for k in 1..=max_iters {
         let w = op.apply(&v)?;

@@ -8,10 +8,12 @@
 
 use std::time::Instant;
 
-use core_tensor::{Rng, Tensor};
+use core_tensor::Rng;
 use lab::report::{header, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
-use optim::diagnose::{DiagnoseOptions, Diagnosis, Expect, Objective, OptimizerSpec, Regime};
+use optim::diagnose::{
+    DiagnoseOptions, Diagnosis, Expect, OptimizerSpec, QuadraticObjective, Regime,
+};
 use optim::problems::{Quadratic, Spectrum};
 use optim::{Adam, Method, RmsProp, Sgd};
 use serde::{Deserialize, Serialize};
@@ -116,26 +118,6 @@ pub struct DiagnoseRun {
     pub seconds: f64,
 }
 
-struct QuadObjective {
-    q: Quadratic,
-    x0: Tensor,
-}
-
-impl Objective for QuadObjective {
-    fn parameters(&self) -> Vec<Tensor> {
-        vec![self.x0.clone()]
-    }
-    fn batches(&self) -> usize {
-        1
-    }
-    fn batch_size(&self, _: usize) -> usize {
-        1
-    }
-    fn batch_loss(&self, p: &[Tensor], _: usize) -> core_tensor::Result<Tensor> {
-        self.q.loss(&p[0])
-    }
-}
-
 /// Runs one diagnosis.
 ///
 /// # Errors
@@ -157,7 +139,10 @@ pub fn run_diagnose(cfg: &DiagnoseConfig, seed: u64) -> Result<DiagnoseRun, Stri
             )
             .map_err(|e| e.to_string())?;
             let x0 = Rng::with_stream(seed, 11).normal(&[cfg.dim, 1], 0.0, 1.0);
-            let obj = QuadObjective { q, x0 };
+            let obj = QuadraticObjective {
+                problem: q,
+                start: x0,
+            };
             let d = optim::diagnose::diagnose(&obj, &spec, &opts).map_err(|e| e.to_string())?;
             (d, Some((cfg.top, cfg.top / cfg.kappa)))
         }

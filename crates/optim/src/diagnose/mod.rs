@@ -75,6 +75,33 @@ pub trait Objective {
     fn batch_loss(&self, params: &[Tensor], i: usize) -> core_tensor::Result<Tensor>;
 }
 
+/// `1/2 x^T A x` of a [`Quadratic`](crate::problems::Quadratic) from `start` (`[dim, 1]`) as
+/// a one-batch objective: the case whose sharpness, limits and regimes are known exactly.
+pub struct QuadraticObjective {
+    /// The quadratic.
+    pub problem: crate::problems::Quadratic,
+    /// The point to diagnose at.
+    pub start: Tensor,
+}
+
+impl Objective for QuadraticObjective {
+    fn parameters(&self) -> Vec<Tensor> {
+        vec![self.start.clone()]
+    }
+
+    fn batches(&self) -> usize {
+        1
+    }
+
+    fn batch_size(&self, _: usize) -> usize {
+        1
+    }
+
+    fn batch_loss(&self, params: &[Tensor], _: usize) -> core_tensor::Result<Tensor> {
+        self.problem.loss(&params[0])
+    }
+}
+
 /// How much to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DiagnoseOptions {

@@ -8,32 +8,12 @@ use crate::problems::{Quadratic, Spectrum};
 use crate::{Adam, OptimizerState, Sgd};
 use core_tensor::Rng;
 
-/// `1/2 x^T A x` as a one-batch objective, started at a seeded point.
-struct Quad {
-    q: Quadratic,
-    x0: Tensor,
-}
-
-impl Quad {
-    fn new(kappa: f64, l: f64, seed: u64) -> Quad {
-        let q = Quadratic::new(12, kappa, l / kappa, Spectrum::Uniform, true, seed).unwrap();
-        let x0 = Rng::seed(seed + 1).normal(&[12, 1], 0.0, 1.0);
-        Quad { q, x0 }
-    }
-}
-
-impl Objective for Quad {
-    fn parameters(&self) -> Vec<Tensor> {
-        vec![self.x0.clone()]
-    }
-    fn batches(&self) -> usize {
-        1
-    }
-    fn batch_size(&self, _: usize) -> usize {
-        1
-    }
-    fn batch_loss(&self, p: &[Tensor], _: usize) -> core_tensor::Result<Tensor> {
-        self.q.loss(&p[0])
+/// `1/2 x^T A x` with eigenvalues uniform from `l / kappa` to `l`, rotated, from a seeded
+/// start.
+fn quad(kappa: f64, l: f64, seed: u64) -> QuadraticObjective {
+    QuadraticObjective {
+        problem: Quadratic::new(12, kappa, l / kappa, Spectrum::Uniform, true, seed).unwrap(),
+        start: Rng::seed(seed + 1).normal(&[12, 1], 0.0, 1.0),
     }
 }
 
@@ -96,7 +76,7 @@ fn curvature_of_a_dense_matrix_is_exact() {
 #[test]
 fn on_a_quadratic_sharpness_and_limits_match_the_analytic_values() {
     // Eigenvalues 0.5 .. 50, GD at 0.9 x 2/L: stable, top direction oscillating.
-    let obj = Quad::new(100.0, 50.0, 7);
+    let obj = quad(100.0, 50.0, 7);
     let lr = 0.9 * 2.0 / 50.0;
     let spec = OptimizerSpec::Sgd(Sgd::new(lr as f32));
     let d = diagnose(&obj, &spec, &quick()).unwrap();
@@ -127,7 +107,7 @@ fn on_a_quadratic_sharpness_and_limits_match_the_analytic_values() {
 
 #[test]
 fn beyond_the_limit_the_verdict_says_divergent_and_its_checks_confirm() {
-    let obj = Quad::new(10.0, 10.0, 2);
+    let obj = quad(10.0, 10.0, 2);
     for spec in [
         OptimizerSpec::Sgd(Sgd::new(0.25)),               // 2/L = 0.2
         OptimizerSpec::Sgd(Sgd::new(0.45).momentum(0.9)), // 3.8/L = 0.38
@@ -149,7 +129,7 @@ fn beyond_the_limit_the_verdict_says_divergent_and_its_checks_confirm() {
 /// just below `(2 + 2 beta1) / ((1 - beta1) eta)` and diverge just above.
 #[test]
 fn adams_preconditioned_limit_is_where_a_real_adam_run_crosses_over() {
-    let obj = Quad::new(10.0, 10.0, 5);
+    let obj = quad(10.0, 10.0, 5);
     let v = 4.0f32; // P = 2 + eps
     let beta1 = 0.9f64;
     let run = |lr: f64| -> (f64, f64) {
@@ -177,7 +157,7 @@ fn adams_preconditioned_limit_is_where_a_real_adam_run_crosses_over() {
     let spec = OptimizerSpec::Adam(Adam::new(1.0).betas(beta1 as f32, 0.999));
     let eta_max = spec.lr_limit(s); // (2 + 2 beta1) / ((1 - beta1) s) = 7.6
     assert!((eta_max / (3.8 / (0.1 * s)) - 1.0).abs() < 1e-6); // f32 hyper-parameters
-    let start = obj.q.loss(&obj.x0).unwrap().item().unwrap() as f64;
+    let start = obj.problem.loss(&obj.start).unwrap().item().unwrap() as f64;
     // Below: converges, after a transient of the momentum (measured: 8x the start at
     // 0.97 of the limit). Above: the top direction blows up by orders of magnitude (measured
     // 15,000x at 1.03) until the squared gradients grow `v` enough to pull the sharpness
@@ -231,13 +211,13 @@ fn bad_input_gets_a_clear_error() {
     .unwrap_err();
     assert!(e.to_string().contains("loss at the start is NaN"), "{e}");
 
-    let obj = Quad::new(10.0, 10.0, 1);
+    let obj = quad(10.0, 10.0, 1);
     let e = diagnose(&obj, &OptimizerSpec::Sgd(Sgd::new(0.0)), &quick()).unwrap_err();
     assert!(e.to_string().contains("lr"), "{e}");
     let e = diagnose(&obj, &OptimizerSpec::Sgd(Sgd::new(-1.0)), &quick()).unwrap_err();
     assert!(e.to_string().contains("lr"), "{e}");
     // A Lanczos budget too small to converge is said, not hidden.
-    let big = Quad::new(1000.0, 50.0, 9);
+    let big = quad(1000.0, 50.0, 9);
     let opts = DiagnoseOptions {
         lanczos_steps: 2,
         top_k: 1,
@@ -246,7 +226,7 @@ fn bad_input_gets_a_clear_error() {
         ..quick()
     };
     let mut tiny = curvature(
-        &HessianOperator::new(|p: &[Tensor]| big.q.loss(&p[0]), &big.parameters()),
+        &HessianOperator::new(|p: &[Tensor]| big.problem.loss(&p[0]), &big.parameters()),
         &opts,
     )
     .unwrap();
