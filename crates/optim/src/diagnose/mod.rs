@@ -36,8 +36,9 @@
 //!    grown exponentially, the suggestion a tenth of the rate at the lowest loss) is run
 //!    beside it.
 //! 7. **Checks by running**, from the same start: the suggested rate must fall without
-//!    period-2 oscillation; `unstable_factor x` the limit must oscillate, spike, diverge or
-//!    push the sharpness over its limit; the user's own rate, run `long_steps`, must show
+//!    period-2 oscillation; `unstable_factor x` the limit must run into it — oscillate,
+//!    spike, diverge, or (Adam, RMSProp) have its sharpness reach 90% of the limit, where the
+//!    growing `v` holds it; the user's own rate, run `long_steps`, must show
 //!    the regime the probe showed. Each check says PASS or FAIL; a verdict its own run
 //!    contradicts says so.
 //!
@@ -365,9 +366,10 @@ pub enum Expect {
     /// Falls without period-2 oscillation and without diverging or collapsing (it may
     /// still sharpen to the edge of stability: networks do at any rate).
     Stable,
-    /// Oscillates, spikes above its start, diverges, or its sharpness crosses the limit
-    /// (how instability shows under Adam and RMSProp, whose growing `v` then pulls the
-    /// sharpness back: the adaptive edge of stability).
+    /// Runs into the limit: oscillates, spikes above its start, diverges, or its sharpness
+    /// reaches 90% of the limit — how instability shows under Adam and RMSProp, whose
+    /// growing `v` then holds the sharpness there (the adaptive edge of stability, Cohen et
+    /// al. 2022).
     Unstable,
     /// Shows this regime.
     Regime(Regime),
@@ -396,6 +398,8 @@ pub struct Check {
     pub losses: Vec<f64>,
     /// Largest sharpness measured over the run's second half.
     pub max_sharpness: f64,
+    /// Largest sharpness measured over the whole run.
+    pub peak_sharpness: f64,
 }
 
 /// A full diagnosis.
@@ -663,6 +667,8 @@ fn check_run(
     label: &str,
     expect: Expect,
 ) -> Result<Check> {
+    // Ten samples per run at least as far apart as the probe's (sampling the 2,000-step run
+    // as densely as the probe doubled the diagnosis's time and changed no verdict measured).
     let tr = train(
         obj,
         start,
@@ -677,14 +683,15 @@ fn check_run(
         .losses
         .iter()
         .any(|l| !l.is_finite() || *l > tr.losses[0]);
-    let crossed = tr.sharpness.iter().any(|&s| s >= spec.sharpness_limit());
+    let peak = tr.sharpness.iter().copied().fold(f64::NAN, f64::max);
+    let reached = peak >= 0.9 * spec.sharpness_limit();
     let pass = match expect {
         Expect::Stable => Some(
             observed != Regime::Divergent
                 && history.trend != Trend::Oscillating
                 && history.last < history.first,
         ),
-        Expect::Unstable => Some(observed != Regime::Stable || spiked || crossed),
+        Expect::Unstable => Some(observed != Regime::Stable || spiked || reached),
         Expect::Regime(r) => Some(observed == r),
         Expect::Nothing => None,
     };
@@ -697,6 +704,7 @@ fn check_run(
         spiked,
         pass,
         max_sharpness: tr.late_max(),
+        peak_sharpness: peak,
         losses: tr.losses,
     })
 }
@@ -1125,7 +1133,7 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
         };
         let expect = match ch.expect {
             Expect::Stable => "expected stable".to_string(),
-            Expect::Unstable => "expected unstable".to_string(),
+            Expect::Unstable => "expected to run into the limit".to_string(),
             Expect::Regime(r) => format!("expected {}", r.phrase()),
             Expect::Nothing => "no prediction".to_string(),
         };
