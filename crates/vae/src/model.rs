@@ -21,8 +21,9 @@
 use core_tensor::{Rng, Tensor};
 use nn::{loss, Activation, ConvConfig, Flatten, Linear, Module, Reshape, Sequential};
 
-/// The decoder's likelihood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The decoder's likelihood (also the `likelihood` parameter of the `vae` study).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Likelihood {
     /// Per-pixel Bernoulli on logits (binary images such as dSprites).
     Bernoulli,

@@ -55,16 +55,6 @@ pub enum Arch {
     Conv,
 }
 
-/// The decoder's likelihood (see [`Likelihood`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LikelihoodKind {
-    /// Bernoulli on logits.
-    Bernoulli,
-    /// Unit-variance Gaussian.
-    Gaussian,
-}
-
 /// The objective (see [`Objective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -75,7 +65,7 @@ pub enum ObjectiveKind {
     Capacity,
 }
 
-lab::choice!(DataKind, Arch, LikelihoodKind, ObjectiveKind);
+lab::choice!(DataKind, Arch, Likelihood, ObjectiveKind);
 
 lab::params! {
     /// One run's configuration (mirrors the experiment's `[params]`).
@@ -88,7 +78,7 @@ lab::params! {
         /// Latent dimensions.
         pub latent: usize = 10; bounds(min = 1, max = 512),
         /// The decoder's likelihood.
-        pub likelihood: LikelihoodKind = LikelihoodKind::Bernoulli,
+        pub likelihood: Likelihood = Likelihood::Bernoulli,
         /// The objective.
         pub objective: ObjectiveKind = ObjectiveKind::Beta,
         /// β of the β objective.
@@ -313,10 +303,7 @@ pub fn run_vae(
 }
 
 fn build(cfg: &VaeConfig, pixels: usize, rng: &mut Rng) -> nn::Result<Vae> {
-    let likelihood = match cfg.likelihood {
-        LikelihoodKind::Bernoulli => Likelihood::Bernoulli,
-        LikelihoodKind::Gaussian => Likelihood::Gaussian,
-    };
+    let likelihood = cfg.likelihood;
     match cfg.model {
         Arch::Conv => Vae::conv(cfg.latent, likelihood, rng),
         Arch::Mlp => {
