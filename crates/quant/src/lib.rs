@@ -60,7 +60,9 @@ pub mod weights;
 
 pub use encoder::{Encoder, LinearKind, Precision, Scratch, Workspace};
 pub use error::{QuantError, Result};
-pub use model::{find_model, l2_normalize, load_model, model_for_tests, Model, Tokens};
+#[cfg(feature = "testing")]
+pub use model::model_for_tests;
+pub use model::{find_model, l2_normalize, load_model, Model, Tokens};
 
 /// The 512 English sentences (8-40 words) that the speed comparisons embed, in the order the
 /// peer scripts use them.

@@ -260,8 +260,11 @@ fn pool(pooling: Pooling, rows: &[f32], hd: usize, out: &mut [f32]) {
 /// there; without it, a skip line on stdout and `None` — or a panic when
 /// `GROUNDWORK_REQUIRE_ASSETS=1` (CI), where a missing model is a failure.
 ///
+/// Only with the `testing` feature (tests turn it on; release binaries never have it).
+///
 /// # Panics
 /// The model is missing and `GROUNDWORK_REQUIRE_ASSETS=1`.
+#[cfg(feature = "testing")]
 pub fn model_for_tests(name: &str) -> Option<PathBuf> {
     match find_model(name) {
         Ok(dir) => Some(dir),
