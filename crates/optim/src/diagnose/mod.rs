@@ -424,7 +424,8 @@ pub struct Diagnosis {
     pub preconditioned: Option<Curvature>,
     /// The sharpness limit at the user's rate.
     pub limit: f64,
-    /// Top and bottom directions (of the preconditioned curvature for adaptive rules).
+    /// The top direction at the sharpest point seen, and the bottom of the spectrum (both of
+    /// the preconditioned curvature for adaptive rules).
     pub directions: (Direction, Direction),
     /// The probe run.
     pub probe: Probe,
@@ -913,12 +914,6 @@ pub fn diagnose(
         }
         _ => None,
     };
-    let seen = preconditioned.as_ref().unwrap_or(&curv);
-    let directions = (
-        Direction::of(spec, seen.top[0]),
-        Direction::of(spec, seen.bottom),
-    );
-
     // The sharpest point seen: the probe's, and for SGD also the start's (Lanczos).
     let s_ref = if spec.is_adaptive() {
         max_sharpness.0
@@ -927,6 +922,18 @@ pub fn diagnose(
     };
     let lr_max = spec.lr_limit(s_ref);
     let suggested_lr = opts.safety * lr_max;
+    // The top direction where the run was sharpest (what limits the rate); the bottom from
+    // the spectrum (at the start, or after the probe for adaptive rules).
+    let seen = preconditioned.as_ref().unwrap_or(&curv);
+    let top_lambda = if s_ref.is_finite() {
+        s_ref
+    } else {
+        seen.top[0]
+    };
+    let directions = (
+        Direction::of(spec, top_lambda),
+        Direction::of(spec, seen.bottom),
+    );
     let lr_ratio = spec.lr() / lr_max;
     let noise = noise_scale(obj, &start)?;
     let range = (opts.range_steps > 1)
@@ -1073,7 +1080,7 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
     ));
     let (top, bottom) = &d.directions;
     v.push(format!(
-        "top direction (lambda {:.4}): {}; bottom (lambda {:.4}): {}.",
+        "top direction at the sharpest point (lambda {:.4}): {}; bottom (lambda {:.4}): {}.",
         top.lambda,
         top.phrase(),
         bottom.lambda,
