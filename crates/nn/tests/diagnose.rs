@@ -28,6 +28,7 @@ fn the_quadratic_case_records_its_declared_metrics_and_the_analytic_values() {
     assert!((m("analytic_lr_limit") / (3.8 / 140.0) - 1.0).abs() < 1e-6);
     assert!((m("lr_limit") / m("analytic_lr_limit") - 1.0).abs() < 1e-6);
     assert_eq!(m("checks_failed"), 0.0, "{}", out.diagnosis.verdict_text());
+    let out_density_points = out.diagnosis.curvature.density.len();
     let run = Run {
         id: "q".into(),
         axes: Default::default(),
@@ -40,7 +41,8 @@ fn the_quadratic_case_records_its_declared_metrics_and_the_analytic_values() {
     };
     let sections = DiagnoseStudy.report(&[run]);
     assert_eq!(sections.len(), 1);
-    assert_eq!(sections[0].plots.len(), 2);
+    assert_eq!(sections[0].plots.len(), 3);
+    assert_eq!(out_density_points, 200);
     assert!(sections[0].text.contains("Suggested: lr <="));
     assert_eq!(sections[0].table.as_ref().map(|t| t.rows.len()), Some(4));
 }

@@ -352,6 +352,7 @@ impl Study for DiagnoseStudy {
                     ]
                 })
                 .collect();
+            let spectrum = spectrum_plot(&label, d);
             sections.push(Section {
                 title: label,
                 text: d.verdict_text(),
@@ -359,9 +360,37 @@ impl Study for DiagnoseStudy {
                     header: header(&["check", "lr", "expected", "observed", "loss", "result"]),
                     rows,
                 }),
-                plots: vec![sharp_plot, loss_plot],
+                plots: vec![spectrum, sharp_plot, loss_plot],
             });
         }
         sections
     }
+}
+
+/// The Hessian's eigenvalue density at the start (stochastic Lanczos quadrature), with the
+/// top Ritz values as markers: the spectrum the verdict's numbers come from.
+fn spectrum_plot(label: &str, d: &Diagnosis) -> Plot {
+    let c = &d.curvature;
+    let peak = c.density.iter().map(|p| p.1).fold(0.0, f64::max);
+    let floor = 1e-6 * peak.max(1e-300);
+    let mut lines = vec![Line::new(
+        "SLQ density",
+        c.density.iter().map(|&(x, y)| (x, y.max(floor))).collect(),
+        0,
+    )];
+    let marks: Vec<(f64, f64)> = c
+        .top
+        .iter()
+        .chain(std::iter::once(&c.bottom))
+        .map(|&x| (x, peak.max(floor)))
+        .collect();
+    lines.push(Line::new("Lanczos extremes (top k, bottom)", marks, 3).markers());
+    Plot::Lines(LinePlot {
+        title: format!("{label}: Hessian spectrum at the start"),
+        x_label: "eigenvalue".into(),
+        y_label: "density".into(),
+        log_y: true,
+        lines,
+        ..LinePlot::default()
+    })
 }

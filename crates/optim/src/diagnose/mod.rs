@@ -181,6 +181,9 @@ pub struct Curvature {
     pub trace: (f64, f64),
     /// SLQ quadrature weight on negative eigenvalues (NaN when not measured).
     pub negative_mass: f64,
+    /// The SLQ eigenvalue density `(eigenvalue, density)` on a grid (empty when not
+    /// measured).
+    pub density: Vec<(f64, f64)>,
     /// Lanczos steps used.
     pub lanczos_steps: usize,
 }
@@ -210,23 +213,27 @@ pub fn curvature(op: &dyn LinearOperator, opts: &DiagnoseOptions) -> Result<Curv
         f64::NAN
     };
     let trace = hutchinson_trace(op, opts.trace_probes.max(2), opts.seed + 1)?;
-    let negative_mass = if opts.density_probes > 0 {
+    // The SLQ density, smoothed by a Gaussian of 1% of the spectrum's width.
+    let (negative_mass, density) = if opts.density_probes > 0 {
+        let width = (run.ritz_values[run.ritz_values.len() - 1] - run.ritz_values[0]).abs();
         let d = slq_density(
             op,
             opts.lanczos_steps,
             opts.density_probes,
-            1.0,
-            2,
+            (0.01 * width).max(1e-12),
+            200,
             opts.seed + 2,
         )?;
-        d.nodes
+        let negative = d
+            .nodes
             .iter()
             .zip(&d.weights)
             .filter(|(x, _)| **x < 0.0)
             .map(|(_, w)| w)
-            .sum()
+            .sum();
+        (negative, d.grid.into_iter().zip(d.density).collect())
     } else {
-        f64::NAN
+        (f64::NAN, Vec::new())
     };
     Ok(Curvature {
         converged: ok(&run),
@@ -238,6 +245,7 @@ pub fn curvature(op: &dyn LinearOperator, opts: &DiagnoseOptions) -> Result<Curv
         kappa_eff,
         trace: (trace.trace, trace.std_error),
         negative_mass,
+        density,
         lanczos_steps: run.alphas.len(),
     })
 }
