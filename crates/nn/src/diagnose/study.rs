@@ -269,10 +269,7 @@ impl Study for DiagnoseStudy {
                 r.analytic
                     .and_then(|a| spec.map(|s| s.lr_limit(a.0 + s.l2()))),
             )
-            .metric(
-                "lr_limit",
-                d.suggested_lr / DiagnoseOptions::default().safety,
-            )
+            .metric("lr_limit", d.lr_limit)
             .metric("seconds", r.seconds)
     }
 

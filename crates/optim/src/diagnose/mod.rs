@@ -439,7 +439,9 @@ pub struct Diagnosis {
     pub probe: Probe,
     /// The gradient noise scale (needs two batches or more).
     pub noise: Option<NoiseScale>,
-    /// The suggested rate.
+    /// The largest stable rate at the sharpest point the probe saw.
+    pub lr_limit: f64,
+    /// The suggested rate (`safety x lr_limit`).
     pub suggested_lr: f64,
     /// The user's rate over the largest stable one at the probe's sharpest point.
     pub lr_ratio: f64,
@@ -485,10 +487,11 @@ fn leaves(params: &[Tensor]) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-/// `D (A + c I) D` for a diagonal `D`: the preconditioned, shifted curvature.
+/// `D (A + c I) D` for a diagonal `D` (`None`: the identity): the preconditioned, shifted
+/// curvature.
 struct Scaled<'a> {
     op: &'a dyn LinearOperator,
-    d: Vec<f64>,
+    d: Option<Vec<f64>>,
     shift: f64,
 }
 
@@ -498,11 +501,15 @@ impl LinearOperator for Scaled<'_> {
     }
 
     fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
-        let dv: Vec<f64> = v.iter().zip(&self.d).map(|(a, b)| a * b).collect();
+        let Some(d) = &self.d else {
+            let a = self.op.apply(v)?;
+            return Ok(a.iter().zip(v).map(|(av, x)| av + self.shift * x).collect());
+        };
+        let dv: Vec<f64> = v.iter().zip(d).map(|(a, b)| a * b).collect();
         let a = self.op.apply(&dv)?;
         Ok(a.iter()
             .zip(&dv)
-            .zip(&self.d)
+            .zip(d)
             .map(|((av, x), d)| d * (av + self.shift * x))
             .collect())
     }
@@ -601,15 +608,16 @@ fn train(
         precond: None,
     };
     let mut warm: Option<Vec<f64>> = None;
-    let first = f64::from(full_loss(obj, &p)?.item()?);
     for t in 0..=steps {
         if t % every.max(1) == 0 || t == steps {
-            let d = if spec.is_adaptive() {
-                inverse_sqrt_preconditioner(spec, opt.as_ref(), dim)
+            // The diagonal to scale by: none for SGD; for Adam and RMSProp the rule's own
+            // `P^-1/2`, which does not exist before its first step (then no measurement).
+            let scale = if spec.is_adaptive() {
+                inverse_sqrt_preconditioner(spec, opt.as_ref(), dim).map(Some)
             } else {
-                Some(vec![1.0; dim])
+                Some(None)
             };
-            if let Some(d) = d {
+            if let Some(d) = scale {
                 let at = HessianOperator::new(|q: &[Tensor]| full_loss(obj, q), &p);
                 let op = Scaled {
                     op: &at,
@@ -624,8 +632,8 @@ fn train(
                 tr.steps.push(t as u64);
                 tr.sharpness.push(run.top(1)[0]);
                 warm = Some(run.top_vector);
-                if spec.is_adaptive() {
-                    tr.precond = Some(op.d);
+                if op.d.is_some() {
+                    tr.precond = op.d;
                 }
             }
         }
@@ -635,7 +643,7 @@ fn train(
         }
         let l = step(obj, &p, opt.as_mut())?;
         tr.losses.push(l);
-        if blown_up(l, first) {
+        if blown_up(l, tr.losses[0]) {
             tr.blew_up = true;
             break;
         }
@@ -878,14 +886,14 @@ pub fn diagnose(
     let l2 = spec.l2();
     let raw = Scaled {
         op: &hess,
-        d: vec![1.0; dim],
+        d: None,
         shift: l2,
     };
     let curv = curvature(&raw, opts)?;
     let limit = spec.sharpness_limit();
 
     // The probe run.
-    let tr = train(obj, &start, spec, opts.probe_steps, opts.probe_every, opts)?;
+    let mut tr = train(obj, &start, spec, opts.probe_steps, opts.probe_every, opts)?;
     let history = analyse_history(&tr.losses);
     let max_sharpness = tr
         .steps
@@ -899,28 +907,28 @@ pub fn diagnose(
             }
         });
     let regime = regime_of(&tr, &history, limit);
-    let probe = Probe {
-        steps: tr.steps.clone(),
-        sharpness: tr.sharpness.clone(),
-        limit,
-        losses: tr.losses.clone(),
-        history,
-        max_sharpness,
-        regime,
-    };
 
     // The preconditioned spectrum at the end of the probe (adaptive rules).
-    let preconditioned = match (&tr.precond, tr.blew_up) {
+    let preconditioned = match (tr.precond.take(), tr.blew_up) {
         (Some(d), false) => {
             let at = HessianOperator::new(|q: &[Tensor]| full_loss(obj, q), &tr.params);
             let op = Scaled {
                 op: &at,
-                d: d.clone(),
+                d: Some(d),
                 shift: l2,
             };
             Some(curvature(&op, opts)?)
         }
         _ => None,
+    };
+    let probe = Probe {
+        steps: tr.steps,
+        sharpness: tr.sharpness,
+        limit,
+        losses: tr.losses,
+        history,
+        max_sharpness,
+        regime,
     };
     // The sharpest point seen: the probe's, and for SGD also the start's (Lanczos).
     let s_ref = if spec.is_adaptive() {
@@ -1009,6 +1017,7 @@ pub fn diagnose(
         probe,
         noise,
         suggested_lr,
+        lr_limit: lr_max,
         lr_ratio,
         range_test: range,
         checks,
@@ -1083,7 +1092,7 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
     v.push(format!(
         "your lr is {:.2}x the largest stable one ({}); the probe's loss is {}.",
         d.lr_ratio,
-        sig(d.suggested_lr / opts.safety),
+        sig(d.lr_limit),
         d.probe.history.summary()
     ));
     let (top, bottom) = &d.directions;
