@@ -307,7 +307,8 @@ pub enum Regime {
     /// Sharpness at the limit (or the loss oscillating) while the loss still falls:
     /// self-stabilising, non-monotone.
     Edge,
-    /// The loss blows up.
+    /// Beyond the limit: the loss blows up or collapses, or the run survives by catapults
+    /// (loss spikes of 2x and more) and loses ground it had won.
     Divergent,
 }
 
@@ -317,7 +318,9 @@ impl Regime {
         match self {
             Regime::Stable => "below the stability limit",
             Regime::Edge => "at the edge of stability (self-stabilising, loss non-monotone)",
-            Regime::Divergent => "beyond the limit: diverging",
+            Regime::Divergent => {
+                "beyond the limit (diverging, collapsing, or spiking and losing ground)"
+            }
         }
     }
 }
@@ -654,18 +657,34 @@ fn train(
 
 /// The regime a run shows, over its second half (the early transient aside):
 ///
-/// * **divergent** when its loss blew up, the history reader says diverging, it ends above
-///   its start, or it *collapsed*: it gave back more than half of what it had gained and
-///   ended within 10% of its start (a network killed by a too-large step: its loss sits at
-///   the no-information level and its sharpness near zero);
+/// * **divergent** (beyond the limit) when its loss blew up, the history reader says
+///   diverging, it ends above its start, or it
+///   * *collapsed*: gave back more than half of what it had gained and ended within 10% of
+///     its start (a network killed by a too-large step: its loss sits at the
+///     no-information level and its sharpness near zero);
+///   * is *damaged*: ended at 1.5x its best loss or more, having given back at least 10% of
+///     what it had gained (steps that killed units leave the loss on a plateau above
+///     its best, where the sharpness is low: measured for Adam at 1.6x its limit);
+///   * *catapults*: over the second half the sharpness exceeded the limit and the loss
+///     spiked to twice its best so far, by at least 10% of what it had gained (see
+///     [`late_spike`]) — a run that holds itself at the edge rises by less;
 /// * **edge** when the sharpness measured over the second half reached 90% of the limit, or
 ///   the loss oscillates with period 2 (a loss that merely rises now and then is no sign:
 ///   momentum overshoots below its limit too);
 /// * else **stable**.
 fn regime_of(tr: &Trace, history: &HistoryReport, limit: f64) -> Regime {
     let (first, min, last) = (history.first, history.min, history.last);
-    let collapsed = last - min > 0.5 * (first - min) && last > 0.9 * first && first > min;
-    if tr.blew_up || history.trend == Trend::Diverging || last > first || collapsed {
+    let gained = first - min;
+    let collapsed = last - min > 0.5 * gained && last > 0.9 * first && first > min;
+    let damaged = gained > 0.0 && last >= 1.5 * min && last - min >= 0.1 * gained;
+    let catapults = tr.late_max() > limit && late_spike(&tr.losses).is_some();
+    if tr.blew_up
+        || history.trend == Trend::Diverging
+        || last > first
+        || collapsed
+        || damaged
+        || catapults
+    {
         return Regime::Divergent;
     }
     if tr.late_max() >= 0.9 * limit || history.trend == Trend::Oscillating {
@@ -673,6 +692,27 @@ fn regime_of(tr: &Trace, history: &HistoryReport, limit: f64) -> Regime {
     } else {
         Regime::Stable
     }
+}
+
+/// The largest spike of the loss over its best so far in the second half of `losses`, when
+/// it reaches twice that best and at least 10% of what the run had gained by then (so that
+/// rounding noise near a zero loss is no spike): `(loss / best, step)`.
+fn late_spike(losses: &[f64]) -> Option<(f64, usize)> {
+    let first = *losses.first()?;
+    let mut best = f64::INFINITY;
+    let mut worst: Option<(f64, usize)> = None;
+    for (t, &l) in losses.iter().enumerate() {
+        if t >= losses.len() / 2
+            && best > 0.0
+            && l >= 2.0 * best
+            && l - best >= 0.1 * (first - best)
+            && worst.is_none_or(|(r, _)| l / best > r)
+        {
+            worst = Some((l / best, t));
+        }
+        best = best.min(l);
+    }
+    worst
 }
 
 fn check_run(
@@ -1071,6 +1111,13 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
                 "the probe started beyond the limit (sharpness {s0:.4}, {:.0}% of it) and catapulted: the loss rose to {peak:.4}, then the sharpness fell to {sl:.4} ({:.0}% of the limit) and training went on (Lewkowycz et al. 2020).",
                 100.0 * s0 / d.probe.limit,
                 100.0 * sl / d.probe.limit
+            ));
+        }
+    }
+    if let Some((ratio, at)) = late_spike(&d.probe.losses) {
+        if d.probe.regime == Regime::Divergent {
+            v.push(format!(
+                "the probe catapults: at step {at} its loss spiked to {ratio:.2}x its best so far; a run beyond its limit that survives by catapults can lose ground it had won with each one."
             ));
         }
     }

@@ -233,3 +233,45 @@ fn bad_input_gets_a_clear_error() {
     assert!(!tiny.converged);
     tiny.lanczos_steps = 0;
 }
+
+/// A run of `losses` with the sharpness `s` measured once, in its second half.
+fn trace(losses: Vec<f64>, s: f64) -> Trace {
+    let at = losses.len() as u64 - 1;
+    Trace {
+        losses,
+        steps: vec![at],
+        sharpness: vec![s],
+        blew_up: false,
+        params: Vec::new(),
+        precond: None,
+    }
+}
+
+#[test]
+fn regimes_of_hand_made_runs() {
+    let regime = |losses: Vec<f64>, s: f64| {
+        let h = analyse_history(&losses);
+        regime_of(&trace(losses, s), &h, 10.0)
+    };
+    // Falls smoothly below the limit: stable; with the sharpness at 95% of it: edge.
+    let falling: Vec<f64> = (0..100).map(|t| 2.0 * 0.97f64.powi(t)).collect();
+    assert_eq!(regime(falling.clone(), 5.0), Regime::Stable);
+    assert_eq!(regime(falling.clone(), 9.5), Regime::Edge);
+    // Rounding noise at a zero loss (1e-12 against a start of 2) is no spike.
+    let mut noisy = falling.clone();
+    noisy.extend((0..100).map(|t| 1e-12 * (1 + t % 7) as f64));
+    assert_eq!(late_spike(&noisy), None);
+    assert_eq!(regime(noisy, 5.0), Regime::Stable);
+    // Beyond the limit, a spike to 3x the best so far in the second half: catapults.
+    let mut spiky = falling.clone();
+    spiky[80] = 3.0 * spiky[79];
+    assert_eq!(late_spike(&spiky), Some((3.0 * spiky[79] / spiky[79], 80)));
+    assert_eq!(regime(spiky.clone(), 12.0), Regime::Divergent);
+    // ... the same spike with the sharpness below the limit (momentum overshooting) is not.
+    assert_ne!(regime(spiky, 8.0), Regime::Divergent);
+    // Damaged: fell to 0.4, then sat on a plateau at 0.7 (1.75x its best, 19% of its gain
+    // given back), with a low sharpness.
+    let mut damaged: Vec<f64> = (0..50).map(|t| 2.0 - 1.6 * t as f64 / 49.0).collect();
+    damaged.extend((0..150).map(|t| 0.7 + 1e-4 * (150 - t) as f64 / 150.0));
+    assert_eq!(regime(damaged, 1.0), Regime::Divergent);
+}
