@@ -23,6 +23,8 @@ pub struct Tokens {
 pub struct Model {
     files: ModelFiles,
     tokenizer: Tokenizer,
+    /// The same tokenizer truncating from the left (keeps the end of a long text).
+    tokenizer_left: Tokenizer,
     encoder: Encoder,
 }
 
@@ -109,11 +111,21 @@ impl Model {
                 files.config.vocab_size
             )));
         }
+        let mut tokenizer_left = tokenizer.clone();
+        tokenizer_left
+            .with_truncation(Some(TruncationParams {
+                max_length: files.max_seq_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Left,
+            }))
+            .map_err(|e| tok_err(e.to_string()))?;
         let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
         let encoder = Encoder::new(files.config.clone(), weights, precision)?;
         Ok(Model {
             files,
             tokenizer,
+            tokenizer_left,
             encoder,
         })
     }
@@ -148,11 +160,54 @@ impl Model {
     /// # Errors
     /// The tokenizer's own failure (it has none for valid UTF-8 text with this model).
     pub fn tokenize(&self, text: &str) -> Result<Tokens> {
-        let enc = self
-            .tokenizer
+        self.encode(&self.tokenizer, text, false)
+    }
+
+    /// Tokenizes one text keeping its end: a text longer than `max_seq_length` loses its
+    /// first tokens instead of its last (`[CLS]` and `[SEP]` stay).
+    ///
+    /// # Errors
+    /// As [`Model::tokenize`].
+    pub fn tokenize_left(&self, text: &str) -> Result<Tokens> {
+        self.encode(&self.tokenizer_left, text, true)
+    }
+
+    /// A text far longer than the model takes is tokenised only in a window at the kept
+    /// end — 64 bytes per kept token, cut at an ASCII space, tab or newline — when that
+    /// window alone overflows: BERT's pre-tokeniser splits words at whitespace and every
+    /// normalisation step is per character, so the window's tokens are the text's own, and
+    /// a 1 MiB text costs what 16 KiB does (the full text is tokenised otherwise).
+    fn encode(&self, tokenizer: &Tokenizer, text: &str, keep_end: bool) -> Result<Tokens> {
+        let window = 64 * self.files.max_seq_length;
+        if text.len() > 2 * window {
+            let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n');
+            let piece = if keep_end {
+                let from = text.len() - window;
+                text.as_bytes()[..from]
+                    .iter()
+                    .rposition(space)
+                    .map(|i| &text[i..])
+            } else {
+                text.as_bytes()[window..]
+                    .iter()
+                    .position(space)
+                    .map(|i| &text[..window + i])
+            };
+            if let Some(piece) = piece {
+                let t = Self::encode_all(tokenizer, &self.files.dir, piece)?;
+                if t.truncated {
+                    return Ok(t);
+                }
+            }
+        }
+        Self::encode_all(tokenizer, &self.files.dir, text)
+    }
+
+    fn encode_all(tokenizer: &Tokenizer, dir: &Path, text: &str) -> Result<Tokens> {
+        let enc = tokenizer
             .encode(text, true)
             .map_err(|e| QuantError::Tokenizer {
-                path: self.files.dir.join("tokenizer.json"),
+                path: dir.join("tokenizer.json"),
                 message: e.to_string(),
             })?;
         Ok(Tokens {

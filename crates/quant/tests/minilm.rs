@@ -161,6 +161,36 @@ fn long_and_empty_texts_are_handled_as_documented() {
     );
     let empty = model.tokenize("").unwrap();
     assert_eq!(empty.ids, [101, 102]);
+    // A text of ~100 KB is tokenised in a window at its kept end: the same tokens as the
+    // whole text's. The reference is a ~20 KB piece cut at a space (under the window
+    // threshold, so tokenised whole), which holds far more than 256 tokens at either end.
+    let r = reference();
+    let mut huge = String::new();
+    while huge.len() < 100_000 {
+        for s in &r.sentences {
+            huge.push_str(s);
+            huge.push_str(if huge.len().is_multiple_of(3) {
+                "\n"
+            } else {
+                " "
+            });
+        }
+    }
+    let head = &huge[..huge[20_000..].find(' ').unwrap() + 20_000];
+    let tail = &huge[huge.len() - 20_000 + huge[huge.len() - 20_000..].find(' ').unwrap()..];
+    assert_eq!(
+        model.tokenize(&huge).unwrap(),
+        model.tokenize(head).unwrap()
+    );
+    assert_eq!(
+        model.tokenize_left(&huge).unwrap(),
+        model.tokenize_left(tail).unwrap()
+    );
+    assert!(model.tokenize_left(&huge).unwrap().truncated);
+    assert_ne!(
+        model.tokenize_left(&huge).unwrap(),
+        model.tokenize(&huge).unwrap()
+    );
     let v = model.embed(&["", &long], 8).unwrap();
     for e in &v {
         let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -324,6 +324,34 @@ fn the_encoder_matches_the_definitions_for_every_pooling() {
             .tokenize("the cat the cat the cat the cat the cat")
             .unwrap();
         assert!(long.truncated && long.ids.len() == 10 && long.ids[9] == 3);
+        // Truncated from the left, a long text keeps its end, [CLS] and [SEP] in place.
+        let text = "a big dog sat on the mat the cat sat on the mat";
+        let right = model.tokenize(text).unwrap();
+        let left = model.tokenize_left(text).unwrap();
+        assert_eq!(right.ids, [2, 10, 13, 11, 6, 7, 4, 8, 4, 3]);
+        assert_eq!(left.ids, [2, 4, 8, 4, 5, 6, 7, 4, 8, 3]);
+        assert!(right.truncated && left.truncated);
+        assert_eq!(
+            model.tokenize_left("cats").unwrap(),
+            model.tokenize("cats").unwrap()
+        );
+        // Longer than twice the window (64 bytes per kept token): tokenised in a window at
+        // the kept end, with the same tokens.
+        let many = "a big dog ".repeat(200);
+        assert_eq!(
+            model.tokenize(&many).unwrap().ids,
+            [2, 10, 13, 11, 10, 13, 11, 10, 13, 3]
+        );
+        assert_eq!(
+            model.tokenize_left(&many).unwrap().ids,
+            [2, 13, 11, 10, 13, 11, 10, 13, 11, 3]
+        );
+        // ... and where the window does not overflow (a run of spaces), the whole text.
+        let sparse = format!("a{}dog", " ".repeat(3000));
+        let whole = model.tokenize(&sparse).unwrap();
+        assert_eq!((whole.ids, whole.truncated), (vec![2, 10, 11, 3], false));
+        let whole = model.tokenize_left(&sparse).unwrap();
+        assert_eq!((whole.ids, whole.truncated), (vec![2, 10, 11, 3], false));
         let got = model.embed(&texts, 3).unwrap();
         for (ids, g) in tokens.iter().zip(&got) {
             let want = reference(&t, ids, pooling, normalize);
