@@ -14,6 +14,10 @@
 //! (`max_batch_tokens`) bounds the work of one batch, and so the wait of the requests queued
 //! behind it.
 //!
+//! **Fairness.** Each request keeps its own queue of sentences, and a batch takes one
+//! sentence from each waiting request in turn (round robin), so a one-sentence request that
+//! arrives behind large ones runs in the next batch instead of after all of them.
+//!
 //! **Exactly once.** Every accepted sentence is answered: the thread drains the queue before
 //! it exits ([`Batcher::close`] refuses new work first). A request whose client went away
 //! (its receiver dropped) is skipped when a batch is formed and counted as cancelled.
@@ -32,13 +36,16 @@ use crate::metrics::Metrics;
 pub trait Engine: Send + Sync + 'static {
     /// Embedding width.
     fn dim(&self) -> usize;
-    /// Token ids of one text, truncated to [`Engine::max_tokens`], and whether it was cut.
+    /// Token ids of one text, truncated to [`Engine::max_tokens`] at the `cut` end, and
+    /// whether it was cut.
     ///
     /// # Errors
     /// A message for the client.
-    fn tokenize(&self, text: &str) -> Result<(Vec<u32>, bool), String>;
+    fn tokenize(&self, text: &str, cut: Truncation) -> Result<(Vec<u32>, bool), String>;
     /// Tokens per text the model takes.
     fn max_tokens(&self) -> usize;
+    /// Token ids run from 0 to this, exclusive (what a client sending ids may send).
+    fn vocab_size(&self) -> usize;
     /// Pooled, not yet normalised, embeddings of a batch: `[batch.len() * dim]`.
     ///
     /// # Errors
@@ -46,6 +53,16 @@ pub trait Engine: Send + Sync + 'static {
     fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String>;
     /// Whether the model's own pipeline normalises (the default when a request does not say).
     fn normalizes(&self) -> bool;
+}
+
+/// Which end of a text too long for the model is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Truncation {
+    /// Keep the beginning (the default, as sentence-transformers does).
+    #[default]
+    Right,
+    /// Keep the end.
+    Left,
 }
 
 /// When the batcher runs a batch.
@@ -137,14 +154,63 @@ impl Job {
 
 struct Item {
     ids: Vec<u32>,
-    job: Arc<Job>,
     index: usize,
+}
+
+/// One request's sentences still waiting.
+struct Waiting {
+    job: Arc<Job>,
+    items: VecDeque<Item>,
+    tokens: usize,
     arrived: Instant,
 }
 
 struct State {
-    items: VecDeque<Item>,
+    /// Requests with sentences waiting, in round-robin order.
+    waiting: VecDeque<Waiting>,
+    /// Sentences and tokens waiting, over all requests.
+    sentences: usize,
+    tokens: usize,
     closed: bool,
+}
+
+impl State {
+    /// The next batch, one sentence per request in turn, within the limits; requests whose
+    /// client left are dropped (returns how many sentences that removed).
+    fn take_batch(&mut self, config: &BatchConfig) -> (Vec<(Arc<Job>, Item)>, u64) {
+        let mut batch: Vec<(Arc<Job>, Item)> = Vec::new();
+        let (mut tokens, mut cancelled) = (0, 0);
+        while batch.len() < config.max_batch {
+            let Some(mut w) = self.waiting.pop_front() else {
+                break;
+            };
+            if w.job.cancelled() {
+                self.sentences -= w.items.len();
+                self.tokens -= w.tokens;
+                cancelled += w.items.len() as u64;
+                continue;
+            }
+            let len = w.items.front().map_or(0, |i| i.ids.len());
+            if !batch.is_empty() && tokens + len > config.max_batch_tokens {
+                // Its turn comes first in the next batch.
+                self.waiting.push_front(w);
+                break;
+            }
+            let item = w
+                .items
+                .pop_front()
+                .expect("a waiting request has sentences");
+            tokens += len;
+            w.tokens -= len;
+            self.sentences -= 1;
+            self.tokens -= len;
+            batch.push((w.job.clone(), item));
+            if !w.items.is_empty() {
+                self.waiting.push_back(w);
+            }
+        }
+        (batch, cancelled)
+    }
 }
 
 struct Shared {
@@ -168,7 +234,9 @@ impl Batcher {
     pub fn start(engine: Arc<dyn Engine>, config: BatchConfig, metrics: Arc<Metrics>) -> Batcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                items: VecDeque::new(),
+                waiting: VecDeque::new(),
+                sentences: 0,
+                tokens: 0,
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -210,7 +278,7 @@ impl Batcher {
         if state.closed {
             return Err(Refused::Closed);
         }
-        let queued = state.items.len();
+        let queued = state.sentences;
         if queued + n > self.config.max_queue {
             return Err(Refused::Full {
                 queued,
@@ -222,16 +290,20 @@ impl Batcher {
             job.answer(Ok(Vec::new()));
             return Ok(rx);
         }
-        let now = Instant::now();
-        state
-            .items
-            .extend(sequences.into_iter().enumerate().map(|(index, ids)| Item {
-                ids,
-                job: job.clone(),
-                index,
-                arrived: now,
-            }));
-        self.metrics.queue_depth.set(state.items.len() as i64);
+        let tokens = sequences.iter().map(Vec::len).sum();
+        state.waiting.push_back(Waiting {
+            job,
+            items: sequences
+                .into_iter()
+                .enumerate()
+                .map(|(index, ids)| Item { ids, index })
+                .collect(),
+            tokens,
+            arrived: Instant::now(),
+        });
+        state.sentences += n;
+        state.tokens += tokens;
+        self.metrics.queue_depth.set(state.sentences as i64);
         drop(state);
         self.shared.wake.notify_one();
         Ok(rx)
@@ -239,7 +311,7 @@ impl Batcher {
 
     /// Sentences queued now.
     pub fn queued(&self) -> usize {
-        self.shared.state.lock().unwrap().items.len()
+        self.shared.state.lock().unwrap().sentences
     }
 
     /// The limits it runs with.
@@ -275,26 +347,20 @@ fn run(
     loop {
         let batch = {
             let mut state = shared.state.lock().unwrap();
-            while state.items.is_empty() && !state.closed {
+            while state.waiting.is_empty() && !state.closed {
                 state = shared.wake.wait(state).unwrap();
             }
-            if state.items.is_empty() {
+            if state.waiting.is_empty() {
                 return;
             }
             if let Policy::Timer(wait) = config.policy {
-                let deadline = state.items[0].arrived + wait;
+                let oldest = state.waiting.iter().map(|w| w.arrived).min();
+                let deadline = oldest.expect("something waits") + wait;
                 loop {
-                    // Only the first max_batch can join the batch: count no further.
-                    let tokens: usize = state
-                        .items
-                        .iter()
-                        .take(config.max_batch)
-                        .map(|i| i.ids.len())
-                        .sum();
                     let now = Instant::now();
                     if state.closed
-                        || state.items.len() >= config.max_batch
-                        || tokens >= config.max_batch_tokens
+                        || state.sentences >= config.max_batch
+                        || state.tokens >= config.max_batch_tokens
                         || now >= deadline
                     {
                         break;
@@ -302,24 +368,9 @@ fn run(
                     state = shared.wake.wait_timeout(state, deadline - now).unwrap().0;
                 }
             }
-            let mut batch = Vec::new();
-            let mut tokens = 0;
-            while let Some(item) = state.items.front() {
-                if item.job.cancelled() {
-                    state.items.pop_front();
-                    metrics.cancelled.inc();
-                    continue;
-                }
-                let len = item.ids.len();
-                if !batch.is_empty()
-                    && (batch.len() >= config.max_batch || tokens + len > config.max_batch_tokens)
-                {
-                    break;
-                }
-                tokens += len;
-                batch.push(state.items.pop_front().unwrap());
-            }
-            metrics.queue_depth.set(state.items.len() as i64);
+            let (batch, cancelled) = state.take_batch(config);
+            metrics.cancelled.inc_by(cancelled);
+            metrics.queue_depth.set(state.sentences as i64);
             batch
         };
         if batch.is_empty() {
@@ -329,8 +380,8 @@ fn run(
         metrics.batch_size.observe(batch.len() as f64);
         metrics
             .batch_tokens
-            .observe(batch.iter().map(|i| i.ids.len()).sum::<usize>() as f64);
-        let ids: Vec<&[u32]> = batch.iter().map(|i| i.ids.as_slice()).collect();
+            .observe(batch.iter().map(|(_, i)| i.ids.len()).sum::<usize>() as f64);
+        let ids: Vec<&[u32]> = batch.iter().map(|(_, i)| i.ids.as_slice()).collect();
         let started = Instant::now();
         let result = pool.install(|| engine.pool(&ids));
         metrics
@@ -339,14 +390,14 @@ fn run(
         match result {
             Ok(flat) => {
                 let dim = engine.dim();
-                for (item, v) in batch.iter().zip(flat.chunks(dim)) {
-                    item.job.finish(item.index, v.to_vec());
+                for ((job, item), v) in batch.iter().zip(flat.chunks(dim)) {
+                    job.finish(item.index, v.to_vec());
                 }
             }
             Err(e) => {
                 metrics.engine_errors.inc();
-                for item in &batch {
-                    item.job.answer(Err(e.clone()));
+                for (job, _) in &batch {
+                    job.answer(Err(e.clone()));
                 }
             }
         }
@@ -367,8 +418,11 @@ mod tests {
         fn dim(&self) -> usize {
             1
         }
-        fn tokenize(&self, text: &str) -> Result<(Vec<u32>, bool), String> {
+        fn tokenize(&self, text: &str, _: Truncation) -> Result<(Vec<u32>, bool), String> {
             Ok((text.bytes().map(u32::from).collect(), false))
+        }
+        fn vocab_size(&self) -> usize {
+            256
         }
         fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String> {
             std::thread::sleep(self.delay);
@@ -460,6 +514,20 @@ mod tests {
         let rx = b.submit(vec![vec![1; 30]]).unwrap();
         assert_eq!(answer(rx), vec![vec![30.0]]);
         assert_eq!(*e.batches.lock().unwrap(), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn a_small_request_behind_a_large_one_runs_in_the_next_batch() {
+        let (b, e) = batcher(60, Policy::Idle, 2, 1000);
+        // The large request's first batch starts at once; the small one arrives meanwhile.
+        let large = b.submit(vec![vec![1; 3]; 8]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let small = b.submit(vec![vec![1]]).unwrap();
+        assert_eq!(answer(small), vec![vec![1.0]]);
+        // Answered after two batches of the large request's four, not after all of them.
+        assert_eq!(*e.batches.lock().unwrap(), vec![2, 2]);
+        assert_eq!(answer(large), vec![vec![3.0]; 8]);
+        assert_eq!(*e.batches.lock().unwrap(), vec![2, 2, 2, 2, 1]);
     }
 
     #[test]

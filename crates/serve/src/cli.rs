@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{BatchConfig, ModelEngine, Policy, ServerConfig};
+use crate::{BatchConfig, ModelEngine, Policy, ServerConfig, Timeouts};
 
 /// Serve a sentence-embedding model over HTTP (OpenAI `/v1/embeddings`, text-embeddings-
 /// inference `/embed`, `/health`, `/metrics`) with a dynamic batcher.
@@ -51,6 +51,59 @@ pub struct Args {
     /// Compute threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Tokenising threads, a pool of their own (default: one per core).
+    #[arg(long)]
+    pub tokenization_workers: Option<usize>,
+    /// Embedding requests in the server at once at most; beyond, HTTP 429 before the body
+    /// is read.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+    /// Tokens the admitted requests may hold at most (reserved from each text's size
+    /// before tokenising); beyond, HTTP 429.
+    #[arg(long, default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queued_tokens: u32,
+    /// Connections open at once at most; beyond, new ones wait until one closes.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds a connection may take to send a request's headers, counted from when it
+    /// is ready for one (so also how long an idle keep-alive connection stays open).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds to receive a request's body once its headers are in (then HTTP 408).
+    #[arg(long, default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Seconds from a request's headers to its answer, queue included (then HTTP 503 and
+    /// its queued work is dropped).
+    #[arg(long, default_value_t = 60.0)]
+    pub request_timeout: f64,
+    /// Seconds open connections may finish after Ctrl-C/SIGTERM; then they are cut and
+    /// the process exits with status 3.
+    #[arg(long, default_value_t = 30.0)]
+    pub shutdown_grace: f64,
+    /// Require `Authorization: Bearer KEY` on every route but /health (default: the
+    /// GROUNDWORK_API_KEY environment variable, if set).
+    #[arg(long, env = "GROUNDWORK_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// An origin browsers may call from (CORS), e.g. `https://app.example`; repeatable.
+    /// None by default: no cross-origin access.
+    #[arg(long = "cors-allow-origin", value_name = "ORIGIN")]
+    pub cors_allow_origins: Vec<String>,
+    /// The model name the API shows and requests must use (default: the model's
+    /// directory name).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Logs as JSON lines (one object per event) instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// Seconds as a duration, or an error naming the flag.
+fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
+    if s.is_finite() && s > 0.0 && s < 1e9 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(format!("--{flag} {s}: expected a number of seconds > 0"))
+    }
 }
 
 impl Args {
@@ -70,8 +123,28 @@ impl Args {
             _ => Policy::Timer(Duration::from_secs_f64(self.max_wait_ms / 1000.0)),
         };
         let defaults = BatchConfig::default();
+        let timeouts = Timeouts {
+            header: seconds("header-timeout", self.header_timeout)?,
+            body: seconds("body-timeout", self.body_timeout)?,
+            request: seconds("request-timeout", self.request_timeout)?,
+            shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
+        };
+        for o in &self.cors_allow_origins {
+            if axum::http::HeaderValue::from_str(o).is_err() || !o.contains("://") {
+                return Err(format!(
+                    "--cors-allow-origin {o:?}: expected an origin such as https://app.example"
+                ));
+            }
+        }
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err("--api-key (or GROUNDWORK_API_KEY) is empty".into());
+        }
+        let server_defaults = ServerConfig::new("");
         Ok(ServerConfig {
-            model_name: model_name.to_string(),
+            model_name: self
+                .served_model_name
+                .clone()
+                .unwrap_or_else(|| model_name.to_string()),
             batch: BatchConfig {
                 policy,
                 max_batch: self.max_batch as usize,
@@ -81,56 +154,107 @@ impl Args {
             },
             max_inputs: self.max_inputs as usize,
             max_request_bytes: self.max_request_bytes,
+            timeouts,
+            max_connections: self.max_connections as usize,
+            max_concurrent_requests: self.max_concurrent_requests as usize,
+            max_queued_tokens: self.max_queued_tokens as usize,
+            tokenization_workers: self
+                .tokenization_workers
+                .unwrap_or(server_defaults.tokenization_workers)
+                .max(1),
+            api_key: self.api_key.clone(),
+            cors_allow_origins: self.cors_allow_origins.clone(),
         })
     }
 }
 
-/// Loads the model, binds, serves until Ctrl-C or SIGTERM, drains, exits.
+/// Sends `tracing` events (access and error logs) to standard error, as text or JSON lines.
+/// Does nothing when a subscriber is already installed (a caller's own).
+pub fn init_logs(json: bool) {
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_max_level(tracing::Level::INFO);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Why serving ended badly.
+enum Failure {
+    /// Bad arguments, a model that does not load, a port that cannot be bound.
+    Setup(String),
+    /// Connections were still open when the grace period ended and were cut.
+    Cut(String),
+}
+
+/// Loads the model, binds, serves until Ctrl-C or SIGTERM, drains, exits: 0 when every
+/// connection finished within the grace period, 3 when some had to be cut, 2 on bad
+/// arguments or a model that does not load.
 pub fn run(args: &Args) -> ExitCode {
+    init_logs(args.json_logs);
     match serve_blocking(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Setup(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+        Err(Failure::Cut(e)) => {
+            eprintln!("groundwork-serve: {e}");
+            ExitCode::from(3)
         }
     }
 }
 
-fn serve_blocking(args: &Args) -> Result<(), String> {
+fn serve_blocking(args: &Args) -> Result<(), Failure> {
     let model = quant::load_model(
         &args.model,
         quant::Precision::from_flags(args.int8, args.bf16),
-    )?;
+    )
+    .map_err(Failure::Setup)?;
     let precision = model.encoder().precision().name().to_uppercase();
     let name = model
         .dir()
         .file_name()
         .map_or_else(|| args.model.clone(), |n| n.to_string_lossy().into_owned());
-    let config = args.config(&name)?;
+    let config = args.config(&name).map_err(Failure::Setup)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+        .map_err(|e| Failure::Setup(format!("starting the async runtime: {e}")))?;
     runtime.block_on(async move {
         let addr = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .map_err(|e| format!("binding {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Setup(format!("binding {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Setup(e.to_string()))?;
         eprintln!(
-            "groundwork-serve: {name} ({}) on http://{local} — policy {:?}, max batch {}, queue {}, {} compute threads; Ctrl-C drains and stops",
+            "groundwork-serve: {} ({}) on http://{local} — policy {:?}, max batch {}, queue {}, {} compute threads, {} tokenising; {} concurrent requests, {} connections; API key {}; Ctrl-C drains and stops",
+            config.model_name,
             precision,
             config.batch.policy,
             config.batch.max_batch,
             config.batch.max_queue,
             config.batch.threads,
+            config.tokenization_workers,
+            config.max_concurrent_requests,
+            config.max_connections,
+            if config.api_key.is_some() { "required" } else { "not required" },
         );
         let engine = Arc::new(ModelEngine::new(model));
-        crate::serve(listener, engine, config, shutdown_signal())
-            .await
-            .map_err(|e| format!("serving on {local}: {e}"))?;
-        eprintln!("groundwork-serve: every accepted request answered; stopped");
-        Ok(())
+        match crate::serve(listener, engine, config, shutdown_signal()).await {
+            Ok(()) => {
+                eprintln!("groundwork-serve: every accepted request answered; stopped");
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Failure::Cut(e.to_string())),
+            Err(e) => Err(Failure::Setup(format!("serving on {local}: {e}"))),
+        }
     })
 }
 

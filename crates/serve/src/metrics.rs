@@ -43,6 +43,12 @@ pub struct Metrics {
     pub cancelled: Counter,
     /// Batches the engine failed (a bug or a broken model).
     pub engine_errors: Counter,
+    /// Connections open now.
+    pub connections: Gauge,
+    /// Times accepting paused because `max_connections` were open.
+    pub connection_limit_pauses: Counter,
+    /// Connections cut when the shutdown grace period ended.
+    pub connections_cut: Counter,
     /// Sentences queued now.
     pub queue_depth: Gauge,
     /// Sentences per batch.
@@ -74,6 +80,8 @@ impl Metrics {
             Counter::default(),
         );
         let queue_depth = Gauge::default();
+        let connections = Gauge::default();
+        let (connection_limit_pauses, connections_cut) = (Counter::default(), Counter::default());
         let batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         let batch_tokens = Histogram::new(exponential_buckets(16.0, 2.0, 11));
         let batch_seconds = request_histogram();
@@ -98,6 +106,17 @@ impl Metrics {
             "Sentences waiting in the queue",
             queue_depth.clone(),
         );
+        registry.register("connections", "Connections open", connections.clone());
+        registry.register(
+            "connection_limit_pauses",
+            "Times accepting paused because the connection limit was reached",
+            connection_limit_pauses.clone(),
+        );
+        registry.register(
+            "connections_cut",
+            "Connections cut when the shutdown grace period ended",
+            connections_cut.clone(),
+        );
         registry.register("batch_size", "Sentences per batch", batch_size.clone());
         registry.register("batch_tokens", "Tokens per batch", batch_tokens.clone());
         registry.register(
@@ -119,6 +138,9 @@ impl Metrics {
             cancelled,
             engine_errors,
             queue_depth,
+            connections,
+            connection_limit_pauses,
+            connections_cut,
             batch_size,
             batch_tokens,
             batch_seconds,

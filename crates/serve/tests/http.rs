@@ -3,148 +3,14 @@
 //! that leaves, shutdown that drains — on a small deterministic engine, so they run
 //! without the model; and the real model's embeddings equal to the library's.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::*;
 use serde_json::{json, Value};
-use serve::{serve, BatchConfig, Engine, Policy, ServerConfig};
-use tokio::sync::oneshot;
-
-/// Embedding of a text: `[tokens, sum of ids, first id, last id]` (ids: bytes + 1, at most
-/// 16), each batch taking `delay`.
-struct Fake {
-    delay: Duration,
-    batches: Mutex<Vec<usize>>,
-}
-
-impl Fake {
-    fn new(delay_ms: u64) -> Arc<Fake> {
-        Arc::new(Fake {
-            delay: Duration::from_millis(delay_ms),
-            batches: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// The pooled vector of one token sequence.
-    fn vector(ids: &[u32]) -> [f32; 4] {
-        [
-            ids.len() as f32,
-            ids.iter().sum::<u32>() as f32,
-            ids[0] as f32,
-            *ids.last().unwrap() as f32,
-        ]
-    }
-
-    fn expected(text: &str, normalize: bool) -> Vec<f32> {
-        let mut v = Fake::vector(&Fake::ids(text).0).to_vec();
-        if normalize {
-            quant::l2_normalize(&mut v);
-        }
-        v
-    }
-
-    fn ids(text: &str) -> (Vec<u32>, bool) {
-        let mut ids: Vec<u32> = std::iter::once(1)
-            .chain(text.bytes().map(|b| b as u32 + 1))
-            .collect();
-        let cut = ids.len() > 16;
-        ids.truncate(16);
-        (ids, cut)
-    }
-}
-
-impl Engine for Fake {
-    fn dim(&self) -> usize {
-        4
-    }
-    fn tokenize(&self, text: &str) -> Result<(Vec<u32>, bool), String> {
-        Ok(Fake::ids(text))
-    }
-    fn pool(&self, batch: &[&[u32]]) -> Result<Vec<f32>, String> {
-        std::thread::sleep(self.delay);
-        self.batches.lock().unwrap().push(batch.len());
-        Ok(batch.iter().flat_map(|ids| Fake::vector(ids)).collect())
-    }
-    fn normalizes(&self) -> bool {
-        true
-    }
-    fn max_tokens(&self) -> usize {
-        16
-    }
-}
-
-struct Running {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-async fn start(engine: Arc<dyn Engine>, config: ServerConfig) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, engine, config, async {
-        let _ = rx.await;
-    }));
-    Running {
-        base,
-        stop: Some(tx),
-        task,
-    }
-}
-
-fn config(policy: Policy, max_batch: usize, max_queue: usize) -> ServerConfig {
-    ServerConfig {
-        batch: BatchConfig {
-            policy,
-            max_batch,
-            max_batch_tokens: 4096,
-            max_queue,
-            threads: 1,
-        },
-        max_inputs: 4,
-        max_request_bytes: 1000,
-        ..ServerConfig::new("fake")
-    }
-}
-
-async fn post(base: &str, path: &str, body: &str) -> (u16, Value, reqwest::header::HeaderMap) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, headers) = (r.status().as_u16(), r.headers().clone());
-    let text = r.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    (status, v, headers)
-}
-
-async fn metrics(base: &str) -> String {
-    reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
+use serve::{Policy, ServerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_apis_answer_in_their_shapes() {
@@ -152,7 +18,7 @@ async fn both_apis_answer_in_their_shapes() {
     let (status, v, _) = post(
         &s.base,
         "/v1/embeddings",
-        r#"{"input": "hello", "model": "x"}"#,
+        r#"{"input": "hello", "model": "fake"}"#,
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -249,7 +115,7 @@ async fn every_bad_request_gets_a_4xx_that_says_why() {
         ),
         (
             "/v1/embeddings",
-            r#"{"model": "m"}"#,
+            r#"{"model": "fake"}"#,
             400,
             "invalid_field",
             "`input` is missing",
@@ -270,10 +136,38 @@ async fn every_bad_request_gets_a_4xx_that_says_why() {
         ),
         (
             "/v1/embeddings",
-            r#"{"input": [1, 2]}"#,
+            r#"{"input": [1, 300]}"#,
             400,
             "invalid_field",
-            "token ids",
+            "`input[1]` is 300: a token id must be an integer from 0 to 256",
+        ),
+        (
+            "/v1/embeddings",
+            r#"{"input": [[1, 2], "a"]}"#,
+            400,
+            "invalid_field",
+            "`input[1]` is a string; expected a list of token ids",
+        ),
+        (
+            "/v1/embeddings",
+            r#"{"input": "a", "model": "text-embedding-3-large"}"#,
+            404,
+            "model_not_found",
+            "`text-embedding-3-large` does not exist here",
+        ),
+        (
+            "/embed",
+            r#"{"inputs": [[1, 2]]}"#,
+            400,
+            "invalid_field",
+            "token ids are not accepted here",
+        ),
+        (
+            "/embed",
+            r#"{"inputs": "a", "truncation_direction": "Middle"}"#,
+            400,
+            "invalid_field",
+            "truncation_direction",
         ),
         (
             "/v1/embeddings",
@@ -375,9 +269,13 @@ async fn a_full_queue_answers_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_each_get_their_own_answer_exactly_once() {
     let fake = Fake::new(2);
+    // 200 requests at once: above the default 64 concurrent, which would refuse some.
     let s = start(
         fake.clone(),
-        config(Policy::Timer(Duration::from_millis(2)), 8, 1024),
+        ServerConfig {
+            max_concurrent_requests: 256,
+            ..config(Policy::Timer(Duration::from_millis(2)), 8, 1024)
+        },
     )
     .await;
     let client = reqwest::Client::new();
