@@ -65,6 +65,8 @@ pub struct RunSummary {
     pub changed: Vec<String>,
     /// Run ids that failed (now or in a kept earlier run), with their messages.
     pub failed: Vec<(String, String)>,
+    /// Run ids a shard left alone because another process held their lock.
+    pub held_elsewhere: Vec<String>,
     /// Claim results (empty for a shard, which does not finalise).
     pub claims: Vec<ClaimResult>,
 }
@@ -127,30 +129,61 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// The lock on an experiment's results folder (held until dropped): a second writer fails
-/// naming the first one's process id.
+/// A lock on an experiment's results folder or on one run (held until dropped).
+///
+/// Locks are `flock`s on a file (`.lock` in the folder; `.locks/RUN` for a run), taken
+/// without waiting. A whole run of an experiment holds its folder exclusively; each shard
+/// of a sharded run holds it shared — shards run side by side, a whole run waits for none
+/// of them and none of them for it — and takes each run it executes exclusively, so two
+/// shards never write the same run (say the same shard was resubmitted while the first
+/// still runs: the second skips the runs the first holds). On a shared filesystem the
+/// guarantee is the filesystem's: Linux NFS clients map `flock` to NFS byte-range locks
+/// (lockd for NFSv3, built in for NFSv4), which hold across machines.
 pub struct ResultsLock {
-    _lock: fd_lock::RwLockWriteGuard<'static, std::fs::File>,
+    _lock: Box<dyn std::any::Any>,
 }
 
-/// Takes the lock on `dir` (an experiment's results folder), as [`run`] does.
-///
-/// # Errors
-/// The folder is locked by another writer (the message names its pid), or the lock file
-/// cannot be opened.
-pub fn lock_results(dir: &Path) -> std::io::Result<ResultsLock> {
-    let path = dir.join(".lock");
+fn open_lock(path: &Path) -> std::io::Result<&'static mut fd_lock::RwLock<std::fs::File>> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", parent.display())))?;
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(&path)
+        .open(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    // The lock lives as long as the process needs it; leaking one small allocation per run
+    // The lock lives as long as the process needs it; leaking one small allocation per lock
     // keeps the guard's borrow 'static without a self-referential struct.
-    let lock: &'static mut fd_lock::RwLock<std::fs::File> =
-        Box::leak(Box::new(fd_lock::RwLock::new(file)));
+    Ok(Box::leak(Box::new(fd_lock::RwLock::new(file))))
+}
+
+fn held_by_another(dir: &Path, lock_file: &Path) -> std::io::Error {
+    let holder = std::fs::read_to_string(lock_file).unwrap_or_default();
+    let who = match holder.trim() {
+        "" => "the shards of a sharded run".to_string(),
+        pid => format!("another run (process {pid})"),
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::WouldBlock,
+        format!(
+            "{} is being written by {who}; wait for it, or use --out",
+            dir.display()
+        ),
+    )
+}
+
+/// Takes the exclusive lock on `dir` (an experiment's results folder), as [`run`] does for
+/// a whole run.
+///
+/// # Errors
+/// The folder is locked by another writer (the message names its pid, or says shards hold
+/// it), or the lock file cannot be opened.
+pub fn lock_results(dir: &Path) -> std::io::Result<ResultsLock> {
+    let path = dir.join(".lock");
+    let lock = open_lock(&path)?;
     match lock.try_write() {
         Ok(mut guard) => {
             use std::io::{Seek, Write};
@@ -158,20 +191,40 @@ pub fn lock_results(dir: &Path) -> std::io::Result<ResultsLock> {
             let _ = guard.set_len(0);
             let _ = guard.seek(std::io::SeekFrom::Start(0));
             let _ = writeln!(guard, "{pid}");
-            Ok(ResultsLock { _lock: guard })
+            Ok(ResultsLock {
+                _lock: Box::new(guard),
+            })
         }
-        Err(_) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            Err(std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                format!(
-                    "{} is being written by another run (process {}); wait for it, or use --out",
-                    dir.display(),
-                    holder.trim()
-                ),
-            ))
-        }
+        Err(_) => Err(held_by_another(dir, &path)),
     }
+}
+
+/// Takes the shared lock on `dir`, as each shard of a sharded [`run`] does.
+///
+/// # Errors
+/// A whole run holds the folder (the message names its pid), or the lock file cannot be
+/// opened.
+pub fn lock_results_shared(dir: &Path) -> std::io::Result<ResultsLock> {
+    let path = dir.join(".lock");
+    let lock = open_lock(&path)?;
+    match lock.try_read() {
+        Ok(guard) => Ok(ResultsLock {
+            _lock: Box::new(guard),
+        }),
+        Err(_) => Err(held_by_another(dir, &path)),
+    }
+}
+
+/// Takes the exclusive lock on run `id` of the experiment in `exp_dir`; `None` when another
+/// process holds it.
+///
+/// # Errors
+/// The lock file cannot be opened.
+pub fn lock_run(exp_dir: &Path, id: &str) -> std::io::Result<Option<ResultsLock>> {
+    let lock = open_lock(&exp_dir.join(".locks").join(id))?;
+    Ok(lock.try_write().ok().map(|guard| ResultsLock {
+        _lock: Box::new(guard),
+    }))
 }
 
 fn csv(columns: &[String], rows: &[Vec<f64>]) -> String {
@@ -275,8 +328,12 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
             ),
         )
     })?;
-    let _lock = lock_results(&exp_dir)?;
-    if opts.resume {
+    // A whole run holds the folder alone; shards share it and lock each run they execute.
+    let _lock = match opts.shard {
+        None => lock_results(&exp_dir)?,
+        Some(_) => lock_results_shared(&exp_dir)?,
+    };
+    if opts.resume && opts.shard.is_none() {
         remove_stale_temporaries(&exp_dir);
     }
     write_atomic(&exp_dir.join("experiment.toml"), exp.text.as_bytes())?;
@@ -322,6 +379,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
     let executed = Mutex::new(Vec::new());
+    let held = Mutex::new(Vec::new());
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = pending.len();
     // A study that measures time runs alone.
@@ -346,6 +404,32 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
             bar.set_message(format!("loss {value:.3e}"));
         };
         let dir = exp_dir.join(&run.id);
+        // A shard executes a run only while it holds the run's lock (another shard may be
+        // writing it: then it is left to that one).
+        let _run_lock = if opts.shard.is_some() {
+            match lock_run(&exp_dir, &run.id) {
+                Ok(Some(l)) => {
+                    if opts.resume {
+                        remove_stale_temporaries(&dir);
+                    }
+                    Some(l)
+                }
+                Ok(None) => {
+                    held.lock().expect("lock").push(run.id.clone());
+                    bar.finish_and_clear();
+                    overall.inc(1);
+                    return;
+                }
+                Err(e) => {
+                    errors.lock().expect("lock").push(e);
+                    bar.finish_and_clear();
+                    overall.inc(1);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         match execute(exp, run, &dir, &mut on_progress) {
             Ok(status) => {
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -378,6 +462,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
     let mut ex = executed.into_inner().expect("lock");
     ex.sort();
     summary.executed = ex;
+    let mut held = held.into_inner().expect("lock");
+    held.sort();
+    summary.held_elsewhere = held;
     for i in shard_indices(exp.runs.len(), opts.shard) {
         let id = &exp.runs[i].id;
         if let Some(Status::Failed(m)) = status_of(&exp_dir.join(id)) {

@@ -294,6 +294,51 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
 }
 
 #[test]
+fn shards_share_the_folder_and_never_write_the_same_run() {
+    let dir = scratch("shard-locks");
+    let file = write(&dir, "small.toml", SMALL);
+    let exp = load(&file, &[]);
+    let out = dir.join("results");
+    let exp_dir = out.join("small");
+    std::fs::create_dir_all(&exp_dir).unwrap();
+    let shard = |k| RunOptions {
+        shard: Some((k, 2)),
+        ..opts(&out, 1)
+    };
+    // Another shard holds the folder shared and the first run of shard 1: shard 1 runs the
+    // rest of its runs and leaves that one; shard 2 runs all of its own.
+    let shared = runner::lock_results_shared(&exp_dir).unwrap();
+    let first = exp.runs[runner::shard_indices(exp.runs.len(), Some((1, 2)))[0]]
+        .id
+        .clone();
+    let held = runner::lock_run(&exp_dir, &first).unwrap().unwrap();
+    assert!(runner::lock_run(&exp_dir, &first).unwrap().is_none());
+    let one = runner::run(&exp, &shard(1)).unwrap();
+    assert_eq!(one.held_elsewhere, vec![first.clone()]);
+    assert_eq!(one.executed.len(), 1);
+    assert!(!exp_dir.join(&first).join("status").exists());
+    assert_eq!(runner::run(&exp, &shard(2)).unwrap().executed.len(), 2);
+    // While a shard holds the folder, a whole run is refused, naming the shards.
+    let err = runner::run(&exp, &opts(&out, 1)).unwrap_err().to_string();
+    assert!(err.contains("the shards of a sharded run"), "{err}");
+    // ... and while a whole run holds it, a shard is refused.
+    drop((shared, held));
+    let whole = runner::lock_results(&exp_dir).unwrap();
+    assert!(runner::run(&exp, &shard(1)).is_err());
+    drop(whole);
+    // Released, shard 1 resumes with the run it had left.
+    let again = runner::run(
+        &exp,
+        &RunOptions {
+            resume: true,
+            ..shard(1)
+        },
+    )
+    .unwrap();
+    assert_eq!((again.executed, again.skipped.len()), (vec![first], 1));
+}
+
+#[test]
 fn results_do_not_depend_on_jobs_and_shards_merge() {
     let dir = scratch("jobs");
     let file = write(&dir, "small.toml", SMALL);
