@@ -118,6 +118,13 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
     }
     let failures_count = !summary.failed.is_empty() && !exp.expect_failures;
     if let Some((k, n)) = args.shard {
+        if !summary.held_elsewhere.is_empty() {
+            eprintln!(
+                "left {} runs to the process holding their lock: {}",
+                summary.held_elsewhere.len(),
+                summary.held_elsewhere.join(", ")
+            );
+        }
         eprintln!(
             "shard {k}/{n} done ({} runs). When every shard has finished: cargo xtask report {}",
             summary.executed.len(),
@@ -327,9 +334,24 @@ pub fn report(dir: Option<&Path>) -> ExitCode {
     }
 }
 
-/// `cargo xtask slurm FILE --shards N`: writes a Slurm job-array script.
-pub fn slurm(file: &Path, shards: usize, out: &Path) -> ExitCode {
-    let exp = match spec::load(file, &registry(), &LoadOptions::default()) {
+/// Quotes `s` for a POSIX shell (single quotes; a single quote inside as `'\''`).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `cargo xtask slurm FILE --shards N [--quick] [--set K=V]...`: writes a Slurm job-array
+/// script. Each task runs one shard with `--resume` into the shared results folder, so a
+/// cancelled or failed array resubmitted keeps every finished run; shards lock each run
+/// they write (see `lab::runner::ResultsLock`). The tasks call `cargo xtask`, or the
+/// command in `GROUNDWORK_XTASK` (e.g. a built `target/release/xtask`, so that nodes do not
+/// compile).
+pub fn slurm(file: &Path, shards: usize, out: &Path, quick: bool, sets: &[String]) -> ExitCode {
+    let load = LoadOptions {
+        quick,
+        sets: sets.to_vec(),
+        ..LoadOptions::default()
+    };
+    let exp = match spec::load(file, &registry(), &load) {
         Ok(e) => e,
         Err(e) => {
             report_errors(&e);
@@ -340,11 +362,19 @@ pub fn slurm(file: &Path, shards: usize, out: &Path) -> ExitCode {
         eprintln!("error: --shards must be >= 1");
         return ExitCode::from(2);
     }
+    let mut extra = String::new();
+    if quick {
+        extra.push_str(" --quick");
+    }
+    for s in sets {
+        extra.push_str(&format!(" --set {}", shell_quote(s)));
+    }
     let script = format!(
         "#!/bin/bash\n# Runs {name} ({runs} runs) as a Slurm job array of {shards} tasks sharing one results folder.\n\
          # Submit from the repository root: sbatch {path}\n# When every task has finished: cargo xtask report {out}/{name}\n\
+         # A cancelled or failed task resubmitted (sbatch --array=K {path}) keeps the runs it finished.\n\
          #SBATCH --job-name={name}\n#SBATCH --array=1-{shards}\n#SBATCH --cpus-per-task=2\n#SBATCH --output={out}/{name}/slurm-%A_%a.log\n\
-         set -euo pipefail\ncargo xtask run-experiment {file} --out {out} --jobs \"${{SLURM_CPUS_PER_TASK:-2}}\" --resume --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\"\n",
+         set -euo pipefail\n${{GROUNDWORK_XTASK:-cargo xtask}} run-experiment {file} --out {out} --jobs \"${{SLURM_CPUS_PER_TASK:-2}}\" --resume --shard \"${{SLURM_ARRAY_TASK_ID}}/{shards}\"{extra}\n",
         name = exp.name,
         runs = exp.runs.len(),
         path = out.join(&exp.name).join("slurm.sh").display(),

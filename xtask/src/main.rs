@@ -137,6 +137,12 @@ enum Cmd {
         /// Results root shared by the tasks.
         #[arg(long, default_value = "results")]
         out: PathBuf,
+        /// Each task applies the file's [quick] overrides.
+        #[arg(long)]
+        quick: bool,
+        /// Overrides each task applies, as for run-experiment.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Locate (or explain how to install) a dataset and verify it: fashion-mnist.
     FetchData {
@@ -248,7 +254,13 @@ fn main() -> ExitCode {
         Cmd::Serve(args) => serve::cli::run(&args),
         Cmd::Loadtest(args) => serve::cli::load(&args),
         Cmd::Report { dir } => commands::report(dir.as_deref()),
-        Cmd::Slurm { file, shards, out } => commands::slurm(&file, shards, &root(out)),
+        Cmd::Slurm {
+            file,
+            shards,
+            out,
+            quick,
+            sets,
+        } => commands::slurm(&file, shards, &root(out), quick, &sets),
         Cmd::FetchData { name } => commands::fetch_data(&name),
         Cmd::FetchModel { name } => xtask::fetch::fetch_model(&name),
         Cmd::Bench {
