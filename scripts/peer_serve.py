@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The peer server of the serving comparison in README.md: the seed study's design as a
-service — FastAPI on uvicorn, ONNX Runtime `quantize_dynamic` INT8 (built from the model the
-project fetches, as scripts/peers_minilm.py builds it), an asyncio timer batcher (collect
+service — FastAPI on uvicorn, ONNX Runtime `quantize_dynamic` per-channel INT8 of the fused
+graph (built from the model the project fetches, by scripts/peers_minilm.py), an asyncio timer batcher (collect
 requests until --max-batch sentences or --max-wait-ms after the first, run the batch on one
 worker thread, answer each request from its slice), the OpenAI and text-embeddings-inference
 APIs.
@@ -32,15 +32,19 @@ def main():
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "groundwork-peers"),
+                    help="where the derived ONNX models are cached")
     args = ap.parse_args()
 
     import uvicorn
     from fastapi import FastAPI, HTTPException, Request
     from tokenizers import Tokenizer
 
-    work = tempfile.mkdtemp(prefix="peer-serve-")
-    path = peers_minilm.onnx_files(work, fused=False)["ort_int8"]
-    run = peers_minilm.ort_engine(path, args.threads)
+    # ONNX Runtime quantize_dynamic per-channel INT8 of the fused graph, built (and cached in
+    # --workdir) by peers_minilm as for the speed tables.
+    peer_args = argparse.Namespace(workdir=args.workdir, model=peers_minilm.MODEL,
+                                   threads=args.threads)
+    run, _ = peers_minilm.engine("ort_int8_pc", peer_args, [])
     # The Rust tokenizer directly (what the seed's server used): no per-call Python padding.
     tok = Tokenizer.from_file(os.path.join(peers_minilm.MODEL, "tokenizer.json"))
     tok.no_padding()

@@ -1,5 +1,6 @@
 //! An open-loop load generator: requests at Poisson arrival times at a fixed offered rate,
-//! one sentence each, every one timed from its **scheduled** send time — a server that falls
+//! one sentence each (or a mix of sizes, [`Mix`]), every one timed from its **scheduled** send
+//! time — a server that falls
 //! behind is charged for the requests it made wait, not only for the ones it served (no
 //! coordinated omission). Latencies go into an HDR histogram (microseconds, three
 //! significant digits). Bounded in duration and count; loopback addresses only.
@@ -19,6 +20,29 @@ pub enum Api {
     Tei,
 }
 
+/// How many texts each request sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mix {
+    /// One sentence per request.
+    #[default]
+    One,
+    /// 70% of requests send one sentence, 20% eight, 10% thirty-two (4.5 on average): many
+    /// small requests with large ones among them.
+    Mixed,
+}
+
+impl Mix {
+    /// Texts in the next request, from a uniform draw `u` in [0, 1).
+    fn size(self, u: f64) -> usize {
+        match self {
+            Mix::One => 1,
+            Mix::Mixed if u < 0.7 => 1,
+            Mix::Mixed if u < 0.9 => 8,
+            Mix::Mixed => 32,
+        }
+    }
+}
+
 /// One load level.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -36,6 +60,8 @@ pub struct LoadSpec {
     pub seed: u64,
     /// A request not answered within this counts as failed.
     pub timeout: Duration,
+    /// Texts per request.
+    pub mix: Mix,
 }
 
 /// What one load level measured.
@@ -55,6 +81,9 @@ pub struct LoadResult {
     pub span_s: f64,
     /// Latencies of the 200 answers, in microseconds from the scheduled send time.
     pub latency_us: Histogram<u64>,
+    /// The same for the requests of one text only (with [`Mix::Mixed`]: how the small
+    /// requests fare beside the large ones).
+    pub single_latency_us: Histogram<u64>,
 }
 
 impl LoadResult {
@@ -69,11 +98,20 @@ impl LoadResult {
 
     /// The `q`-quantile (0..=1) of the OK latencies in milliseconds (NaN with none).
     pub fn percentile_ms(&self, q: f64) -> f64 {
-        if self.latency_us.is_empty() {
-            f64::NAN
-        } else {
-            self.latency_us.value_at_quantile(q) as f64 / 1000.0
-        }
+        quantile_ms(&self.latency_us, q)
+    }
+
+    /// The `q`-quantile of the one-text requests' OK latencies in milliseconds.
+    pub fn single_percentile_ms(&self, q: f64) -> f64 {
+        quantile_ms(&self.single_latency_us, q)
+    }
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        f64::NAN
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
     }
 }
 
@@ -124,21 +162,32 @@ pub async fn run(spec: &LoadSpec, texts: &[String]) -> Result<LoadResult, String
         if t > spec.seconds || schedule.len() >= spec.max_requests {
             break;
         }
-        schedule.push((t, rng.below(texts.len())));
+        // (One draws nothing: its schedule is the same as before mixes existed.)
+        let n = match spec.mix {
+            Mix::One => 1,
+            mix => mix.size(rng.next_f64()),
+        };
+        let picked: Vec<usize> = (0..n).map(|_| rng.below(texts.len())).collect();
+        schedule.push((t, picked));
     }
-    let hist = Arc::new(Mutex::new(
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())?,
-    ));
+    let empty =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())?;
+    let hist = Arc::new(Mutex::new((empty.clone(), empty)));
     let counts = Arc::new(Mutex::new((0u64, 0u64, 0u64)));
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::with_capacity(schedule.len());
-    for &(at, k) in &schedule {
-        let due = start + Duration::from_secs_f64(at);
+    for (at, picked) in &schedule {
+        let due = start + Duration::from_secs_f64(*at);
         tokio::time::sleep_until(due.into()).await;
-        let body = match spec.api {
-            Api::OpenAi => json!({"input": texts[k]}),
-            Api::Tei => json!({"inputs": texts[k]}),
+        let input = match picked.as_slice() {
+            [k] => json!(texts[*k]),
+            many => json!(many.iter().map(|&k| &texts[k]).collect::<Vec<_>>()),
         };
+        let body = match spec.api {
+            Api::OpenAi => json!({ "input": input }),
+            Api::Tei => json!({ "inputs": input }),
+        };
+        let single = picked.len() == 1;
         let (client, url, hist, counts) = (
             client.clone(),
             spec.url.clone(),
@@ -163,7 +212,11 @@ pub async fn run(spec: &LoadSpec, texts: &[String]) -> Result<LoadResult, String
             match status {
                 200 => {
                     c.0 += 1;
-                    let _ = hist.lock().unwrap().record(us.min(3_600_000_000));
+                    let mut h = hist.lock().unwrap();
+                    let _ = h.0.record(us.min(3_600_000_000));
+                    if single {
+                        let _ = h.1.record(us.min(3_600_000_000));
+                    }
                 }
                 429 => c.1 += 1,
                 _ => c.2 += 1,
@@ -175,7 +228,7 @@ pub async fn run(spec: &LoadSpec, texts: &[String]) -> Result<LoadResult, String
     }
     let span_s = start.elapsed().as_secs_f64();
     let (ok, rejected, failed) = *counts.lock().unwrap();
-    let latency_us = hist.lock().unwrap().clone();
+    let (latency_us, single_latency_us) = hist.lock().unwrap().clone();
     Ok(LoadResult {
         offered: spec.rate,
         sent: schedule.len() as u64,
@@ -184,5 +237,6 @@ pub async fn run(spec: &LoadSpec, texts: &[String]) -> Result<LoadResult, String
         failed,
         span_s,
         latency_us,
+        single_latency_us,
     })
 }

@@ -570,3 +570,57 @@ async fn one_clients_large_requests_do_not_starve_a_small_one() {
     }
     s.stop().await;
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_gets_a_json_access_line() {
+    let buf = Captured::default();
+    let writer = buf.clone();
+    // As `groundwork-serve --json-logs` sets it up, into a buffer (the only subscriber this
+    // test binary installs).
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .try_init()
+        .unwrap();
+    let s = start(Fake::new(0), with_timeouts(5_000, 5_000, 5_000, 1_000)).await;
+    let (status, _, _) = post(&s.base, "/v1/embeddings", r#"{"input": "a"}"#).await;
+    assert_eq!(status, 200);
+    let _ = reqwest::get(format!("{}/nowhere", s.base)).await.unwrap();
+    s.stop().await;
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let access = |path: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "access" && l["fields"]["path"] == path)
+            .unwrap_or_else(|| panic!("no access line for {path}: {text}"))
+            .clone()
+    };
+    let ok = access("/v1/embeddings");
+    assert_eq!(ok["fields"]["method"], "POST");
+    assert_eq!(ok["fields"]["status"], 200);
+    assert!(ok["fields"]["ms"].as_f64().is_some());
+    assert!(ok["fields"]["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert_eq!(access("/nowhere")["fields"]["status"], 404);
+}

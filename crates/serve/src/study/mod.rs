@@ -323,6 +323,7 @@ pub fn run_serving(
                 max_requests: 1_000_000,
                 seed,
                 timeout: Duration::from_secs(60),
+                mix: crate::load::Mix::One,
             },
             &texts,
         ))
