@@ -79,6 +79,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod files;
 pub mod image;
 pub mod params;
 

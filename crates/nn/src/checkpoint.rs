@@ -106,20 +106,11 @@ pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 34;
 /// or non-F32 tensor and every inconsistency of the optimizer state, or saying that the
 /// file is not safetensors.
 pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<OptimizerState>> {
-    let meta = std::fs::metadata(path).map_err(|e| ck(path, format!("reading: {e}")))?;
-    if !meta.is_file() {
-        return Err(ck(path, "not a regular file"));
-    }
-    if meta.len() > MAX_CHECKPOINT_BYTES {
-        return Err(ck(
-            path,
-            format!(
-                "{} bytes: larger than the {MAX_CHECKPOINT_BYTES}-byte limit for a checkpoint",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| ck(path, format!("reading: {e}")))?;
+    let bytes = lab::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| match e {
+        lab::files::FileError::Io(e) => ck(path, format!("reading: {e}")),
+        lab::files::FileError::NotRegular => ck(path, "not a regular file"),
+        too_large => ck(path, format!("{too_large} for a checkpoint")),
+    })?;
     load_bytes(path, &bytes, params)
 }
 

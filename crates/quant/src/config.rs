@@ -172,32 +172,25 @@ pub struct ModelFiles {
 /// Checks that `path` is a regular file of at most `limit` bytes (a FIFO or `/dev/zero`
 /// named by mistake is refused, not read).
 pub(crate) fn check_file(path: &Path, limit: u64) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|source| QuantError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(format_error(path, "not a regular file"));
+    lab::files::check_regular(path, Some(limit))
+        .map(|_| ())
+        .map_err(|e| file_error(path, e))
+}
+
+/// A [`lab::files::FileError`] as this crate's error, naming the file.
+fn file_error(path: &Path, e: lab::files::FileError) -> QuantError {
+    match e {
+        lab::files::FileError::Io(source) => QuantError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => format_error(path, other.to_string()),
     }
-    if meta.len() > limit {
-        return Err(format_error(
-            path,
-            format!(
-                "{} bytes: larger than the {limit} bytes expected",
-                meta.len()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Reads a text file that must be a regular file of at most `limit` bytes.
 pub(crate) fn read(path: &Path, limit: u64) -> Result<String> {
-    check_file(path, limit)?;
-    std::fs::read_to_string(path).map_err(|source| QuantError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    lab::files::read_regular_string(path, limit).map_err(|e| file_error(path, e))
 }
 
 fn json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

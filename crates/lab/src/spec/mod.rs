@@ -23,7 +23,6 @@
 pub mod doc;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -132,27 +131,16 @@ pub fn load(
             message,
         }])
     };
-    let meta = std::fs::metadata(file)
-        .map_err(|e| fail(None, format!("cannot read the experiment file: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail(
+    let bytes = crate::files::read_regular(file, MAX_FILE_BYTES).map_err(|e| match e {
+        crate::files::FileError::Io(e) => {
+            fail(None, format!("cannot read the experiment file: {e}"))
+        }
+        crate::files::FileError::NotRegular => fail(
             None,
             "not a regular file (an experiment file is a TOML file)".into(),
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(
-            None,
-            format!(
-                "{} bytes: larger than the {MAX_FILE_BYTES}-byte limit for an experiment file",
-                meta.len()
-            ),
-        ));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(None, format!("cannot read the experiment file: {e}")))?;
+        ),
+        too_large => fail(None, format!("{too_large} for an experiment file")),
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let before = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();

@@ -62,13 +62,10 @@ pub(crate) fn open(path: &Path) -> Result<Opened, DataError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(DataError::Io {
-            path: path.to_path_buf(),
-            message: "not a regular file".into(),
-        });
-    }
+    let len = lab::files::check_regular(path, None).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
     let gzip = path.extension().is_some_and(|e| e == "gz");
     let mut reader: Box<dyn Read> = if gzip {
@@ -79,7 +76,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, DataError> {
     let header = read_header(path, &mut reader, gzip)?;
     if !gzip {
         // A raw file's size is known: check it against the header before reading the body.
-        check_length(path, &header, meta.len())?;
+        check_length(path, &header, len)?;
     }
     Ok(Opened {
         header,

@@ -117,25 +117,7 @@ pub const MAX_LOG_BYTES: u64 = 256 << 20;
 /// a readable loss (the line number is named); an empty log.
 pub fn read_loss_log(path: &Path) -> Result<Vec<f64>> {
     let what = "read_loss_log";
-    let meta =
-        std::fs::metadata(path).map_err(|e| invalid(what, format!("{}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(invalid(
-            what,
-            format!("{}: not a regular file", path.display()),
-        ));
-    }
-    if meta.len() > MAX_LOG_BYTES {
-        return Err(invalid(
-            what,
-            format!(
-                "{}: {} bytes, over the {MAX_LOG_BYTES}-byte limit",
-                path.display(),
-                meta.len()
-            ),
-        ));
-    }
-    let text = std::fs::read_to_string(path)
+    let text = lab::files::read_regular_string(path, MAX_LOG_BYTES)
         .map_err(|e| invalid(what, format!("{}: {e}", path.display())))?;
     parse_loss_log(&text).map_err(|m| invalid(what, format!("{}: {m}", path.display())))
 }
