@@ -94,10 +94,10 @@ impl Default for BatchConfig {
     /// compute thread per core.
     fn default() -> BatchConfig {
         BatchConfig {
-            policy: Policy::Timer(Duration::from_millis(5)),
-            max_batch: 32,
-            max_batch_tokens: 8192,
-            max_queue: 1024,
+            policy: Policy::Timer(Duration::from_secs_f64(crate::defaults::MAX_WAIT_MS / 1e3)),
+            max_batch: crate::defaults::MAX_BATCH as usize,
+            max_batch_tokens: crate::defaults::MAX_BATCH_TOKENS as usize,
+            max_queue: crate::defaults::MAX_QUEUE as usize,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{BatchConfig, ModelEngine, Policy, ServerConfig, Timeouts};
+use crate::{defaults, BatchConfig, ModelEngine, Policy, ServerConfig, Timeouts};
 
 /// Serve a sentence-embedding model over HTTP (OpenAI `/v1/embeddings`, text-embeddings-
 /// inference `/embed`, `/health`, `/metrics`) with a dynamic batcher.
@@ -31,22 +31,22 @@ pub struct Args {
     #[arg(long, default_value = "timer", value_parser = ["timer", "idle"])]
     pub policy: String,
     /// Sentences per batch at most.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = defaults::MAX_BATCH, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_batch: u32,
     /// With `--policy timer`: how long to wait for a full batch after the oldest sentence.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = defaults::MAX_WAIT_MS)]
     pub max_wait_ms: f64,
     /// Tokens per batch at most.
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_BATCH_TOKENS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_tokens: u32,
     /// Sentences queued at most (beyond: HTTP 429).
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_QUEUE, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_queue: u32,
     /// Texts per request at most.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_INPUTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inputs: u32,
     /// Bytes per request body at most.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = defaults::MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Compute threads (default: one per core).
     #[arg(long)]
@@ -56,29 +56,29 @@ pub struct Args {
     pub tokenization_workers: Option<usize>,
     /// Embedding requests in the server at once at most; beyond, HTTP 429 before the body
     /// is read.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_CONCURRENT_REQUESTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
     /// Tokens the admitted requests may hold at most (reserved from each text's size
     /// before tokenising); beyond, HTTP 429.
-    #[arg(long, default_value_t = 131_072, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_QUEUED_TOKENS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_queued_tokens: u32,
     /// Connections open at once at most; beyond, new ones wait until one closes.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Seconds a connection may take to send a request's headers, counted from when it
     /// is ready for one (so also how long an idle keep-alive connection stays open).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = defaults::HEADER_TIMEOUT_S)]
     pub header_timeout: f64,
     /// Seconds to receive a request's body once its headers are in (then HTTP 408).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = defaults::BODY_TIMEOUT_S)]
     pub body_timeout: f64,
     /// Seconds from a request's headers to its answer, queue included (then HTTP 503 and
     /// its queued work is dropped).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = defaults::REQUEST_TIMEOUT_S)]
     pub request_timeout: f64,
     /// Seconds open connections may finish after Ctrl-C/SIGTERM; then they are cut and
     /// the process exits with status 3.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE_S)]
     pub shutdown_grace: f64,
     /// Require `Authorization: Bearer KEY` on every route but /health (default: the
     /// GROUNDWORK_API_KEY environment variable, if set).
@@ -395,4 +395,28 @@ fn load_inner(args: &LoadArgs) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_librarys() {
+        let args = Cli::try_parse_from(["groundwork-serve"]).unwrap().args;
+        assert_eq!(args.config("m").unwrap(), ServerConfig::new("m"));
+        let bad = Cli::try_parse_from(["groundwork-serve", "--header-timeout", "0"]).unwrap();
+        assert!(bad
+            .args
+            .config("m")
+            .unwrap_err()
+            .contains("--header-timeout 0"));
+    }
 }

@@ -84,6 +84,37 @@ pub use metrics::Metrics;
 
 use admission::{Admission, Full};
 
+/// The server's defaults, one definition each: [`BatchConfig::default`], [`Timeouts::default`],
+/// [`ServerConfig::new`] and `groundwork-serve`'s flags all read them.
+pub mod defaults {
+    /// With the timer policy, ms to wait for a full batch after the oldest sentence.
+    pub const MAX_WAIT_MS: f64 = 5.0;
+    /// Sentences per batch.
+    pub const MAX_BATCH: u32 = 32;
+    /// Tokens per batch.
+    pub const MAX_BATCH_TOKENS: u32 = 8192;
+    /// Sentences queued.
+    pub const MAX_QUEUE: u32 = 1024;
+    /// Texts per request.
+    pub const MAX_INPUTS: u32 = 256;
+    /// Bytes of request body.
+    pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+    /// Connections open at once.
+    pub const MAX_CONNECTIONS: u32 = 512;
+    /// Embedding requests in the server at once.
+    pub const MAX_CONCURRENT_REQUESTS: u32 = 64;
+    /// Tokens the admitted requests may hold.
+    pub const MAX_QUEUED_TOKENS: u32 = 131_072;
+    /// Seconds to a request's complete headers (and of keep-alive idleness).
+    pub const HEADER_TIMEOUT_S: f64 = 10.0;
+    /// Seconds to a request's complete body.
+    pub const BODY_TIMEOUT_S: f64 = 30.0;
+    /// Seconds from a request's headers to its answer.
+    pub const REQUEST_TIMEOUT_S: f64 = 60.0;
+    /// Seconds open connections may finish after shutdown begins.
+    pub const SHUTDOWN_GRACE_S: f64 = 30.0;
+}
+
 /// Where the OpenAI-compatible endpoint is served.
 pub const OPENAI_PATH: &str = "/v1/embeddings";
 /// Where the text-embeddings-inference-compatible endpoint is served.
@@ -108,10 +139,10 @@ impl Default for Timeouts {
     /// Headers 10 s, body 30 s, request 60 s, shutdown grace 30 s.
     fn default() -> Timeouts {
         Timeouts {
-            header: Duration::from_secs(10),
-            body: Duration::from_secs(30),
-            request: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(30),
+            header: Duration::from_secs_f64(defaults::HEADER_TIMEOUT_S),
+            body: Duration::from_secs_f64(defaults::BODY_TIMEOUT_S),
+            request: Duration::from_secs_f64(defaults::REQUEST_TIMEOUT_S),
+            shutdown_grace: Duration::from_secs_f64(defaults::SHUTDOWN_GRACE_S),
         }
     }
 }
@@ -155,12 +186,12 @@ impl ServerConfig {
         ServerConfig {
             model_name: model_name.into(),
             batch: BatchConfig::default(),
-            max_inputs: 256,
-            max_request_bytes: 1 << 20,
+            max_inputs: defaults::MAX_INPUTS as usize,
+            max_request_bytes: defaults::MAX_REQUEST_BYTES,
             timeouts: Timeouts::default(),
-            max_connections: 512,
-            max_concurrent_requests: 64,
-            max_queued_tokens: 131_072,
+            max_connections: defaults::MAX_CONNECTIONS as usize,
+            max_concurrent_requests: defaults::MAX_CONCURRENT_REQUESTS as usize,
+            max_queued_tokens: defaults::MAX_QUEUED_TOKENS as usize,
             tokenization_workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             api_key: None,
             cors_allow_origins: Vec::new(),
