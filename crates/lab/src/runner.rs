@@ -208,9 +208,14 @@ pub fn lock_results_shared(dir: &Path) -> std::io::Result<ResultsLock> {
     let path = dir.join(".lock");
     let lock = open_lock(&path)?;
     match lock.try_read() {
-        Ok(guard) => Ok(ResultsLock {
-            _lock: Box::new(guard),
-        }),
+        Ok(guard) => {
+            // No whole run can hold the folder now: forget the pid the last one wrote, so
+            // that a whole run refused while shards hold it says so instead of naming it.
+            let _ = guard.set_len(0);
+            Ok(ResultsLock {
+                _lock: Box::new(guard),
+            })
+        }
         Err(_) => Err(held_by_another(dir, &path)),
     }
 }
@@ -406,44 +411,35 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> std::io::Result<RunSummary> {
         let dir = exp_dir.join(&run.id);
         // A shard executes a run only while it holds the run's lock (another shard may be
         // writing it: then it is left to that one).
-        let _run_lock = if opts.shard.is_some() {
-            match lock_run(&exp_dir, &run.id) {
-                Ok(Some(l)) => {
-                    if opts.resume {
-                        remove_stale_temporaries(&dir);
+        let mut attempt = || -> std::io::Result<()> {
+            let _run_lock = match opts.shard {
+                None => None,
+                Some(_) => match lock_run(&exp_dir, &run.id)? {
+                    Some(l) => Some(l),
+                    None => {
+                        held.lock().expect("lock").push(run.id.clone());
+                        return Ok(());
                     }
-                    Some(l)
-                }
-                Ok(None) => {
-                    held.lock().expect("lock").push(run.id.clone());
-                    bar.finish_and_clear();
-                    overall.inc(1);
-                    return;
-                }
-                Err(e) => {
-                    errors.lock().expect("lock").push(e);
-                    bar.finish_and_clear();
-                    overall.inc(1);
-                    return;
-                }
+                },
+            };
+            if opts.resume && opts.shard.is_some() {
+                remove_stale_temporaries(&dir);
             }
-        } else {
-            None
+            let status = execute(exp, run, &dir, &mut on_progress)?;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let line = format!(
+                "[{n}/{total}] {} {status} ({:.2} s)",
+                run.id,
+                started.elapsed().as_secs_f64()
+            );
+            if opts.progress {
+                multi.suspend(|| eprintln!("{line}"));
+            }
+            executed.lock().expect("lock").push(run.id.clone());
+            Ok(())
         };
-        match execute(exp, run, &dir, &mut on_progress) {
-            Ok(status) => {
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let line = format!(
-                    "[{n}/{total}] {} {status} ({:.2} s)",
-                    run.id,
-                    started.elapsed().as_secs_f64()
-                );
-                if opts.progress {
-                    multi.suspend(|| eprintln!("{line}"));
-                }
-                executed.lock().expect("lock").push(run.id.clone());
-            }
-            Err(e) => errors.lock().expect("lock").push(e),
+        if let Err(e) = attempt() {
+            errors.lock().expect("lock").push(e);
         }
         bar.finish_and_clear();
         overall.inc(1);

@@ -305,6 +305,8 @@ fn shards_share_the_folder_and_never_write_the_same_run() {
         shard: Some((k, 2)),
         ..opts(&out, 1)
     };
+    // A whole run held the folder before (its pid stays in the lock file).
+    drop(runner::lock_results(&exp_dir).unwrap());
     // Another shard holds the folder shared and the first run of shard 1: shard 1 runs the
     // rest of its runs and leaves that one; shard 2 runs all of its own.
     let shared = runner::lock_results_shared(&exp_dir).unwrap();
