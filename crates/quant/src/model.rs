@@ -79,13 +79,16 @@ impl Model {
         // The file's own padding (to 128) and truncation would change the inputs; sentence-
         // transformers truncates at max_seq_length and pads per batch. We never pad.
         tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
+        let truncation = |direction| {
+            Some(TruncationParams {
                 max_length: files.max_seq_length,
                 strategy: TruncationStrategy::LongestFirst,
                 stride: 0,
-                direction: TruncationDirection::Right,
-            }))
+                direction,
+            })
+        };
+        tokenizer
+            .with_truncation(truncation(TruncationDirection::Right))
             .map_err(|e| tok_err(e.to_string()))?;
         // A tokenizer that cannot serve the model fails here, naming its file, not at the
         // first text: ids beyond the embedding table, or a WordPiece vocabulary without its
@@ -113,12 +116,7 @@ impl Model {
         }
         let mut tokenizer_left = tokenizer.clone();
         tokenizer_left
-            .with_truncation(Some(TruncationParams {
-                max_length: files.max_seq_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Left,
-            }))
+            .with_truncation(truncation(TruncationDirection::Left))
             .map_err(|e| tok_err(e.to_string()))?;
         let weights = BertWeights::load(&dir.join("model.safetensors"), &files.config)?;
         let encoder = Encoder::new(files.config.clone(), weights, precision)?;
@@ -160,7 +158,7 @@ impl Model {
     /// # Errors
     /// The tokenizer's own failure (it has none for valid UTF-8 text with this model).
     pub fn tokenize(&self, text: &str) -> Result<Tokens> {
-        self.encode(&self.tokenizer, text, false)
+        self.encode(text, false)
     }
 
     /// Tokenizes one text keeping its end: a text longer than `max_seq_length` loses its
@@ -169,7 +167,7 @@ impl Model {
     /// # Errors
     /// As [`Model::tokenize`].
     pub fn tokenize_left(&self, text: &str) -> Result<Tokens> {
-        self.encode(&self.tokenizer_left, text, true)
+        self.encode(text, true)
     }
 
     /// A text far longer than the model takes is tokenised only in a window at the kept
@@ -177,7 +175,12 @@ impl Model {
     /// window alone overflows: BERT's pre-tokeniser splits words at whitespace and every
     /// normalisation step is per character, so the window's tokens are the text's own, and
     /// a 1 MiB text costs what 16 KiB does (the full text is tokenised otherwise).
-    fn encode(&self, tokenizer: &Tokenizer, text: &str, keep_end: bool) -> Result<Tokens> {
+    fn encode(&self, text: &str, keep_end: bool) -> Result<Tokens> {
+        let tokenizer = if keep_end {
+            &self.tokenizer_left
+        } else {
+            &self.tokenizer
+        };
         let window = 64 * self.files.max_seq_length;
         if text.len() > 2 * window {
             let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n');
@@ -194,20 +197,20 @@ impl Model {
                     .map(|i| &text[..window + i])
             };
             if let Some(piece) = piece {
-                let t = Self::encode_all(tokenizer, &self.files.dir, piece)?;
+                let t = self.encode_all(tokenizer, piece)?;
                 if t.truncated {
                     return Ok(t);
                 }
             }
         }
-        Self::encode_all(tokenizer, &self.files.dir, text)
+        self.encode_all(tokenizer, text)
     }
 
-    fn encode_all(tokenizer: &Tokenizer, dir: &Path, text: &str) -> Result<Tokens> {
+    fn encode_all(&self, tokenizer: &Tokenizer, text: &str) -> Result<Tokens> {
         let enc = tokenizer
             .encode(text, true)
             .map_err(|e| QuantError::Tokenizer {
-                path: dir.join("tokenizer.json"),
+                path: self.files.dir.join("tokenizer.json"),
                 message: e.to_string(),
             })?;
         Ok(Tokens {
