@@ -161,7 +161,6 @@ struct Item {
 struct Waiting {
     job: Arc<Job>,
     items: VecDeque<Item>,
-    tokens: usize,
     arrived: Instant,
 }
 
@@ -186,7 +185,7 @@ impl State {
             };
             if w.job.cancelled() {
                 self.sentences -= w.items.len();
-                self.tokens -= w.tokens;
+                self.tokens -= w.items.iter().map(|i| i.ids.len()).sum::<usize>();
                 cancelled += w.items.len() as u64;
                 continue;
             }
@@ -201,7 +200,6 @@ impl State {
                 .pop_front()
                 .expect("a waiting request has sentences");
             tokens += len;
-            w.tokens -= len;
             self.sentences -= 1;
             self.tokens -= len;
             batch.push((w.job.clone(), item));
@@ -290,7 +288,7 @@ impl Batcher {
             job.answer(Ok(Vec::new()));
             return Ok(rx);
         }
-        let tokens = sequences.iter().map(Vec::len).sum();
+        let tokens: usize = sequences.iter().map(Vec::len).sum();
         state.waiting.push_back(Waiting {
             job,
             items: sequences
@@ -298,7 +296,6 @@ impl Batcher {
                 .enumerate()
                 .map(|(index, ids)| Item { ids, index })
                 .collect(),
-            tokens,
             arrived: Instant::now(),
         });
         state.sentences += n;

@@ -122,7 +122,7 @@ impl Args {
             "idle" => Policy::Idle,
             _ => Policy::Timer(Duration::from_secs_f64(self.max_wait_ms / 1000.0)),
         };
-        let defaults = BatchConfig::default();
+        let batch_defaults = BatchConfig::default();
         let timeouts = Timeouts {
             header: seconds("header-timeout", self.header_timeout)?,
             body: seconds("body-timeout", self.body_timeout)?,
@@ -150,7 +150,7 @@ impl Args {
                 max_batch: self.max_batch as usize,
                 max_batch_tokens: self.max_batch_tokens as usize,
                 max_queue: self.max_queue as usize,
-                threads: self.threads.unwrap_or(defaults.threads).max(1),
+                threads: self.threads.unwrap_or(batch_defaults.threads).max(1),
             },
             max_inputs: self.max_inputs as usize,
             max_request_bytes: self.max_request_bytes,

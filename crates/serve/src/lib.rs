@@ -609,7 +609,7 @@ fn json_content(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The body, at most `limit` bytes within `timeout`, as JSON.
+/// The body, at most `limit` bytes within `timeout`, as a JSON object.
 async fn read_json(body: Body, limit: usize, timeout: Duration) -> Result<Value, ApiError> {
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
@@ -629,8 +629,12 @@ async fn read_json(body: Body, limit: usize, timeout: Duration) -> Result<Value,
                 format!("the request body is larger than the limit of {limit} bytes"),
             )
         })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| bad("malformed_json", format!("the body is not valid JSON: {e}")))
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| bad("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(bad("invalid_field", "the body must be a JSON object"));
+    }
+    Ok(v)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -803,6 +807,7 @@ async fn embed(
     let max_tokens = app.engine.max_tokens();
     let ids = match inputs {
         Inputs::Ids(ids) => {
+            // An upper bound like any other; settled to the same count below.
             permit
                 .reserve(ids.iter().map(Vec::len).sum())
                 .map_err(refused)?;
@@ -839,11 +844,11 @@ async fn embed(
             let ids = rx
                 .await
                 .map_err(|_| internal("the tokenising pool dropped the request"))??;
-            permit.settle(ids.iter().map(Vec::len).sum());
             ids
         }
     };
     let tokens = ids.iter().map(Vec::len).sum();
+    permit.settle(tokens);
     let sentences = ids.len();
     let rx = app.batcher.submit(ids).map_err(|r| match r {
         Refused::Full { queued, capacity } => error(
@@ -865,11 +870,19 @@ async fn embed(
     Ok((out, tokens))
 }
 
-/// Runs one embedding request: admission first (before the body is read), then `work`
-/// under the request deadline; times and counts it.
-async fn handle<F, W>(app: &App, endpoint: &str, api: Api, headers: &HeaderMap, work: W) -> Response
+/// Runs one embedding request: admission and the content type first (before the body is
+/// read), then, under the request deadline, the body as a JSON object and `work` on it;
+/// times and counts it.
+async fn handle<F, W>(
+    app: &App,
+    endpoint: &str,
+    api: Api,
+    headers: &HeaderMap,
+    body: Body,
+    work: W,
+) -> Response
 where
-    W: FnOnce(admission::Permit) -> F,
+    W: FnOnce(admission::Permit, Value) -> F,
     F: Future<Output = Result<Response, ApiError>>,
 {
     let t0 = Instant::now();
@@ -877,8 +890,13 @@ where
     let result = async {
         let permit = app.admission.request().map_err(refused)?;
         json_content(headers)?;
-        let deadline = app.config.timeouts.request;
-        tokio::time::timeout(deadline, work(permit))
+        let c = &app.config;
+        let deadline = c.timeouts.request;
+        let read_and_work = async {
+            let v = read_json(body, c.max_request_bytes, c.timeouts.body).await?;
+            work(permit, v).await
+        };
+        tokio::time::timeout(deadline, read_and_work)
             .await
             .map_err(|_| {
                 error(
@@ -944,13 +962,9 @@ struct Usage {
 
 async fn openai(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let app_ref = &app;
-    let work = move |mut permit| async move {
+    let work = move |mut permit, mut v: Value| async move {
         let app = app_ref;
         let c = &app.config;
-        let mut v = read_json(body, c.max_request_bytes, c.timeouts.body).await?;
-        if !v.is_object() {
-            return Err(bad("invalid_field", "the body must be a JSON object"));
-        }
         match v.get("model") {
             None | Some(Value::Null) => {}
             Some(Value::String(m)) if *m == c.model_name => {}
@@ -1013,19 +1027,14 @@ async fn openai(State(app): State<App>, headers: HeaderMap, body: Body) -> Respo
         })
         .into_response())
     };
-    handle(&app, OPENAI_PATH, Api::OpenAi, &headers, work).await
+    handle(&app, OPENAI_PATH, Api::OpenAi, &headers, body, work).await
 }
 
 async fn tei(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let app_ref = &app;
-    let work = move |mut permit| async move {
+    let work = move |mut permit, mut v: Value| async move {
         let app = app_ref;
-        let c = &app.config;
-        let mut v = read_json(body, c.max_request_bytes, c.timeouts.body).await?;
-        if !v.is_object() {
-            return Err(bad("invalid_field", "the body must be a JSON object"));
-        }
-        let inputs = inputs(&mut v, "inputs", c.max_inputs, None)?;
+        let inputs = inputs(&mut v, "inputs", app.config.max_inputs, None)?;
         let normalize = flag(&v, "normalize", true)?;
         let truncate = flag(&v, "truncate", false)?;
         let cut = match v.get("truncation_direction") {
@@ -1045,5 +1054,5 @@ async fn tei(State(app): State<App>, headers: HeaderMap, body: Body) -> Response
         }
         Ok(axum::Json(vecs).into_response())
     };
-    handle(&app, TEI_PATH, Api::Tei, &headers, work).await
+    handle(&app, TEI_PATH, Api::Tei, &headers, body, work).await
 }

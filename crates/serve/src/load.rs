@@ -1,8 +1,7 @@
 //! An open-loop load generator: requests at Poisson arrival times at a fixed offered rate,
-//! one sentence each (or a mix of sizes, [`Mix`]), every one timed from its **scheduled** send
-//! time — a server that falls
-//! behind is charged for the requests it made wait, not only for the ones it served (no
-//! coordinated omission). Latencies go into an HDR histogram (microseconds, three
+//! one sentence each (or a mix of sizes, [`Mix`]), every one timed from its **scheduled**
+//! send time — a server that falls behind is charged for the requests it made wait, not
+//! only for the ones it served (no coordinated omission). Latencies go into an HDR histogram (microseconds, three
 //! significant digits). Bounded in duration and count; loopback addresses only.
 
 use std::sync::{Arc, Mutex};
