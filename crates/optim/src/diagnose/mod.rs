@@ -325,6 +325,24 @@ impl Regime {
     }
 }
 
+/// Why a run is beyond its limit (see [`Regime::Divergent`]), the first that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Beyond {
+    /// The loss blew up (not finite, or a million times its start).
+    BlewUp,
+    /// The history reader calls the loss diverging.
+    Diverging,
+    /// It ended above its start.
+    EndsAboveStart,
+    /// It gave back more than half of its gain and ended within 10% of its start.
+    Collapsed,
+    /// It ended at 1.5x its best loss or more, having given back at least 10% of its gain.
+    Damaged,
+    /// Its sharpness exceeded the limit while its loss spiked to twice its best.
+    Catapults,
+}
+
 /// The probe run: the user's rule for a few hundred steps, sharpness tracked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Probe {
@@ -342,6 +360,8 @@ pub struct Probe {
     pub max_sharpness: (f64, u64),
     /// The regime.
     pub regime: Regime,
+    /// Why the regime is beyond the limit (`None` below it or at the edge).
+    pub beyond: Option<Beyond>,
 }
 
 /// The gradient noise scale.
@@ -673,25 +693,37 @@ fn train(
 ///   momentum overshoots below its limit too);
 /// * else **stable**.
 fn regime_of(tr: &Trace, history: &HistoryReport, limit: f64) -> Regime {
+    classify(tr, history, limit).0
+}
+
+/// [`regime_of`] with the reason when the run is beyond the limit.
+fn classify(tr: &Trace, history: &HistoryReport, limit: f64) -> (Regime, Option<Beyond>) {
     let (first, min, last) = (history.first, history.min, history.last);
     let gained = first - min;
-    let collapsed = last - min > 0.5 * gained && last > 0.9 * first && first > min;
-    let damaged = gained > 0.0 && last >= 1.5 * min && last - min >= 0.1 * gained;
-    let catapults = tr.late_max() > limit && late_spike(&tr.losses).is_some();
-    if tr.blew_up
-        || history.trend == Trend::Diverging
-        || last > first
-        || collapsed
-        || damaged
-        || catapults
-    {
-        return Regime::Divergent;
-    }
-    if tr.late_max() >= 0.9 * limit || history.trend == Trend::Oscillating {
+    let late_max = tr.late_max();
+    let beyond = if tr.blew_up {
+        Some(Beyond::BlewUp)
+    } else if history.trend == Trend::Diverging {
+        Some(Beyond::Diverging)
+    } else if last > first {
+        Some(Beyond::EndsAboveStart)
+    } else if last - min > 0.5 * gained && last > 0.9 * first && first > min {
+        Some(Beyond::Collapsed)
+    } else if gained > 0.0 && last >= 1.5 * min && last - min >= 0.1 * gained {
+        Some(Beyond::Damaged)
+    } else if late_max > limit && late_spike(&tr.losses).is_some() {
+        Some(Beyond::Catapults)
+    } else {
+        None
+    };
+    let regime = if beyond.is_some() {
+        Regime::Divergent
+    } else if late_max >= 0.9 * limit || history.trend == Trend::Oscillating {
         Regime::Edge
     } else {
         Regime::Stable
-    }
+    };
+    (regime, beyond)
 }
 
 /// The largest spike of the loss over its best so far in the second half of `losses`, when
@@ -946,7 +978,7 @@ pub fn diagnose(
                 acc
             }
         });
-    let regime = regime_of(&tr, &history, limit);
+    let (regime, beyond) = classify(&tr, &history, limit);
 
     // The preconditioned spectrum at the end of the probe (adaptive rules).
     let preconditioned = match (tr.precond.take(), tr.blew_up) {
@@ -969,6 +1001,7 @@ pub fn diagnose(
         history,
         max_sharpness,
         regime,
+        beyond,
     };
     // The sharpest point seen: the probe's, and for SGD also the start's (Lanczos).
     let s_ref = if spec.is_adaptive() {
@@ -1114,12 +1147,12 @@ fn verdict(d: &Diagnosis, opts: &DiagnoseOptions) -> Vec<String> {
             ));
         }
     }
-    if let Some((ratio, at)) = late_spike(&d.probe.losses) {
-        if d.probe.regime == Regime::Divergent {
-            v.push(format!(
-                "the probe catapults: at step {at} its loss spiked to {ratio:.2}x its best so far; a run beyond its limit that survives by catapults can lose ground it had won with each one."
-            ));
-        }
+    if let (Some(Beyond::Catapults), Some((ratio, at))) =
+        (d.probe.beyond, late_spike(&d.probe.losses))
+    {
+        v.push(format!(
+            "the probe catapults: at step {at} its loss spiked to {ratio:.2}x its best so far; a run beyond its limit that survives by catapults can lose ground it had won with each one."
+        ));
     }
     if s.is_finite() {
         v.push(format!(

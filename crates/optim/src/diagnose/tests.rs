@@ -267,6 +267,19 @@ fn regimes_of_hand_made_runs() {
     spiky[80] = 3.0 * spiky[79];
     assert_eq!(late_spike(&spiky), Some((3.0 * spiky[79] / spiky[79], 80)));
     assert_eq!(regime(spiky.clone(), 12.0), Regime::Divergent);
+    let h = analyse_history(&spiky);
+    assert_eq!(
+        classify(&trace(spiky.clone(), 12.0), &h, 10.0),
+        (Regime::Divergent, Some(Beyond::Catapults))
+    );
+    // A loss that grows a millionfold is diverging, not catapulting, though it spikes too.
+    let growing: Vec<f64> = (0..100).map(|t| 1.5f64.powi(t)).collect();
+    let h = analyse_history(&growing);
+    assert!(late_spike(&growing).is_some());
+    assert!(matches!(
+        classify(&trace(growing, 12.0), &h, 10.0),
+        (Regime::Divergent, Some(b)) if b != Beyond::Catapults
+    ));
     // ... the same spike with the sharpness below the limit (momentum overshooting) is not.
     assert_ne!(regime(spiky, 8.0), Regime::Divergent);
     // Damaged: fell to 0.4, then sat on a plateau at 0.7 (1.75x its best, 19% of its gain
