@@ -30,7 +30,7 @@ use crate::attention;
 use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
 use crate::kernels::bf16::{default_bf16_family, gemm_bf16, Bf16Rows, PackedBf16};
-use crate::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
+use crate::kernels::int8::{default_family, gemm_i8, quantize_weight_row, PackedI8, QuantizedRows};
 use crate::kernels::{for_rows, ops};
 use crate::weights::{BertWeights, Tensor};
 
@@ -253,14 +253,10 @@ impl Table {
             return Table::F32(data);
         }
         let (mut codes, mut scale) = (Vec::with_capacity(data.len()), Vec::new());
+        let mut row_codes = vec![0i8; width];
         for row in data.chunks(width) {
-            let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-            scale.push(s);
-            codes.extend(
-                row.iter()
-                    .map(|v| (v / s).round_ties_even().clamp(-127.0, 127.0) as i8),
-            );
+            scale.push(quantize_weight_row(row, &mut row_codes));
+            codes.extend_from_slice(&row_codes[..row.len()]);
         }
         Table::I8 { codes, scale }
     }

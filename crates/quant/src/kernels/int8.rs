@@ -122,6 +122,65 @@ fn simd_families() -> Vec<(&'static str, Family)> {
     }
 }
 
+/// Quantizes one output channel (a row of a `Linear` weight) symmetrically into `out`:
+/// scale `s = max |w| / 127` (1 for an all-zero row), `q = clamp(round(w / s), -127, 127)`
+/// with ties to even. Returns `s`. Every INT8 weight of this crate — the GEMM's packed
+/// panels, the int8 word-embedding table, the ONNX exporter's initialisers — comes from
+/// here, so all hold the same integers.
+///
+/// # Panics
+/// `out` shorter than `row`.
+pub fn quantize_weight_row(row: &[f32], out: &mut [i8]) -> f32 {
+    let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+    // Ties to even by adding and subtracting 1.5 * 2^23 (|v / s| <= 127): the value of
+    // `round_ties_even` without a library call.
+    for (d, &v) in out[..row.len()].iter_mut().zip(row) {
+        *d = ((v / s + 12_582_912.0) - 12_582_912.0).clamp(-127.0, 127.0) as i8;
+    }
+    s
+}
+
+/// A weight `W: [n, k]` quantized per output channel ([`quantize_weight_row`] on each row),
+/// unpacked: what a format that stores the integers needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedWeights {
+    /// `[n, k]` row-major codes.
+    pub codes: Vec<i8>,
+    /// One scale per output channel.
+    pub scales: Vec<f32>,
+    /// `sum_p q[j][p]` per output channel: the zero-point correction's factor.
+    pub colsums: Vec<i32>,
+}
+
+/// Quantizes every row of `w: [n, k]` (see [`QuantizedWeights`]).
+///
+/// # Panics
+/// `w.len() != n * k`.
+pub fn quantize_weights(w: &[f32], n: usize, k: usize) -> QuantizedWeights {
+    assert_eq!(
+        w.len(),
+        n * k,
+        "quantize_weights: {n} x {k} from {}",
+        w.len()
+    );
+    let mut codes = vec![0i8; n * k];
+    let mut scales = Vec::with_capacity(n);
+    for (row, out) in w.chunks(k.max(1)).zip(codes.chunks_mut(k.max(1))) {
+        scales.push(quantize_weight_row(row, out));
+    }
+    let colsums = codes
+        .chunks(k.max(1))
+        .map(|r| r.iter().map(|&q| q as i32).sum())
+        .collect();
+    scales.resize(n, 1.0);
+    QuantizedWeights {
+        codes,
+        scales,
+        colsums,
+    }
+}
+
 /// Weights quantized and packed once: `B = W^T` for a `Linear` weight `W: [n, k]`.
 #[derive(Debug, Clone)]
 pub struct PackedI8 {
@@ -181,24 +240,18 @@ impl PackedI8 {
         self.colsum.clear();
         self.data.clear();
         self.data.resize(panels * nr * kp, 0);
+        let mut codes = vec![0i8; k];
         for (j, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
-            let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let s = quantize_weight_row(row, &mut codes);
             let (panel, c) = (j / nr, j % nr);
-            let mut sum = 0i32;
             // Four weights at a time into the panel (group g of column c); the padding past
-            // k stays zero from the fill above. Ties to even by adding and subtracting
-            // 1.5 * 2^23 (|v / s| <= 127): `round_ties_even`'s value without a library call.
-            for (g, four) in row.chunks(4).enumerate() {
+            // k stays zero from the fill above.
+            for (g, four) in codes.chunks(4).enumerate() {
                 let at = (panel * kp / 4 + g) * nr * 4 + c * 4;
-                for (d, &v) in self.data[at..at + 4].iter_mut().zip(four) {
-                    let q = ((v / s + 12_582_912.0) - 12_582_912.0).clamp(-127.0, 127.0) as i8;
-                    *d = q;
-                    sum += q as i32;
-                }
+                self.data[at..at + four.len()].copy_from_slice(four);
             }
             self.scale.push(s);
-            self.colsum.push(sum);
+            self.colsum.push(codes.iter().map(|&q| q as i32).sum());
         }
         // k = 0: no rows to read, every column sums to zero.
         self.scale.resize(n, 1.0);
