@@ -10,7 +10,7 @@ use core_tensor::{Patches, Rng, Tensor};
 
 use crate::error::{invalid, Result};
 use crate::init;
-use crate::module::{check_substitutes, weight_and_bias, Module};
+use crate::module::{check_substitutes, weight_and_bias, Layer, Module};
 
 fn square(k: usize, stride: usize, padding: usize) -> Patches {
     Patches {
@@ -227,6 +227,15 @@ impl Module for Conv2d {
         }
         .forward(x)
     }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Conv2d {
+            weight: &self.weight,
+            bias: self.bias.as_ref(),
+            stride: self.patches.stride,
+            padding: self.patches.padding,
+        }
+    }
 }
 
 /// A 2-D transposed convolution (the adjoint of [`Conv2d`]'s linear map).
@@ -336,5 +345,14 @@ impl Module for ConvTranspose2d {
             patches: self.patches,
         }
         .forward(x)
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::ConvTranspose2d {
+            weight: &self.weight,
+            bias: self.bias.as_ref(),
+            stride: self.patches.stride,
+            padding: self.patches.padding,
+        }
     }
 }

@@ -72,5 +72,5 @@ pub mod study;
 pub use conv::{Conv2d, ConvConfig, ConvTranspose2d};
 pub use error::{NnError, Result};
 pub use module::{
-    Activation, Dropout, Embedding, Flatten, LayerNorm, Linear, Module, Reshape, Sequential,
+    Activation, Dropout, Embedding, Flatten, Layer, LayerNorm, Linear, Module, Reshape, Sequential,
 };

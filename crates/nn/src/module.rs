@@ -51,6 +51,76 @@ pub trait Module: Send + Sync {
 
     /// Switches training behaviour (dropout) on or off.
     fn set_training(&mut self, _training: bool) {}
+
+    /// What this module computes, for tools that translate a network into another format
+    /// (the `onnx` crate's exporter): its kind, settings and parameter tensors. A module of
+    /// its own kind keeps the default, [`Layer::Other`] with its type's name, so a
+    /// translator can say which layer it cannot handle.
+    fn layer(&self) -> Layer<'_> {
+        Layer::Other(std::any::type_name::<Self>())
+    }
+}
+
+/// A module's computation as data ([`Module::layer`]): what an exporter needs to rebuild
+/// it elsewhere. Tensors use PyTorch's layouts (Linear `[out, in]`, Conv2d
+/// `[out, in, k, k]`, ConvTranspose2d `[in, out, k, k]`).
+#[non_exhaustive]
+pub enum Layer<'a> {
+    /// `y = x W^T + b`.
+    Linear {
+        /// `[out, in]`.
+        weight: &'a Tensor,
+        /// `[out]`.
+        bias: Option<&'a Tensor>,
+    },
+    /// A square-kernel 2-D convolution, `[N, C, H, W]` in.
+    Conv2d {
+        /// `[out, in, k, k]`.
+        weight: &'a Tensor,
+        /// `[out]`.
+        bias: Option<&'a Tensor>,
+        /// Stride in both directions.
+        stride: usize,
+        /// Zero padding on every side.
+        padding: usize,
+    },
+    /// A square-kernel transposed convolution: output side `(n - 1) stride + k - 2 padding`.
+    ConvTranspose2d {
+        /// `[in, out, k, k]`.
+        weight: &'a Tensor,
+        /// `[out]`.
+        bias: Option<&'a Tensor>,
+        /// Stride in both directions.
+        stride: usize,
+        /// Padding removed from every side.
+        padding: usize,
+    },
+    /// LayerNorm over the last axis.
+    LayerNorm {
+        /// Scale `[dim]`.
+        weight: &'a Tensor,
+        /// Shift `[dim]`.
+        bias: &'a Tensor,
+        /// Added to the variance.
+        eps: f32,
+    },
+    /// A lookup table `[num, dim]` indexed by the input's values.
+    Embedding {
+        /// `[num, dim]`.
+        weight: &'a Tensor,
+    },
+    /// Dropout: the identity at inference.
+    Dropout,
+    /// A pointwise activation.
+    Activation(Activation),
+    /// `[N, a, b, ...] -> [N, a*b*...]`.
+    Flatten,
+    /// Every example reshaped to this shape (the batch axis kept).
+    Reshape(&'a [usize]),
+    /// These modules in order.
+    Sequential(Vec<&'a dyn Module>),
+    /// A module without a description: its type's name.
+    Other(&'static str),
 }
 
 /// `[("weight", w), ("bias", b)]` (bias omitted when absent): the parameters of Linear and
@@ -174,6 +244,13 @@ impl Module for Linear {
         check_substitutes("Linear", &self.parameters(), params)?;
         linear(x, &params[0], params.get(1))
     }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Linear {
+            weight: &self.weight,
+            bias: self.bias.as_ref(),
+        }
+    }
 }
 
 /// A lookup table `[num, dim]`; [`Embedding::lookup`] maps token ids to rows.
@@ -218,6 +295,12 @@ impl Module for Embedding {
             weight: params[0].clone(),
         }
         .forward(x)
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Embedding {
+            weight: &self.weight,
+        }
     }
 }
 
@@ -267,6 +350,14 @@ impl Module for LayerNorm {
         check_substitutes("LayerNorm", &self.parameters(), params)?;
         layer_norm(x, &params[0], &params[1], self.eps)
     }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::LayerNorm {
+            weight: &self.weight,
+            bias: &self.bias,
+            eps: self.eps,
+        }
+    }
 }
 
 /// Inverted dropout: in training, zero each element with probability `p` and scale the rest
@@ -310,6 +401,10 @@ impl Module for Dropout {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Dropout
+    }
 }
 
 /// A pointwise activation as a module.
@@ -337,6 +432,10 @@ impl Module for Activation {
             Activation::LeakyRelu(s) => x.leaky_relu(*s),
         })
     }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Activation(*self)
+    }
 }
 
 /// Flattens every axis after the first: `[N, a, b, ...] -> [N, a*b*...]`.
@@ -345,6 +444,10 @@ pub struct Flatten;
 impl Module for Flatten {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.flatten_from(1)?)
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Flatten
     }
 }
 
@@ -356,6 +459,10 @@ impl Module for Reshape {
         let mut s = vec![x.shape()[0]];
         s.extend(&self.0);
         Ok(x.reshape(&s)?)
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Reshape(&self.0)
     }
 }
 
@@ -440,5 +547,14 @@ impl Module for Sequential {
             rest = others;
         }
         Ok(h)
+    }
+
+    fn layer(&self) -> Layer<'_> {
+        Layer::Sequential(
+            self.layers
+                .iter()
+                .map(|l| l.as_ref() as &dyn Module)
+                .collect(),
+        )
     }
 }
