@@ -11,6 +11,7 @@
 //! <run-id>/metrics.json   final scalars (null = not measured)
 //! <run-id>/series.csv     the time series
 //! <run-id>/data.json      the study's output (read back, typed, for the report)
+//! <run-id>/model.safetensors  files the study leaves (a trained model), when it does
 //! <run-id>/status         ok | diverged at step N | failed: message   (written last)
 //! summary.csv  claims.json  environment.json  experiment.toml  report.md  report.html  plots/
 //! .lock                   held while a run-experiment writes here
@@ -313,6 +314,27 @@ fn execute(
         &dir.join("data.json"),
         serde_json::to_string(&data).unwrap_or_default().as_bytes(),
     )?;
+    let mut status = status;
+    for (name, bytes) in &record.files {
+        let own = [
+            "config.toml",
+            "metrics.json",
+            "series.csv",
+            "data.json",
+            "status",
+        ];
+        let plain = Path::new(name)
+            .file_name()
+            .is_some_and(|f| f == name.as_str())
+            && !name.starts_with('.');
+        if !plain || own.contains(&name.as_str()) {
+            status = Status::Failed(format!(
+                "the study asked to write `{name}`, which is not a file name of its own"
+            ));
+            continue;
+        }
+        write_atomic(&dir.join(name), bytes)?;
+    }
     let line = status.to_string().replace('\n', " ");
     write_atomic(&dir.join("status"), format!("{line}\n").as_bytes())?;
     Ok(status)

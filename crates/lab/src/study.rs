@@ -60,6 +60,9 @@ pub struct Record {
     pub series: Series,
     /// Step at which the run diverged, if it did (recorded as its status).
     pub diverged_at: Option<u64>,
+    /// Files the run leaves in its folder beside the results, by name (a trained model's
+    /// checkpoint, `model.safetensors`).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl Record {
@@ -90,6 +93,15 @@ impl Record {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             rows,
         };
+        self
+    }
+
+    /// Adds a file to write into the run's folder (atomically, before its `status`). `name`
+    /// is a plain file name that is not one of the runner's own (`config.toml`,
+    /// `metrics.json`, `series.csv`, `data.json`, `status`); others are not written, and the
+    /// run's status says why.
+    pub fn file(mut self, name: &str, bytes: Vec<u8>) -> Record {
+        self.files.push((name.to_string(), bytes));
         self
     }
 

@@ -509,3 +509,70 @@ fn an_exclusive_study_runs_one_run_at_a_time_whatever_jobs_says() {
     assert_eq!(summary.executed.len(), 6);
     assert_eq!(timing::MOST.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// A study that leaves a file in its run folder (as the trained-model studies do), or asks
+/// for a name that is not its own to write.
+mod leaving {
+    use lab::study::{Progress, Record, Study};
+
+    lab::params! {
+        /// Which file to leave.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        pub struct LeaveConfig as "leave" {
+            /// The file's name.
+            pub name: String = "model.bin".to_string(),
+        }
+    }
+
+    pub struct Leave;
+
+    impl Study for Leave {
+        type Config = LeaveConfig;
+        type Output = String;
+        const KIND: &'static str = "leave";
+        const DESCRIPTION: &'static str = "leaves a file";
+        const METRICS: &'static [&'static str] = &["one"];
+
+        fn run(&self, c: &LeaveConfig, _: u64, _: &mut Progress<'_>) -> Result<String, String> {
+            Ok(c.name.clone())
+        }
+
+        fn record(&self, _: &LeaveConfig, name: &String) -> Record {
+            Record::new()
+                .metric("one", 1.0)
+                .file(name, b"weights".to_vec())
+        }
+    }
+}
+
+#[test]
+fn a_run_leaves_its_files_and_may_not_overwrite_the_runners() {
+    let dir = scratch("leave");
+    let file = write(
+        &dir,
+        "leave.toml",
+        "[experiment]\nname = \"leave\"\ndescription = \"d\"\nkind = \"leave\"\nseed = 0\n\n[sweep]\nname = [\"model.bin\", \"status\", \"../escape\"]\n",
+    );
+    let registry = lab::study::Registry::new().with(leaving::Leave);
+    let exp =
+        spec::load(&file, &registry, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    runner::run(&exp, &opts(&dir.join("out"), 1)).unwrap();
+    let out = dir.join("out/leave");
+    let mut kept = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let run = entry.unwrap().path();
+        if !run.join("config.toml").exists() {
+            continue;
+        }
+        let status = read(&run.join("status"));
+        if run.join("model.bin").exists() {
+            assert_eq!(std::fs::read(run.join("model.bin")).unwrap(), b"weights");
+            assert_eq!(status.trim(), "ok");
+            kept += 1;
+        } else {
+            assert!(status.contains("not a file name of its own"), "{status}");
+        }
+    }
+    assert_eq!(kept, 1);
+    assert!(!dir.join("out/escape").exists());
+}

@@ -63,12 +63,103 @@ pub fn save_named(
     params: &[(String, Tensor)],
     optimizer: Option<&OptimizerState>,
 ) -> Result<()> {
-    let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = params
+    let blobs = params
         .iter()
         .map(|(n, t)| (n.clone(), t.shape().to_vec(), le_bytes(&t.to_vec())))
         .collect();
+    let bytes = encode(path, blobs, optimizer, &[])?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| ck(path, format!("writing: {e}")))
+}
+
+/// A model's parameters copied out at one moment, with metadata entries of the caller's:
+/// what a study keeps of a trained model to write beside its results
+/// (`Record::file("model.safetensors", snapshot.to_bytes()?)`), with the configuration that
+/// rebuilds the architecture under `groundwork.*` keys. Equality compares the bits.
+#[derive(Clone, Default, PartialEq)]
+pub struct Snapshot {
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    metadata: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes: usize = self.tensors.iter().map(|t| t.2.len()).sum();
+        write!(f, "Snapshot({} tensors, {bytes} bytes)", self.tensors.len())
+    }
+}
+
+impl Snapshot {
+    /// Copies `params` (names as [`Module::parameters`] gives them) and the metadata.
+    pub fn of(params: &[(String, Tensor)], metadata: &[(&str, String)]) -> Snapshot {
+        Snapshot {
+            tensors: params
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shape().to_vec(), le_bytes(&t.to_vec())))
+                .collect(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether it holds no tensor (a run that kept no model).
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// The checkpoint file's bytes (what [`load`] and [`metadata`] read).
+    ///
+    /// # Errors
+    /// [`NnError::Checkpoint`] for a metadata key the format reserves (`format`,
+    /// `optimizer…`).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let extra: Vec<(&str, String)> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        encode(Path::new("(snapshot)"), self.tensors.clone(), None, &extra)
+    }
+}
+
+/// The metadata of a checkpoint file's header (`format`, `groundwork.*`, the optimizer's
+/// entries), without reading its tensors into a model.
+///
+/// # Errors
+/// As [`load`] for an unreadable or non-safetensors file.
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = read(path)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| ck(path, format!("not a valid safetensors file: {e}")))?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    lab::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| match e {
+        lab::files::FileError::Io(e) => ck(path, format!("reading: {e}")),
+        lab::files::FileError::NotRegular => ck(path, "not a regular file"),
+        too_large => ck(path, format!("{too_large} for a checkpoint")),
+    })
+}
+
+fn encode(
+    path: &Path,
+    mut blobs: Vec<(String, Vec<usize>, Vec<u8>)>,
+    optimizer: Option<&OptimizerState>,
+    extra: &[(&str, String)],
+) -> Result<Vec<u8>> {
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "groundwork".to_string());
+    for (k, v) in extra {
+        if *k == "format" || k.starts_with("optimizer") {
+            return Err(ck(path, format!("metadata key `{k}` is reserved")));
+        }
+        meta.insert(k.to_string(), v.clone());
+    }
     if let Some(st) = optimizer {
         meta.insert("optimizer".into(), st.name.clone());
         meta.insert("optimizer.step".into(), st.step.to_string());
@@ -86,12 +177,7 @@ pub fn save_named(
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| ck(path, format!("encoding: {e}")))?;
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| ck(path, format!("encoding: {e}")))?;
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| ck(path, format!("writing: {e}")))
+    safetensors::serialize(views, Some(meta)).map_err(|e| ck(path, format!("encoding: {e}")))
 }
 
 /// Checkpoint files larger than this are refused before they are read (16 GiB).
@@ -106,12 +192,7 @@ pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 34;
 /// or non-F32 tensor and every inconsistency of the optimizer state, or saying that the
 /// file is not safetensors.
 pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<OptimizerState>> {
-    let bytes = lab::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| match e {
-        lab::files::FileError::Io(e) => ck(path, format!("reading: {e}")),
-        lab::files::FileError::NotRegular => ck(path, "not a regular file"),
-        too_large => ck(path, format!("{too_large} for a checkpoint")),
-    })?;
-    load_bytes(path, &bytes, params)
+    load_bytes(path, &read(path)?, params)
 }
 
 /// [`load`] from the file's bytes (`path` is only used in messages).

@@ -227,6 +227,27 @@ impl Vae {
         self.latent
     }
 
+    /// Pixels per image (the encoder's input width, the decoder's output width).
+    pub fn pixels(&self) -> usize {
+        self.pixels
+    }
+
+    /// The encoder network: images `[N, pixels]` to `[N, 2 latent]`, μ then log σ².
+    pub fn encoder(&self) -> &Sequential {
+        &self.encoder
+    }
+
+    /// The decoder network: latents `[N, latent]` to per-pixel logits (Bernoulli) or means
+    /// (Gaussian), `[N, pixels]`.
+    pub fn decoder(&self) -> &Sequential {
+        &self.decoder
+    }
+
+    /// The decoder's likelihood.
+    pub fn likelihood(&self) -> Likelihood {
+        self.likelihood
+    }
+
     /// `(μ, ln σ²)`, each `[batch, latent]`, for images `[batch, pixels]`.
     ///
     /// # Errors

@@ -20,6 +20,7 @@ use optim::hessian::power_iteration;
 use optim::Method;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Snapshot;
 use crate::data::{Batches, Dataset};
 use crate::error::Result;
 use crate::init::{self, Gain};
@@ -179,6 +180,23 @@ pub struct ClassifierRun {
     pub diverged_at: Option<u64>,
     /// Number of parameters.
     pub parameters: usize,
+    /// The trained network and the configuration that rebuilds it ([`model_metadata`]): the
+    /// run's `model.safetensors`, not part of `data.json`.
+    #[serde(skip)]
+    pub model: Snapshot,
+}
+
+/// The checkpoint metadata of a study's trained model: `groundwork.study` (the study's
+/// kind) and `groundwork.config` (its configuration as TOML, every parameter), from which
+/// the architecture is rebuilt to load the weights (`onnx::checkpoint` does).
+pub fn model_metadata<P: lab::params::Params>(
+    study: &str,
+    config: &P,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("groundwork.study", study.to_string()),
+        ("groundwork.config", config.to_table().to_string()),
+    ]
 }
 
 impl ClassifierRun {
@@ -449,6 +467,7 @@ fn train_inner(
         landscape,
         diverged_at,
         parameters: params.iter().map(Tensor::numel).sum(),
+        model: Snapshot::of(&net.parameters(), &model_metadata("classifier", cfg)),
     })
 }
 

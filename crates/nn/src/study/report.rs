@@ -47,33 +47,40 @@ impl Study for ClassifierStudy {
     fn record(&self, cfg: &ClassifierConfig, r: &ClassifierRun) -> Record {
         let last = r.epochs.last();
         let sharp = r.sharpness.iter().map(|s| s.1);
-        Record::new()
-            .metric("test_accuracy", r.test_accuracy())
-            .metric(
-                "best_test_accuracy",
-                r.epochs
-                    .iter()
-                    .map(|e| e.test_accuracy)
-                    .fold(f64::NAN, f64::max),
-            )
-            .maybe("test_loss", last.map(|e| e.test_loss))
-            .maybe("final_train_loss", last.map(|e| e.train_loss))
-            .metric("epoch_seconds", r.epoch_seconds())
-            .metric("samples_per_second", r.samples_per_second())
-            .metric("max_sharpness", sharp.fold(f64::NAN, f64::max))
-            .maybe("final_sharpness", r.sharpness.last().map(|s| s.1))
-            .metric("edge_of_stability", 2.0 / cfg.lr)
-            .flag("diverged", Some(r.diverged_at.is_some()))
-            .metric("parameters", r.parameters as f64)
-            .metric("lr", cfg.lr)
-            .series(
-                &["step", "train_loss"],
-                r.train_loss
-                    .iter()
-                    .map(|&(s, l)| vec![s as f64, l])
-                    .collect(),
-            )
-            .diverged_at(r.diverged_at)
+        let model = match r.model.to_bytes() {
+            Ok(bytes) if !r.model.is_empty() => vec![("model.safetensors".to_string(), bytes)],
+            _ => Vec::new(),
+        };
+        Record {
+            files: model,
+            ..Record::new()
+        }
+        .metric("test_accuracy", r.test_accuracy())
+        .metric(
+            "best_test_accuracy",
+            r.epochs
+                .iter()
+                .map(|e| e.test_accuracy)
+                .fold(f64::NAN, f64::max),
+        )
+        .maybe("test_loss", last.map(|e| e.test_loss))
+        .maybe("final_train_loss", last.map(|e| e.train_loss))
+        .metric("epoch_seconds", r.epoch_seconds())
+        .metric("samples_per_second", r.samples_per_second())
+        .metric("max_sharpness", sharp.fold(f64::NAN, f64::max))
+        .maybe("final_sharpness", r.sharpness.last().map(|s| s.1))
+        .metric("edge_of_stability", 2.0 / cfg.lr)
+        .flag("diverged", Some(r.diverged_at.is_some()))
+        .metric("parameters", r.parameters as f64)
+        .metric("lr", cfg.lr)
+        .series(
+            &["step", "train_loss"],
+            r.train_loss
+                .iter()
+                .map(|&(s, l)| vec![s as f64, l])
+                .collect(),
+        )
+        .diverged_at(r.diverged_at)
     }
 
     fn report(&self, runs: &[Run<Self>]) -> Vec<Section> {

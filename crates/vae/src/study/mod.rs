@@ -229,6 +229,11 @@ pub struct VaeRun {
     pub diverged_at: Option<u64>,
     /// `None` for a diverged run.
     pub eval: Option<Evaluation>,
+    /// The trained VAE and the configuration that rebuilds it
+    /// ([`nn::study::model_metadata`]): the run's `model.safetensors`, not part of
+    /// `data.json`.
+    #[serde(skip)]
+    pub model: nn::checkpoint::Snapshot,
 }
 
 /// Where images come from.
@@ -300,6 +305,23 @@ pub fn run_vae(
     }
     with_flush_denormals(|| run_inner(cfg, seed, &train, &eval, progress))
         .map_err(|e| e.to_string())
+}
+
+/// The VAE a configuration trains, freshly initialised from `rng` (what a saved run's
+/// weights load into).
+///
+/// # Errors
+/// An invalid configuration (the conv model on 28×28 images).
+pub fn build_vae(cfg: &VaeConfig, rng: &mut Rng) -> nn::Result<Vae> {
+    check(cfg).map_err(|e| nn::NnError::Invalid {
+        what: "vae",
+        message: e.message,
+    })?;
+    let pixels = match cfg.dataset {
+        DataKind::Dsprites => 64 * 64,
+        DataKind::FashionMnist => 28 * 28,
+    };
+    build(cfg, pixels, rng)
 }
 
 fn build(cfg: &VaeConfig, pixels: usize, rng: &mut Rng) -> nn::Result<Vae> {
@@ -418,6 +440,10 @@ fn run_inner(
         images_per_second,
         diverged_at,
         eval: evaluation,
+        model: nn::checkpoint::Snapshot::of(
+            &vae.named_parameters(),
+            &nn::study::model_metadata("vae", cfg),
+        ),
     })
 }
 

@@ -66,42 +66,49 @@ impl Study for BetaVaeStudy {
     fn record(&self, cfg: &VaeConfig, r: &VaeRun) -> Record {
         let e = r.eval.as_ref();
         let f = e.and_then(|e| e.factors.as_ref());
-        Record::new()
-            .maybe("recon", e.map(|e| e.recon))
-            .maybe("kl", e.map(|e| e.kl()))
-            .maybe("neg_elbo", e.map(|e| e.recon + e.kl()))
-            .maybe("active_units", e.map(|e| e.active_units as f64))
-            .maybe("mig", f.and_then(|f| f.mig))
-            .maybe("beta_vae_score", f.and_then(|f| f.beta_vae).map(|s| s.eval))
-            .maybe(
-                "factor_vae_score",
-                f.and_then(|f| f.factor_vae).map(|s| s.eval),
-            )
-            .maybe("index_code_mi", e.map(|e| e.decomposition.index_code_mi))
-            .maybe(
-                "total_correlation",
-                e.map(|e| e.decomposition.total_correlation),
-            )
-            .maybe(
-                "dimension_wise_kl",
-                e.map(|e| e.decomposition.dimension_wise_kl),
-            )
-            .maybe("final_loss", r.steps.last().map(|s| s.loss as f64))
-            .metric("images_per_second", r.images_per_second)
-            .metric("train_seconds", r.train_seconds)
-            .metric("eval_seconds", r.eval_seconds)
-            .metric("parameters", r.parameters as f64)
-            .metric("beta", cfg.beta)
-            .metric("latent", cfg.latent as f64)
-            .flag("diverged", Some(r.diverged_at.is_some()))
-            .series(
-                &["step", "loss", "recon", "kl"],
-                r.steps
-                    .iter()
-                    .map(|s| vec![s.step as f64, s.loss as f64, s.recon as f64, s.kl as f64])
-                    .collect(),
-            )
-            .diverged_at(r.diverged_at)
+        let model = match r.model.to_bytes() {
+            Ok(bytes) if !r.model.is_empty() => vec![("model.safetensors".to_string(), bytes)],
+            _ => Vec::new(),
+        };
+        Record {
+            files: model,
+            ..Record::new()
+        }
+        .maybe("recon", e.map(|e| e.recon))
+        .maybe("kl", e.map(|e| e.kl()))
+        .maybe("neg_elbo", e.map(|e| e.recon + e.kl()))
+        .maybe("active_units", e.map(|e| e.active_units as f64))
+        .maybe("mig", f.and_then(|f| f.mig))
+        .maybe("beta_vae_score", f.and_then(|f| f.beta_vae).map(|s| s.eval))
+        .maybe(
+            "factor_vae_score",
+            f.and_then(|f| f.factor_vae).map(|s| s.eval),
+        )
+        .maybe("index_code_mi", e.map(|e| e.decomposition.index_code_mi))
+        .maybe(
+            "total_correlation",
+            e.map(|e| e.decomposition.total_correlation),
+        )
+        .maybe(
+            "dimension_wise_kl",
+            e.map(|e| e.decomposition.dimension_wise_kl),
+        )
+        .maybe("final_loss", r.steps.last().map(|s| s.loss as f64))
+        .metric("images_per_second", r.images_per_second)
+        .metric("train_seconds", r.train_seconds)
+        .metric("eval_seconds", r.eval_seconds)
+        .metric("parameters", r.parameters as f64)
+        .metric("beta", cfg.beta)
+        .metric("latent", cfg.latent as f64)
+        .flag("diverged", Some(r.diverged_at.is_some()))
+        .series(
+            &["step", "loss", "recon", "kl"],
+            r.steps
+                .iter()
+                .map(|s| vec![s.step as f64, s.loss as f64, s.recon as f64, s.kl as f64])
+                .collect(),
+        )
+        .diverged_at(r.diverged_at)
     }
 
     fn report(&self, runs: &[Run<Self>]) -> Vec<Section> {
