@@ -226,3 +226,29 @@ fn an_empty_dataset_is_refused_not_looped_on() {
     let err = run_vae(&cfg, 0, Some((&empty, &empty)), &mut |_, _, _| {}).unwrap_err();
     assert!(err.contains("at least one image"), "{err}");
 }
+
+/// A run keeps its trained model with the configuration that rebuilds it: the checkpoint
+/// loads into `build_vae(config)` by name and shape, and the weights are the trained ones
+/// (not the initial ones).
+#[test]
+fn a_run_keeps_its_trained_model_and_the_configuration_to_rebuild_it() {
+    use lab::params::{Params, Table};
+    let cfg = tiny(4.0, 2);
+    let r = run(&cfg, 3, None);
+    assert!(!r.model.is_empty());
+    let path = std::env::temp_dir().join(format!("vae-run-{}.safetensors", std::process::id()));
+    std::fs::write(&path, r.model.to_bytes().unwrap()).unwrap();
+    let meta = nn::checkpoint::metadata(&path).unwrap();
+    assert_eq!(meta["groundwork.study"], "vae");
+    let table: Table = meta["groundwork.config"].parse().unwrap();
+    assert_eq!(VaeConfig::from_table(&table).unwrap(), cfg);
+    let rebuilt = vae::study::build_vae(&cfg, &mut Rng::with_stream(3, 1)).unwrap();
+    let before = rebuilt.params()[0].to_vec();
+    nn::checkpoint::load(&path, &rebuilt.named_parameters()).unwrap();
+    assert_ne!(
+        rebuilt.params()[0].to_vec(),
+        before,
+        "the trained weights, not the start"
+    );
+    let _ = std::fs::remove_file(path);
+}
