@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod commands;
 pub mod embed;
+pub mod export;
 pub mod fetch;
 pub mod fsutil;
 pub mod registry;

@@ -116,6 +116,9 @@ enum Cmd {
         /// The input file, one text per line, or - for standard input.
         input: String,
     },
+    /// Write a model as an ONNX file (opset 17, dynamic batch): the sentence encoder in FP32
+    /// or groundwork's INT8 (--model, --int8), or a model a study trained (--checkpoint).
+    Export(xtask::export::ExportArgs),
     /// Serve a model over HTTP (OpenAI /v1/embeddings, text-embeddings-inference /embed,
     /// /health, /metrics) with a dynamic batcher: the `groundwork-serve` binary.
     Serve(serve::cli::Args),
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
             bf16,
             input,
         }),
+        Cmd::Export(args) => xtask::export::export(&args),
         Cmd::Serve(args) => serve::cli::run(&args),
         Cmd::Loadtest(args) => serve::cli::load(&args),
         Cmd::Report { dir } => commands::report(dir.as_deref()),
