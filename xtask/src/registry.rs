@@ -13,4 +13,5 @@ pub fn registry() -> Registry {
         .with(serve::study::ServingStudy)
         .with(vae::study::BetaVaeStudy)
         .with(nn::diagnose::study::DiagnoseStudy)
+        .with(rl::study::RlStudy)
 }

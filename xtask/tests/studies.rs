@@ -128,6 +128,10 @@ fn each_study_records_exactly_its_declared_metrics() {
         "dim = 4\nkappa = 10\nmethod = \"heavy-ball\"\nmax_iters = 2000",
     );
     assert_records_its_metrics(&Paths, "problem = \"beale\"\nmethod = \"adam\"\nsteps = 20");
+    assert_records_its_metrics(
+        &rl::study::RlStudy,
+        "q_steps = 6400\nepisodes = 200\nbaseline_episodes = 50",
+    );
 }
 
 #[test]
@@ -236,7 +240,7 @@ fn errors_name_the_real_studies_parameters() {
     };
     let cases = [
         (BASE.replace("kind = \"quadratic\"", "kind = \"clasifier\""),
-         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, minilm-int8, serving, vae, diagnose"),
+         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, minilm-int8, serving, vae, diagnose, rl"),
         (BASE.replace("method = \"gd\"", "method = \"heavyball\""),
          "bad.toml:9:10: params.method = \"heavyball\" is not one of: gd, sgd, heavy-ball, momentum, nesterov, adam, adamw, rmsprop, adagrad; did you mean `heavy-ball`?"),
         (BASE.replace("kappa = 10.0", "kappa = 0.5"),
