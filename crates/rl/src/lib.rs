@@ -43,6 +43,7 @@ pub mod envs;
 mod error;
 pub mod mdp;
 pub mod pg;
+pub mod ppo;
 pub mod space;
 pub mod study;
 pub mod tabular;

@@ -124,3 +124,19 @@ fn settings_outside_their_ranges_are_refused() {
     assert!(chain(1, 0.1, 0.0, 0.9).is_err());
     assert!(rl::envs::Bandit::new(0, 1).is_err());
 }
+
+#[test]
+fn ppo_learns_to_balance_the_pole() {
+    use rl::envs::cart_pole;
+    use rl::ppo::{evaluate, train_ppo, PpoConfig};
+    // A random policy keeps the pole up for about 22 steps; a short PPO run already far longer.
+    let cfg = PpoConfig {
+        total_steps: 16_384,
+        ..PpoConfig::default()
+    };
+    let run = train_ppo(&cfg, &cart_pole, &mut |_, _, _| {}).unwrap();
+    let (mean, _) = evaluate(&run.policy, &cart_pole, 10, 7).unwrap();
+    let first = run.curve.iter().find(|c| c.1.is_finite()).unwrap().1;
+    println!("first iteration's episodes {first:.1}, greedy policy after 16k steps {mean:.1}");
+    assert!(first < 60.0 && mean > 100.0, "{first} -> {mean}");
+}
