@@ -15,6 +15,9 @@
 //!    largest `|z|` over the components (`pg_max_z`; unbiased means about N(0,1) each), with
 //!    and without a learned Monte Carlo baseline; and the ratio of total variances without
 //!    and with it (`variance_ratio`).
+//! 4. **PPO solves CartPole-v1** when `ppo_steps > 0`: the greedy policy's mean return over
+//!    the evaluation episodes (`ppo_eval_return`; solved is ≥ 475), its spread, the first
+//!    step at which the training episodes averaged ≥ 475, and the training time.
 
 use core_tensor::Rng;
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
@@ -22,9 +25,10 @@ use lab::study::{Progress, Record, Run, Study};
 use serde::{Deserialize, Serialize};
 
 use crate::env::Checked;
-use crate::envs::frozen_lake_env;
+use crate::envs::{cart_pole, frozen_lake_env};
 use crate::mdp::{chain, frozen_lake, TabularEnv};
 use crate::pg::{estimate, exact_gradient, learn_baseline};
+use crate::ppo::{evaluate, train_ppo, PpoConfig};
 use crate::tabular::{greedy_policy, q_learning, TabularConfig};
 
 lab::params! {
@@ -47,6 +51,10 @@ lab::params! {
         pub slip: f64 = 0.1; bounds(min = 0, lt = 1),
         /// Scale of the random softmax parameters theta ~ N(0, scale^2).
         pub theta_scale: f64 = 0.5; bounds(min = 0, max = 10),
+        /// PPO's environment steps on CartPole-v1 (stable-baselines3's tuned settings); 0 = skip.
+        pub ppo_steps: u64 = 0; bounds(max = 100_000_000),
+        /// Evaluation episodes of PPO's greedy policy.
+        pub eval_episodes: usize = 100; bounds(min = 1, max = 100_000),
     }
 }
 
@@ -83,6 +91,13 @@ pub struct RlRun {
     pub baseline: (Vec<f64>, Vec<f64>),
     /// Episodes per estimate.
     pub episodes: usize,
+    /// PPO on CartPole, when run: `(steps, mean return of the episodes that ended in that
+    /// iteration)`.
+    pub ppo_curve: Vec<(u64, f64)>,
+    /// PPO's greedy policy over the evaluation episodes: mean and standard deviation.
+    pub ppo_eval: Option<(f64, f64)>,
+    /// PPO's training seconds.
+    pub ppo_seconds: f64,
 }
 
 fn max_z(mean: &[f64], var: &[f64], exact: &[f64], m: usize) -> f64 {
@@ -205,6 +220,23 @@ pub fn run_rl(
         cfg.episodes,
         &mut rng,
     )?;
+    let (mut ppo_curve, mut ppo_eval, mut ppo_seconds) = (Vec::new(), None, f64::NAN);
+    if cfg.ppo_steps > 0 {
+        let pc = PpoConfig {
+            total_steps: cfg.ppo_steps,
+            seed,
+            ..PpoConfig::default()
+        };
+        let run = train_ppo(&pc, &cart_pole, &mut |_, _, _| {})?;
+        ppo_eval = Some(evaluate(
+            &run.policy,
+            &cart_pole,
+            cfg.eval_episodes,
+            1_000_000,
+        )?);
+        ppo_curve = run.curve;
+        ppo_seconds = run.seconds;
+    }
     Ok(RlRun {
         v_star,
         policy,
@@ -217,6 +249,9 @@ pub fn run_rl(
         baselined: (baselined.mean, baselined.variance),
         baseline: (b, v_exact),
         episodes: cfg.episodes,
+        ppo_curve,
+        ppo_eval,
+        ppo_seconds,
     })
 }
 
@@ -239,6 +274,10 @@ impl Study for RlStudy {
         "pg_max_z",
         "pg_max_z_baseline",
         "variance_ratio",
+        "ppo_eval_return",
+        "ppo_eval_sd",
+        "ppo_steps_to_solve",
+        "ppo_seconds",
     ];
 
     fn run(&self, cfg: &RlConfig, seed: u64, progress: &mut Progress<'_>) -> Result<RlRun, String> {
@@ -264,6 +303,16 @@ impl Study for RlStudy {
             .metric("pg_max_z", r.max_z_plain())
             .metric("pg_max_z_baseline", r.max_z_baselined())
             .metric("variance_ratio", r.variance_ratio())
+            .maybe("ppo_eval_return", r.ppo_eval.map(|e| e.0))
+            .maybe("ppo_eval_sd", r.ppo_eval.map(|e| e.1))
+            .maybe(
+                "ppo_steps_to_solve",
+                r.ppo_curve
+                    .iter()
+                    .find(|c| c.1 >= 475.0)
+                    .map(|c| c.0 as f64),
+            )
+            .metric("ppo_seconds", r.ppo_seconds)
             .series(
                 &["step", "q_error"],
                 r.q_errors.iter().map(|&(n, e)| vec![n as f64, e]).collect(),
@@ -339,6 +388,52 @@ fn report(runs: &[Run<RlStudy>]) -> Vec<Section> {
                 values,
                 categories: vec![],
                 overlay: vec![],
+            })],
+        });
+    }
+    let ppo: Vec<&Run<RlStudy>> = runs.iter().filter(|r| r.config.ppo_steps > 0).collect();
+    if !ppo.is_empty() {
+        let lines = ppo
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let o = r.output.as_ref()?;
+                let pts = o
+                    .ppo_curve
+                    .iter()
+                    .filter(|c| c.1.is_finite())
+                    .map(|&(n, v)| (n as f64, v))
+                    .collect();
+                Some(Line::new(format!("seed {}", r.seed), pts, i))
+            })
+            .collect();
+        let rows = ppo
+            .iter()
+            .filter_map(|r| {
+                let o = r.output.as_ref()?;
+                let (m, sd) = o.ppo_eval?;
+                Some(vec![
+                    r.seed.to_string(),
+                    format!("{:.1} ± {:.1}", m, sd),
+                    o.ppo_curve
+                        .iter()
+                        .find(|c| c.1 >= 475.0)
+                        .map_or("-".into(), |c| c.0.to_string()),
+                    format!("{:.1}", o.ppo_seconds),
+                ])
+            })
+            .collect();
+        sections.push(Section {
+            title: "PPO solves CartPole-v1".into(),
+            text: "stable-baselines3's tuned settings (8 envs x 32 steps, minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, clip 0.2 and lr 1e-3 annealed to 0). Curve: mean return of the training episodes that ended in each iteration; table: the greedy policy over the evaluation episodes (solved: mean >= 475).".into(),
+            table: Some(TableData { header: header(&["seed", "evaluation return", "first step with training mean >= 475", "training seconds"]), rows }),
+            plots: vec![Plot::Lines(LinePlot {
+                title: "PPO on CartPole-v1".into(),
+                x_label: "environment steps".into(),
+                y_label: "mean episode return".into(),
+                log_x: false,
+                log_y: false,
+                lines,
             })],
         });
     }
