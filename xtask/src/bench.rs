@@ -260,6 +260,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
         eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
     }
     diagnose(&wanted, &mut results);
+    rl_rows(&cfg, &wanted, &mut results);
     minilm(opts, &wanted, &mut results);
     if wanted("autodiff-chain-1000") {
         let r = pool(1).install(|| {
@@ -743,6 +744,79 @@ fn diagnose(wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
                 }
                 Err(e) => eprintln!("skip: {full}: {e}"),
             }
+        }
+    }
+}
+
+/// Environment steps per second (CartPole-v1 alone and 16 copies with autoreset, checked and
+/// time-limited as `rl::envs::cart_pole` makes them) and PPO's wall time to train 100,000
+/// steps: what `scripts/rl-vs-peers.py` compares with Gymnasium and stable-baselines3.
+fn rl_rows(cfg: &MeasureConfig, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<Measurement>) {
+    use rl::envs::cart_pole;
+    const STEPS: usize = 100_000;
+    // A fixed action pattern (the pole falls within tens of steps, so episodes reset often).
+    let action = |k: usize| (k * 7 + k / 3) % 2;
+    if wanted("rl-cartpole/step/1t") {
+        let r = pool(1).install(|| {
+            measure("rl-cartpole/step/1t", cfg, STEPS as f64, 0.0, 1, || {
+                let mut env = cart_pole();
+                env.reset(Some(0)).expect("reset");
+                for k in 0..STEPS {
+                    if env.step(&action(k)).expect("step").done() {
+                        env.reset(None).expect("reset");
+                    }
+                }
+            })
+        });
+        eprintln!(
+            "rl-cartpole/step/1t                  {:.2e} steps/s",
+            r.items_per_second()
+        );
+        results.push(r);
+    }
+    if wanted("rl-cartpole/vec16/1t") {
+        let r = pool(1).install(|| {
+            measure("rl-cartpole/vec16/1t", cfg, STEPS as f64, 0.0, 1, || {
+                let mut v =
+                    rl::VecEnv::new(16, |_| rl::TimeLimit::new(rl::envs::CartPole::new(), 500))
+                        .expect("16 copies");
+                v.reset(Some(0)).expect("reset");
+                let mut actions = vec![0usize; 16];
+                for k in 0..STEPS / 16 {
+                    for (i, a) in actions.iter_mut().enumerate() {
+                        *a = action(k + i);
+                    }
+                    v.step(&actions).expect("step");
+                }
+            })
+        });
+        eprintln!(
+            "rl-cartpole/vec16/1t                 {:.2e} steps/s",
+            r.items_per_second()
+        );
+        results.push(r);
+    }
+    let name = "rl-ppo-cartpole-100k/2t";
+    if wanted(name) {
+        let pc = rl::ppo::PpoConfig::default();
+        match pool(2).install(|| rl::ppo::train_ppo(&pc, &cart_pole, &mut |_, _, _| {})) {
+            Ok(run) => {
+                let eval = rl::ppo::evaluate(&run.policy, &cart_pole, 100, 1_000_000)
+                    .map(|e| e.0)
+                    .unwrap_or(f64::NAN);
+                eprintln!(
+                    "{name:<36} {:.1} s (greedy policy over 100 episodes: {eval:.1})",
+                    run.seconds
+                );
+                results.push(Measurement {
+                    name: name.into(),
+                    seconds: Stats::from_samples(&[run.seconds]).expect("one sample"),
+                    items: pc.total_steps as f64,
+                    flop: 0.0,
+                    threads: 2,
+                });
+            }
+            Err(e) => eprintln!("skip: {name}: {e}"),
         }
     }
 }
