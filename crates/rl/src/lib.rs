@@ -16,6 +16,8 @@
 //! * [`tabular`] — Q-learning and SARSA with Robbins–Monro step sizes.
 //! * [`pg`] — the exact policy gradient of a softmax policy and the REINFORCE estimator, with
 //!   and without a learned baseline.
+//! * [`ppo`] and [`dqn`] — PPO and DQN on `nn` and `optim`, with stable-baselines3's tuned
+//!   CartPole-v1 settings (`cargo run --release -p rl --example ppo_cartpole`, `dqn_cartpole`).
 //! * [`study`] — the `rl` study (`experiments/rl.toml`): those theorems as claims.
 //!
 //! ## Example: Q-learning finds FrozenLake's optimal values
@@ -38,6 +40,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod dqn;
 pub mod env;
 pub mod envs;
 mod error;

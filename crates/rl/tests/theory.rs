@@ -140,3 +140,59 @@ fn ppo_learns_to_balance_the_pole() {
     println!("first iteration's episodes {first:.1}, greedy policy after 16k steps {mean:.1}");
     assert!(first < 60.0 && mean > 100.0, "{first} -> {mean}");
 }
+
+/// One step, two arms paying 0 and 1: DQN's Q-values must converge to the rewards (the
+/// Bellman target of a terminal step is the reward alone).
+#[test]
+fn dqn_regresses_q_onto_the_bellman_target() {
+    use rl::dqn::{train_dqn, DqnConfig};
+    use rl::{Env, Space, Step};
+    struct TwoArms;
+    impl Env for TwoArms {
+        type Obs = [f32; 1];
+        type Action = usize;
+        fn name(&self) -> &str {
+            "TwoArms"
+        }
+        fn observation_space(&self) -> Space {
+            Space::uniform_box(1, -1.0, 1.0)
+        }
+        fn action_space(&self) -> Space {
+            Space::Discrete(2)
+        }
+        fn reset(&mut self, _: Option<u64>) -> [f32; 1] {
+            [0.5]
+        }
+        fn step(&mut self, a: &usize) -> Step<[f32; 1]> {
+            Step {
+                obs: [0.5],
+                reward: *a as f64,
+                terminated: true,
+                truncated: false,
+            }
+        }
+    }
+    let cfg = DqnConfig {
+        total_steps: 3_000,
+        lr: 1e-3,
+        learning_starts: 100,
+        train_freq: 1,
+        gradient_steps: 1,
+        hidden: 16,
+        ..DqnConfig::default()
+    };
+    let run = train_dqn(&cfg, &|| Checked::new(TwoArms), &mut |_, _, _| {}).unwrap();
+    let q = core_tensor::no_grad(|| {
+        use nn::Module;
+        run.q
+            .net()
+            .forward(&core_tensor::Tensor::from_vec(vec![0.5], &[1, 1]).unwrap())
+    })
+    .unwrap()
+    .to_vec();
+    assert!(
+        (q[0] - 0.0).abs() < 0.05 && (q[1] - 1.0).abs() < 0.05,
+        "{q:?}"
+    );
+    assert_eq!(run.q.act_greedy(&[0.5]).unwrap(), 1);
+}
