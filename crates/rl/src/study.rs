@@ -17,13 +17,15 @@
 //!    and with it (`variance_ratio`).
 //! 4. **PPO solves CartPole-v1** when `ppo_steps > 0`: the greedy policy's mean return over
 //!    the evaluation episodes (`ppo_eval_return`; solved is ≥ 475), its spread, the first
-//!    step at which the training episodes averaged ≥ 475, and the training time.
+//!    step at which the training episodes averaged ≥ 475, and the training time. **DQN**
+//!    likewise when `dqn_steps > 0` (`dqn_eval_return`, `dqn_seconds`).
 
 use core_tensor::Rng;
 use lab::report::{header, Heatmap, Line, LinePlot, Plot, Section, TableData};
 use lab::study::{Progress, Record, Run, Study};
 use serde::{Deserialize, Serialize};
 
+use crate::dqn::{train_dqn, DqnConfig};
 use crate::env::Checked;
 use crate::envs::{cart_pole, frozen_lake_env};
 use crate::mdp::{chain, frozen_lake, TabularEnv};
@@ -53,7 +55,9 @@ lab::params! {
         pub theta_scale: f64 = 0.5; bounds(min = 0, max = 10),
         /// PPO's environment steps on CartPole-v1 (stable-baselines3's tuned settings); 0 = skip.
         pub ppo_steps: u64 = 0; bounds(max = 100_000_000),
-        /// Evaluation episodes of PPO's greedy policy.
+        /// DQN's environment steps on CartPole-v1 (stable-baselines3's tuned settings); 0 = skip.
+        pub dqn_steps: u64 = 0; bounds(max = 100_000_000),
+        /// Evaluation episodes of PPO's and DQN's greedy policies.
         pub eval_episodes: usize = 100; bounds(min = 1, max = 100_000),
     }
 }
@@ -98,6 +102,12 @@ pub struct RlRun {
     pub ppo_eval: Option<(f64, f64)>,
     /// PPO's training seconds.
     pub ppo_seconds: f64,
+    /// DQN on CartPole, when run: `(steps, return)` of every finished training episode.
+    pub dqn_episodes: Vec<(u64, f64)>,
+    /// DQN's greedy policy over the evaluation episodes: mean and standard deviation.
+    pub dqn_eval: Option<(f64, f64)>,
+    /// DQN's training seconds.
+    pub dqn_seconds: f64,
 }
 
 fn max_z(mean: &[f64], var: &[f64], exact: &[f64], m: usize) -> f64 {
@@ -237,6 +247,23 @@ pub fn run_rl(
         ppo_curve = run.curve;
         ppo_seconds = run.seconds;
     }
+    let (mut dqn_episodes, mut dqn_eval, mut dqn_seconds) = (Vec::new(), None, f64::NAN);
+    if cfg.dqn_steps > 0 {
+        let dc = DqnConfig {
+            total_steps: cfg.dqn_steps,
+            seed,
+            ..DqnConfig::default()
+        };
+        let run = train_dqn(&dc, &cart_pole, &mut |_, _, _| {})?;
+        dqn_eval = Some(crate::dqn::evaluate(
+            &run.q,
+            &cart_pole,
+            cfg.eval_episodes,
+            1_000_000,
+        )?);
+        dqn_episodes = run.episodes;
+        dqn_seconds = run.seconds;
+    }
     Ok(RlRun {
         v_star,
         policy,
@@ -252,6 +279,9 @@ pub fn run_rl(
         ppo_curve,
         ppo_eval,
         ppo_seconds,
+        dqn_episodes,
+        dqn_eval,
+        dqn_seconds,
     })
 }
 
@@ -278,6 +308,8 @@ impl Study for RlStudy {
         "ppo_eval_sd",
         "ppo_steps_to_solve",
         "ppo_seconds",
+        "dqn_eval_return",
+        "dqn_seconds",
     ];
 
     fn run(&self, cfg: &RlConfig, seed: u64, progress: &mut Progress<'_>) -> Result<RlRun, String> {
@@ -313,6 +345,8 @@ impl Study for RlStudy {
                     .map(|c| c.0 as f64),
             )
             .metric("ppo_seconds", r.ppo_seconds)
+            .maybe("dqn_eval_return", r.dqn_eval.map(|e| e.0))
+            .metric("dqn_seconds", r.dqn_seconds)
             .series(
                 &["step", "q_error"],
                 r.q_errors.iter().map(|&(n, e)| vec![n as f64, e]).collect(),
@@ -431,6 +465,47 @@ fn report(runs: &[Run<RlStudy>]) -> Vec<Section> {
                 title: "PPO on CartPole-v1".into(),
                 x_label: "environment steps".into(),
                 y_label: "mean episode return".into(),
+                log_x: false,
+                log_y: false,
+                lines,
+            })],
+        });
+    }
+    let dqn: Vec<&Run<RlStudy>> = runs.iter().filter(|r| r.config.dqn_steps > 0).collect();
+    if !dqn.is_empty() {
+        let rows = dqn
+            .iter()
+            .filter_map(|r| {
+                let o = r.output.as_ref()?;
+                let (m, sd) = o.dqn_eval?;
+                Some(vec![
+                    r.seed.to_string(),
+                    r.config.dqn_steps.to_string(),
+                    format!("{m:.1} ± {sd:.1}"),
+                    format!("{:.1}", o.dqn_seconds),
+                ])
+            })
+            .collect();
+        let lines = dqn
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let o = r.output.as_ref()?;
+                Some(Line::new(
+                    format!("seed {}", r.seed),
+                    o.dqn_episodes.iter().map(|&(n, v)| (n as f64, v)).collect(),
+                    i,
+                ))
+            })
+            .collect();
+        sections.push(Section {
+            title: "DQN on CartPole-v1".into(),
+            text: "stable-baselines3's tuned settings (replay 100,000, batch 64, 128 gradient steps every 256 steps, target refreshed every 10 steps, epsilon to 0.04 over the first 16%, Huber loss, a 256-256 ReLU network). Curve: return of every training episode (exploring); table: the greedy policy over the evaluation episodes.".into(),
+            table: Some(TableData { header: header(&["seed", "steps", "evaluation return", "training seconds"]), rows }),
+            plots: vec![Plot::Lines(LinePlot {
+                title: "DQN on CartPole-v1".into(),
+                x_label: "environment steps".into(),
+                y_label: "episode return".into(),
                 log_x: false,
                 log_y: false,
                 lines,
