@@ -111,6 +111,15 @@ impl Snapshot {
         self.tensors.is_empty()
     }
 
+    /// The run-folder file a study leaves for it — `model.safetensors` with
+    /// [`Snapshot::to_bytes`] — or nothing when the snapshot is empty or does not encode.
+    pub fn run_file(&self) -> Vec<(String, Vec<u8>)> {
+        match self.to_bytes() {
+            Ok(bytes) if !self.is_empty() => vec![("model.safetensors".to_string(), bytes)],
+            _ => Vec::new(),
+        }
+    }
+
     /// The checkpoint file's bytes (what [`load`] and [`metadata`] read).
     ///
     /// # Errors

@@ -140,7 +140,7 @@ pub struct DqnRun {
 }
 
 /// Mean and standard deviation of the greedy policy's return over `episodes` episodes of
-/// fresh environments (seeds `seed`, `seed + 1`, …).
+/// fresh environments (seeds `seed`, `seed + 1`, …; see [`crate::env::evaluate`]).
 ///
 /// # Errors
 /// The environment's own errors.
@@ -154,24 +154,7 @@ where
     E: Env<Action = usize>,
     E::Obs: AsRef<[f32]>,
 {
-    let mut returns = Vec::with_capacity(episodes);
-    for k in 0..episodes {
-        let mut env = make();
-        let mut obs = env.reset(Some(seed + k as u64))?;
-        let mut total = 0.0;
-        loop {
-            let s = env.step(&q.act_greedy(obs.as_ref())?)?;
-            total += s.reward;
-            if s.done() {
-                break;
-            }
-            obs = s.obs;
-        }
-        returns.push(total);
-    }
-    let mean = returns.iter().sum::<f64>() / episodes as f64;
-    let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / episodes as f64;
-    Ok((mean, var.sqrt()))
+    crate::env::evaluate(&|obs| q.act_greedy(obs), make, episodes, seed)
 }
 
 /// Copies `from`'s parameters into `to` (the same architecture).

@@ -148,7 +148,7 @@ pub struct PpoRun {
 }
 
 /// Mean and standard deviation of the greedy policy's return over `episodes` episodes of
-/// fresh environments (seeds `seed`, `seed + 1`, …).
+/// fresh environments (seeds `seed`, `seed + 1`, …; see [`crate::env::evaluate`]).
 ///
 /// # Errors
 /// The environment's own errors.
@@ -162,24 +162,7 @@ where
     E: Env<Action = usize>,
     E::Obs: AsRef<[f32]>,
 {
-    let mut returns = Vec::with_capacity(episodes);
-    for k in 0..episodes {
-        let mut env = make();
-        let mut obs = env.reset(Some(seed + k as u64))?;
-        let mut total = 0.0;
-        loop {
-            let s = env.step(&policy.act_greedy(obs.as_ref())?)?;
-            total += s.reward;
-            if s.done() {
-                break;
-            }
-            obs = s.obs;
-        }
-        returns.push(total);
-    }
-    let mean = returns.iter().sum::<f64>() / episodes as f64;
-    let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / episodes as f64;
-    Ok((mean, var.sqrt()))
+    crate::env::evaluate(&|obs| policy.act_greedy(obs), make, episodes, seed)
 }
 
 /// Trains with PPO on `cfg.envs` environments made by `make`; `progress(steps, total, mean

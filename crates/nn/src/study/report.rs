@@ -47,12 +47,8 @@ impl Study for ClassifierStudy {
     fn record(&self, cfg: &ClassifierConfig, r: &ClassifierRun) -> Record {
         let last = r.epochs.last();
         let sharp = r.sharpness.iter().map(|s| s.1);
-        let model = match r.model.to_bytes() {
-            Ok(bytes) if !r.model.is_empty() => vec![("model.safetensors".to_string(), bytes)],
-            _ => Vec::new(),
-        };
         Record {
-            files: model,
+            files: r.model.run_file(),
             ..Record::new()
         }
         .metric("test_accuracy", r.test_accuracy())

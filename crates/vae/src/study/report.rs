@@ -66,12 +66,8 @@ impl Study for BetaVaeStudy {
     fn record(&self, cfg: &VaeConfig, r: &VaeRun) -> Record {
         let e = r.eval.as_ref();
         let f = e.and_then(|e| e.factors.as_ref());
-        let model = match r.model.to_bytes() {
-            Ok(bytes) if !r.model.is_empty() => vec![("model.safetensors".to_string(), bytes)],
-            _ => Vec::new(),
-        };
         Record {
-            files: model,
+            files: r.model.run_file(),
             ..Record::new()
         }
         .maybe("recon", e.map(|e| e.recon))
