@@ -360,16 +360,23 @@ impl Study for RlStudy {
 
 fn report(runs: &[Run<RlStudy>]) -> Vec<Section> {
     let mut sections = Vec::new();
-    let lines: Vec<Line> = runs
+    // One band per omega over the seeds (the PPO and DQN runs repeat the theory part: left out).
+    let mut omegas: Vec<f64> = runs.iter().map(|r| r.config.omega).collect();
+    omegas.sort_by(f64::total_cmp);
+    omegas.dedup();
+    let lines: Vec<Line> = omegas
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| {
-            let o = r.output.as_ref()?;
-            Some(Line::new(
-                format!("omega {} seed {}", r.config.omega, r.seed),
-                o.q_errors.iter().map(|&(n, e)| (n as f64, e)).collect(),
-                i,
-            ))
+        .map(|(i, &omega)| {
+            let curves: Vec<Vec<(f64, f64)>> = runs
+                .iter()
+                .filter(|r| {
+                    r.config.omega == omega && r.config.ppo_steps == 0 && r.config.dqn_steps == 0
+                })
+                .filter_map(|r| r.output.as_ref())
+                .map(|o| o.q_errors.iter().map(|&(n, e)| (n as f64, e)).collect())
+                .collect();
+            Line::mean_band(format!("omega {omega}"), &curves, i)
         })
         .collect();
     sections.push(Section {
@@ -427,20 +434,25 @@ fn report(runs: &[Run<RlStudy>]) -> Vec<Section> {
     }
     let ppo: Vec<&Run<RlStudy>> = runs.iter().filter(|r| r.config.ppo_steps > 0).collect();
     if !ppo.is_empty() {
-        let lines = ppo
+        // Iterations in which no episode ended carry the last mean forward, so seeds align.
+        let curves: Vec<Vec<(f64, f64)>> = ppo
             .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                let o = r.output.as_ref()?;
-                let pts = o
-                    .ppo_curve
+            .filter_map(|r| r.output.as_ref())
+            .map(|o| {
+                let mut last = f64::NAN;
+                o.ppo_curve
                     .iter()
-                    .filter(|c| c.1.is_finite())
-                    .map(|&(n, v)| (n as f64, v))
-                    .collect();
-                Some(Line::new(format!("seed {}", r.seed), pts, i))
+                    .map(|&(n, v)| {
+                        if v.is_finite() {
+                            last = v;
+                        }
+                        (n as f64, last)
+                    })
+                    .filter(|p| p.1.is_finite())
+                    .collect()
             })
             .collect();
+        let lines = vec![Line::mean_band("PPO", &curves, 0)];
         let rows = ppo
             .iter()
             .filter_map(|r| {
@@ -459,7 +471,7 @@ fn report(runs: &[Run<RlStudy>]) -> Vec<Section> {
             .collect();
         sections.push(Section {
             title: "PPO solves CartPole-v1".into(),
-            text: "stable-baselines3's tuned settings (8 envs x 32 steps, minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, clip 0.2 and lr 1e-3 annealed to 0). Curve: mean return of the training episodes that ended in each iteration; table: the greedy policy over the evaluation episodes (solved: mean >= 475).".into(),
+            text: "stable-baselines3's tuned settings (8 envs x 32 steps, minibatch 256, 20 epochs, gamma 0.98, GAE lambda 0.8, clip 0.2 and lr 1e-3 annealed to 0). Curve: mean return of the training episodes that ended in each iteration (carried forward through iterations where none ended), mean over seeds with the min-max band; table: the greedy policy over the evaluation episodes (solved: mean >= 475).".into(),
             table: Some(TableData { header: header(&["seed", "evaluation return", "first step with training mean >= 475", "training seconds"]), rows }),
             plots: vec![Plot::Lines(LinePlot {
                 title: "PPO on CartPole-v1".into(),
