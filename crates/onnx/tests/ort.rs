@@ -186,12 +186,13 @@ fn the_vaes_encoders_and_decoders_export_from_their_checkpoints() {
     }
 }
 
-/// The 512 shipped sentences as padded `input_ids` and `attention_mask`, and groundwork's
+/// The first `count` of the 512 shipped sentences as padded `input_ids` and `attention_mask`, and groundwork's
 /// own embeddings of them.
-fn minilm_case(model: &quant::Model) -> (Vec<(&'static str, Input)>, Vec<Vec<f32>>) {
+fn minilm_case(model: &quant::Model, count: usize) -> (Vec<(&'static str, Input)>, Vec<Vec<f32>>) {
     let texts: Vec<&str> = quant::BENCH_SENTENCES
         .lines()
         .filter(|l| !l.is_empty())
+        .take(count)
         .collect();
     let tokens: Vec<Vec<u32>> = texts
         .iter()
@@ -254,7 +255,7 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
     };
     let dir = scratch("minilm");
     let fp32 = quant::Model::load(&model_dir).unwrap();
-    let (inputs, ours_fp32) = minilm_case(&fp32);
+    let (inputs, ours_fp32) = minilm_case(&fp32, 512);
 
     let ort_fp32 = run_minilm(&rt, &dir, &model_dir, BertExport::default(), &inputs);
     let (mean, min) = cosines(&ort_fp32, &ours_fp32);
@@ -270,7 +271,7 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
     // cosine 0.9978). So the claims are: the drift is well inside INT8's own error, and the
     // exported model is exactly as faithful to FP32 as ours.
     let int8 = quant::Model::load_with(&model_dir, quant::Precision::int8()).unwrap();
-    let (_, ours_int8) = minilm_case(&int8);
+    let (_, ours_int8) = minilm_case(&int8, 512);
     let family = quant::kernels::int8::default_family();
     let opts = BertExport {
         int8: true,
@@ -303,4 +304,41 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
         );
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// CLS and max pooling (other sentence-transformers models use them): the same model with
+/// its pooling file changed, exported, against groundwork's own pooling.
+#[test]
+fn cls_and_max_pooling_export_as_groundwork_pools() {
+    let name = "cls_and_max_pooling_export_as_groundwork_pools";
+    let Some(model_dir) = quant::model_for_tests("all-minilm-l6-v2") else {
+        return;
+    };
+    let Some(rt) = runtime(name) else {
+        return;
+    };
+    for mode in ["cls", "max"] {
+        let dir = scratch(&format!("pooling-{mode}"));
+        let copy = dir.join("model");
+        std::fs::create_dir_all(copy.join("1_Pooling")).unwrap();
+        for entry in std::fs::read_dir(&model_dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let pooling = format!(
+            "{{\"word_embedding_dimension\": 384, \"pooling_mode_cls_token\": {}, \"pooling_mode_mean_tokens\": false, \"pooling_mode_max_tokens\": {}}}",
+            mode == "cls",
+            mode == "max"
+        );
+        std::fs::write(copy.join("1_Pooling/config.json"), pooling).unwrap();
+        let model = quant::Model::load(&copy).unwrap();
+        let (inputs, ours) = minilm_case(&model, 64);
+        let theirs = run_minilm(&rt, &dir, &copy, BertExport::default(), &inputs);
+        let (mean, min) = cosines(&theirs, &ours);
+        println!("{mode} pooling: cosine mean {mean:.7} min {min:.7}");
+        assert!(min >= 0.99999, "{mode} pooling: min cosine {min}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
