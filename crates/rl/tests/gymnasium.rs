@@ -36,51 +36,55 @@ fn close(what: &str, ours: &[f64], theirs: &[f64], tol: f64) {
     }
 }
 
+/// Replays `t` on `env` from its recorded start state (`set` puts it in place, `get` reads the
+/// internal state back after each step).
+fn replay<E: rl::Env<Action = usize>>(
+    t: &Trajectory,
+    mut env: rl::Checked<E>,
+    set: impl Fn(&mut E, &[f64]),
+    get: impl Fn(&E) -> Vec<f64>,
+) where
+    E::Obs: AsRef<[f32]>,
+{
+    let label = format!("{} seed {} ({})", t.env, t.seed, t.policy);
+    env.reset(Some(t.seed)).unwrap();
+    set(env.inner_mut(), &t.reset_state);
+    for (k, r) in t.steps.iter().enumerate() {
+        let out = env.step(&r.action).unwrap();
+        let what = format!("{label} step {k}");
+        close(&what, &get(env.inner()), &r.state, 1e-9);
+        let obs: Vec<f64> = out.obs.as_ref().iter().map(|&v| v as f64).collect();
+        close(&what, &obs, &r.obs, 1e-6);
+        assert_eq!(
+            (out.reward, out.terminated, out.truncated),
+            (r.reward, r.terminated, r.truncated),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn cartpole_and_mountain_car_step_exactly_as_gymnasium() {
     let (mut cartpoles, mut cars) = (0, 0);
     for t in fixture() {
-        let label = format!("{} seed {} ({})", t.env, t.seed, t.policy);
         match t.env.as_str() {
             "CartPole-v1" => {
                 cartpoles += 1;
-                let mut env = cart_pole();
-                env.reset(Some(t.seed)).unwrap();
-                let s = &t.reset_state;
-                env.inner_mut()
-                    .inner_mut()
-                    .set_state([s[0], s[1], s[2], s[3]]);
-                for (k, r) in t.steps.iter().enumerate() {
-                    let out = env.step(&r.action).unwrap();
-                    let what = format!("{label} step {k}");
-                    close(&what, &env.inner().inner().state(), &r.state, 1e-9);
-                    let obs: Vec<f64> = out.obs.iter().map(|&v| v as f64).collect();
-                    close(&what, &obs, &r.obs, 1e-6);
-                    assert_eq!(
-                        (out.reward, out.terminated, out.truncated),
-                        (r.reward, r.terminated, r.truncated),
-                        "{what}"
-                    );
-                }
+                replay(
+                    &t,
+                    cart_pole(),
+                    |e, s| e.inner_mut().set_state([s[0], s[1], s[2], s[3]]),
+                    |e| e.inner().state().to_vec(),
+                );
             }
             "MountainCar-v0" => {
                 cars += 1;
-                let mut env = mountain_car();
-                env.reset(Some(t.seed)).unwrap();
-                let s = &t.reset_state;
-                env.inner_mut().inner_mut().set_state([s[0], s[1]]);
-                for (k, r) in t.steps.iter().enumerate() {
-                    let out = env.step(&r.action).unwrap();
-                    let what = format!("{label} step {k}");
-                    close(&what, &env.inner().inner().state(), &r.state, 1e-9);
-                    let obs: Vec<f64> = out.obs.iter().map(|&v| v as f64).collect();
-                    close(&what, &obs, &r.obs, 1e-6);
-                    assert_eq!(
-                        (out.reward, out.terminated, out.truncated),
-                        (r.reward, r.terminated, r.truncated),
-                        "{what}"
-                    );
-                }
+                replay(
+                    &t,
+                    mountain_car(),
+                    |e, s| e.inner_mut().set_state([s[0], s[1]]),
+                    |e| e.inner().state().to_vec(),
+                );
             }
             other => panic!("unknown environment {other} in the fixture"),
         }
