@@ -169,3 +169,76 @@ fn diagnose_reads_a_loss_log_and_refuses_a_bad_one() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("without a `loss` column"), "{out}");
 }
+
+#[test]
+fn export_writes_a_studys_model_and_refuses_what_it_cannot_export() {
+    use lab::params::Params;
+    let dir = scratch("export");
+    // A classifier run's checkpoint, as the runner leaves it.
+    let mut table = lab::params::Table::new();
+    table.insert("model".into(), "mlp".into());
+    table.insert("optimizer".into(), "sgd".into());
+    table.insert("lr".into(), 0.1.into());
+    let cfg = nn::study::ClassifierConfig::from_table(&table).unwrap();
+    let net = nn::study::build_model(cfg.model, cfg.init, &mut core_tensor::Rng::seed(0)).unwrap();
+    let snapshot = nn::checkpoint::Snapshot::of(
+        &nn::Module::parameters(&net),
+        &nn::study::model_metadata("classifier", &cfg),
+    );
+    let ckpt = dir.join("model.safetensors");
+    std::fs::write(&ckpt, snapshot.to_bytes().unwrap()).unwrap();
+    let out = dir.join("mlp.onnx");
+    let (code, text) = xtask(
+        &[
+            "export",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("fashion-mnist-mlp (fp32), inputs input, outputs output"),
+        "{text}"
+    );
+    let model = onnx::OnnxModel::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        model.metadata("groundwork.model"),
+        Some("fashion-mnist-mlp")
+    );
+
+    // A checkpoint without the study's metadata, an output folder that does not exist, no
+    // source at all: exit 2 with the reason, nothing written.
+    let plain = dir.join("plain.safetensors");
+    nn::checkpoint::save(&plain, &net, None).unwrap();
+    let (code, text) = xtask(
+        &[
+            "export",
+            "--checkpoint",
+            plain.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("groundwork.study"), "{text}");
+    let nowhere = dir.join("missing").join("x.onnx");
+    let (code, text) = xtask(
+        &[
+            "export",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("missing"), "{text}");
+    let (code, text) = xtask(&["export", "--out", out.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--model"), "{text}");
+}
