@@ -102,6 +102,28 @@ def embed_all(sess, bs, n):
     return out
 
 
+def profile(path, threads, bs):
+    """Shares of kernel time by operator type over one pass of `bs`."""
+    import collections
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(os.path.dirname(path), "profile")
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    for _, feeds in bs:
+        sess.run(None, feeds)
+    trace = sess.end_profiling()
+    total = collections.Counter()
+    for e in json.load(open(trace)):
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            total[e["args"]["op_name"]] += e["dur"]
+    os.remove(trace)
+    whole = sum(total.values()) or 1
+    return [(op, 100.0 * t / whole) for op, t in total.most_common(8)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("fp32")
@@ -110,6 +132,9 @@ def main():
     ap.add_argument("--batches", default="1,8,32,128")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print each model's time by operator type at batch 32 "
+                         "(ONNX Runtime's profiler)")
     args = ap.parse_args()
     args.fp32, args.int8 = os.path.abspath(args.fp32), os.path.abspath(args.int8)
     if args.json:
@@ -165,6 +190,10 @@ def main():
         cells = " | ".join(f"{speed[name][s]:.0f}" for s in sizes)
         m, lo = fidelity[name]
         print(f"| {name} | {cells} | {m:.5f} / {lo:.5f} | {size_mb:.1f} MB |")
+    if args.profile:
+        for name in ("groundwork-int8", "ort-int8-pc"):
+            shares = profile(paths[name], args.threads, batches(tokens, 32))
+            print(f"{name} at b32: " + ", ".join(f"{op} {p:.0f}%" for op, p in shares))
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
         json.dump({"onnxruntime": ort.__version__, "threads": args.threads,

@@ -266,10 +266,9 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
     // without VNNI), so both sides compute the same integers from the same floats (bit for
     // bit: `bert::tests` in the crate). End to end they drift apart a little: ONNX Runtime's
     // LayerNorm, erf and softmax round differently from ours in the last bit, a code near a
-    // rounding boundary flips, and the flips compound over six layers (ONNX Runtime against
-    // itself, with x / s in place of x · (1 / s) in the quantiser, drifts as far: min
-    // cosine 0.9978). So the claims are: the drift is well inside INT8's own error, and the
-    // exported model is exactly as faithful to FP32 as ours.
+    // rounding boundary flips, and the flips compound over six layers. So the claims are:
+    // the drift is well inside INT8's own error, and the exported model is exactly as
+    // faithful to FP32 as ours.
     let int8 = quant::Model::load_with(&model_dir, quant::Precision::int8()).unwrap();
     let (_, ours_int8) = minilm_case(&int8, 512);
     let family = quant::kernels::int8::default_family();

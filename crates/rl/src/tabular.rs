@@ -16,8 +16,8 @@
 //! action of every state visited infinitely often is still tried infinitely often (a decay
 //! per episode, `ε / √k`, is not enough: a path of six exploratory moves then has a
 //! summable probability, and on FrozenLake the goal is never found). Even so GLIE is slow
-//! there: after 3 million steps its values still lag far behind (measured, seed 4). With a
-//! fixed ε SARSA learns the value of its own ε-greedy policy — on FrozenLake (ε = 0.2, 3
+//! there, its values lagging far behind `Q*` for millions of steps. With a fixed ε SARSA
+//! learns the value of its own ε-greedy policy — on FrozenLake (ε = 0.2, 3
 //! million steps) one whose greedy policy is optimal (`tests/theory.rs`).
 
 use core_tensor::Rng;
