@@ -801,7 +801,7 @@ fn rl_rows(cfg: &MeasureConfig, wanted: &dyn Fn(&str) -> bool, results: &mut Vec
         let pc = rl::ppo::PpoConfig::default();
         match pool(2).install(|| rl::ppo::train_ppo(&pc, &cart_pole, &mut |_, _, _| {})) {
             Ok(run) => {
-                let eval = rl::ppo::evaluate(&run.policy, &cart_pole, 100, 1_000_000)
+                let eval = rl::env::evaluate(&run.policy, &cart_pole, 100, 1_000_000)
                     .map(|e| e.0)
                     .unwrap_or(f64::NAN);
                 eprintln!(

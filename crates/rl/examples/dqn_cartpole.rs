@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p rl --example dqn_cartpole [-- SEED [STEPS]]`
 
-use rl::dqn::{evaluate, train_dqn, DqnConfig};
+use rl::dqn::{train_dqn, DqnConfig};
+use rl::env::evaluate;
 use rl::envs::cart_pole;
 
 fn main() -> Result<(), rl::RlError> {

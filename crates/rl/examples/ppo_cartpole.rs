@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release -p rl --example ppo_cartpole [-- SEED]`
 
+use rl::env::evaluate;
 use rl::envs::cart_pole;
-use rl::ppo::{evaluate, train_ppo, PpoConfig};
+use rl::ppo::{train_ppo, PpoConfig};
 
 fn main() -> Result<(), rl::RlError> {
     let seed = std::env::args()

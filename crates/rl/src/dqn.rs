@@ -29,7 +29,7 @@ use core_tensor::{no_grad, Rng, Tensor};
 use nn::{Activation, Linear, Module, Sequential};
 use optim::Adam;
 
-use crate::env::{Checked, Env};
+use crate::env::{net_argmax, Checked, Env, GreedyPolicy};
 use crate::error::{invalid, Result, RlError};
 use crate::space::Space;
 
@@ -106,23 +106,14 @@ pub struct QNetwork {
     obs_dim: usize,
 }
 
-impl QNetwork {
+impl GreedyPolicy for QNetwork {
     /// The action of the highest Q-value.
-    ///
-    /// # Errors
-    /// An observation of the wrong size.
-    pub fn act_greedy(&self, obs: &[f32]) -> Result<usize> {
-        let x = Tensor::from_vec(obs.to_vec(), &[1, self.obs_dim]).map_err(err)?;
-        let q = no_grad(|| self.net.forward(&x)).map_err(err)?.to_vec();
-        Ok(q.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-            )
-            .0)
+    fn act_greedy(&self, obs: &[f32]) -> Result<usize> {
+        net_argmax(&self.net, obs, self.obs_dim)
     }
+}
 
+impl QNetwork {
     /// The network.
     pub fn net(&self) -> &Sequential {
         &self.net
@@ -137,24 +128,6 @@ pub struct DqnRun {
     pub episodes: Vec<(u64, f64)>,
     /// Seconds of training.
     pub seconds: f64,
-}
-
-/// Mean and standard deviation of the greedy policy's return over `episodes` episodes of
-/// fresh environments (seeds `seed`, `seed + 1`, …; see [`crate::env::evaluate`]).
-///
-/// # Errors
-/// The environment's own errors.
-pub fn evaluate<E>(
-    q: &QNetwork,
-    make: &dyn Fn() -> Checked<E>,
-    episodes: usize,
-    seed: u64,
-) -> Result<(f64, f64)>
-where
-    E: Env<Action = usize>,
-    E::Obs: AsRef<[f32]>,
-{
-    crate::env::evaluate(&|obs| q.act_greedy(obs), make, episodes, seed)
 }
 
 /// Copies `from`'s parameters into `to` (the same architecture).
@@ -201,6 +174,7 @@ where
     let online = q_net(obs_dim, cfg.hidden, actions, &mut init).map_err(err)?;
     let target = q_net(obs_dim, cfg.hidden, actions, &mut init).map_err(err)?;
     copy_params(&online, &target)?;
+    let mut stale = false;
     let params = online.params();
     let mut opt = Adam::new(cfg.lr as f32).bind(params.clone()).map_err(err)?;
     let mut rng = Rng::with_stream(cfg.seed, 2);
@@ -223,15 +197,7 @@ where
         let a = if step <= cfg.learning_starts || rng.next_f64() < eps {
             rng.below(actions)
         } else {
-            let x = Tensor::from_vec(obs.clone(), &[1, obs_dim]).map_err(err)?;
-            let q = no_grad(|| online.forward(&x)).map_err(err)?.to_vec();
-            q.iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                )
-                .0
+            net_argmax(&online, &obs, obs_dim)?
         };
         let s = env.step(&a)?;
         episode_return += s.reward;
@@ -301,9 +267,13 @@ where
                 loss.backward().map_err(err)?;
                 optim::clip_grad_norm(&params, cfg.max_grad_norm).map_err(err)?;
                 opt.step().map_err(err)?;
+                stale = true;
             }
         }
-        if step % cfg.target_update == 0 {
+        // The target follows the online network every `target_update` steps; between training
+        // phases the online network does not change, so only a copy after one is work.
+        if step % cfg.target_update == 0 && stale {
+            stale = false;
             copy_params(&online, &target)?;
         }
     }

@@ -245,14 +245,23 @@ impl<E: Env> Checked<E> {
     }
 }
 
-/// Mean and standard deviation of the return of the policy `act` (observation to action)
-/// over `episodes` episodes of fresh environments made by `make`, reset with seeds `seed`,
-/// `seed + 1`, …: how PPO's and DQN's greedy policies are evaluated.
+/// A policy that picks one action for a box observation: what [`evaluate`] runs (PPO's and
+/// DQN's greedy policies).
+pub trait GreedyPolicy {
+    /// The action for `obs`.
+    ///
+    /// # Errors
+    /// An observation of the wrong size.
+    fn act_greedy(&self, obs: &[f32]) -> Result<usize>;
+}
+
+/// Mean and standard deviation of `policy`'s return over `episodes` episodes of fresh
+/// environments made by `make`, reset with seeds `seed`, `seed + 1`, ….
 ///
 /// # Errors
-/// `act`'s error, or the environment's.
+/// The policy's error, or the environment's.
 pub fn evaluate<E>(
-    act: &dyn Fn(&[f32]) -> Result<usize>,
+    policy: &dyn GreedyPolicy,
     make: &dyn Fn() -> Checked<E>,
     episodes: usize,
     seed: u64,
@@ -267,7 +276,7 @@ where
         let mut obs = env.reset(Some(seed + k as u64))?;
         let mut total = 0.0;
         loop {
-            let s = env.step(&act(obs.as_ref())?)?;
+            let s = env.step(&policy.act_greedy(obs.as_ref())?)?;
             total += s.reward;
             if s.done() {
                 break;
@@ -280,4 +289,14 @@ where
     let mean = returns.iter().sum::<f64>() / n;
     let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
     Ok((mean, var.sqrt()))
+}
+
+/// The action whose output of `net` is largest for one observation (of `obs_dim` values):
+/// a policy's most likely action, or a Q-network's greedy one.
+pub(crate) fn net_argmax(net: &nn::Sequential, obs: &[f32], obs_dim: usize) -> Result<usize> {
+    use nn::Module as _;
+    let bad = |e: &dyn std::fmt::Display| crate::error::invalid("greedy action", e.to_string());
+    let x = core_tensor::Tensor::from_vec(obs.to_vec(), &[1, obs_dim]).map_err(|e| bad(&e))?;
+    let out = core_tensor::no_grad(|| net.forward(&x)).map_err(|e| bad(&e))?;
+    Ok(crate::space::argmax(&out.to_vec()))
 }

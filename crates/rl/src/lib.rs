@@ -52,7 +52,7 @@ pub mod study;
 pub mod tabular;
 pub mod vector;
 
-pub use env::{Checked, Env, Step, TimeLimit};
+pub use env::{evaluate, Checked, Env, GreedyPolicy, Step, TimeLimit};
 pub use error::{Result, RlError};
 pub use space::{Space, SpaceValue};
 pub use vector::{VecEnv, VecStep};

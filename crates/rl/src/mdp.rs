@@ -14,7 +14,7 @@ use core_tensor::Rng;
 
 use crate::env::{Env, Step};
 use crate::error::{invalid, Result};
-use crate::space::Space;
+use crate::space::{draw, Space};
 
 /// One outcome of taking an action in a state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -384,20 +384,6 @@ impl TabularEnv {
     pub fn mdp(&self) -> &Mdp {
         &self.mdp
     }
-}
-
-fn draw(rng: &mut Rng, probs: impl Iterator<Item = f64>) -> usize {
-    let u = rng.next_f64();
-    let mut acc = 0.0;
-    let mut last = 0;
-    for (i, p) in probs.enumerate() {
-        acc += p;
-        last = i;
-        if u < acc {
-            return i;
-        }
-    }
-    last
 }
 
 impl Env for TabularEnv {

@@ -17,6 +17,7 @@ use core_tensor::Rng;
 use crate::env::{Checked, Env};
 use crate::error::{invalid, Result};
 use crate::mdp::Mdp;
+use crate::space::draw;
 
 /// The softmax policy of `theta[s][a]`.
 pub fn softmax_policy(theta: &[Vec<f64>]) -> Vec<Vec<f64>> {
@@ -76,16 +77,7 @@ pub fn reinforce_episode<E: Env<Obs = usize, Action = usize>>(
                 format!("an episode ran past {max_steps} steps; REINFORCE needs episodes that end"),
             ));
         }
-        let u = rng.next_f64();
-        let mut acc = 0.0;
-        let mut a = na - 1;
-        for (i, &p) in pi[s].iter().enumerate() {
-            acc += p;
-            if u < acc {
-                a = i;
-                break;
-            }
-        }
+        let a = draw(rng, pi[s].iter().copied());
         let t = env.step(&a)?;
         path.push((s, a, t.reward));
         if t.done() {

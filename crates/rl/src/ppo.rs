@@ -27,9 +27,9 @@ use core_tensor::{no_grad, Rng, Tensor};
 use nn::{Activation, Linear, Module, Sequential};
 use optim::Adam;
 
-use crate::env::{Checked, Env};
+use crate::env::{net_argmax, Checked, Env, GreedyPolicy};
 use crate::error::{invalid, Result, RlError};
-use crate::space::Space;
+use crate::space::{draw, Space};
 
 /// PPO's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,24 +108,14 @@ fn nn_err(e: impl std::fmt::Display) -> RlError {
     invalid("ppo", e.to_string())
 }
 
-impl Policy {
+impl GreedyPolicy for Policy {
     /// The action with the highest probability.
-    ///
-    /// # Errors
-    /// An observation of the wrong size.
-    pub fn act_greedy(&self, obs: &[f32]) -> Result<usize> {
-        let x = Tensor::from_vec(obs.to_vec(), &[1, self.obs_dim]).map_err(nn_err)?;
-        let logits = no_grad(|| self.actor.forward(&x)).map_err(nn_err)?.to_vec();
-        Ok(logits
-            .iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-            )
-            .0)
+    fn act_greedy(&self, obs: &[f32]) -> Result<usize> {
+        net_argmax(&self.actor, obs, self.obs_dim)
     }
+}
 
+impl Policy {
     /// The actor network (logits).
     pub fn actor(&self) -> &Sequential {
         &self.actor
@@ -145,24 +135,6 @@ pub struct PpoRun {
     pub curve: Vec<(u64, f64)>,
     /// Seconds of training.
     pub seconds: f64,
-}
-
-/// Mean and standard deviation of the greedy policy's return over `episodes` episodes of
-/// fresh environments (seeds `seed`, `seed + 1`, …; see [`crate::env::evaluate`]).
-///
-/// # Errors
-/// The environment's own errors.
-pub fn evaluate<E>(
-    policy: &Policy,
-    make: &dyn Fn() -> Checked<E>,
-    episodes: usize,
-    seed: u64,
-) -> Result<(f64, f64)>
-where
-    E: Env<Action = usize>,
-    E::Obs: AsRef<[f32]>,
-{
-    crate::env::evaluate(&|obs| policy.act_greedy(obs), make, episodes, seed)
 }
 
 /// Trains with PPO on `cfg.envs` environments made by `make`; `progress(steps, total, mean
@@ -271,16 +243,7 @@ where
             let values = value_of(&flat, cfg.envs)?;
             for (i, env) in envs.iter_mut().enumerate() {
                 let lp = &logp_all[i * actions..(i + 1) * actions];
-                let u = rng.next_f64();
-                let mut acc = 0.0;
-                let mut a = actions - 1;
-                for (k, &l) in lp.iter().enumerate() {
-                    acc += (l as f64).exp();
-                    if u < acc {
-                        a = k;
-                        break;
-                    }
-                }
+                let a = draw(&mut rng, lp.iter().map(|&l| (l as f64).exp()));
                 let s = env.step(&a)?;
                 let mut reward = s.reward;
                 running[i] += s.reward;

@@ -134,6 +134,34 @@ impl<const N: usize> SpaceValue for [f32; N] {
     }
 }
 
+/// The index of the largest value, the first of equal ones (0 for an empty slice): greedy
+/// action selection everywhere in the crate.
+pub(crate) fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// An index drawn with the given probabilities (in order; the last index if rounding leaves
+/// the sum below the uniform draw): sampling a transition, a start state or an action.
+pub(crate) fn draw(rng: &mut Rng, probs: impl Iterator<Item = f64>) -> usize {
+    let u = rng.next_f64();
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, p) in probs.enumerate() {
+        acc += p;
+        last = i;
+        if u < acc {
+            return i;
+        }
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,11 +26,12 @@ use lab::study::{Progress, Record, Run, Study};
 use serde::{Deserialize, Serialize};
 
 use crate::dqn::{train_dqn, DqnConfig};
+use crate::env::evaluate;
 use crate::env::Checked;
 use crate::envs::{cart_pole, frozen_lake_env};
 use crate::mdp::{chain, frozen_lake, TabularEnv};
 use crate::pg::{estimate, exact_gradient, learn_baseline};
-use crate::ppo::{evaluate, train_ppo, PpoConfig};
+use crate::ppo::{train_ppo, PpoConfig};
 use crate::tabular::{greedy_policy, q_learning, TabularConfig};
 
 lab::params! {
@@ -255,12 +256,7 @@ pub fn run_rl(
             ..DqnConfig::default()
         };
         let run = train_dqn(&dc, &cart_pole, &mut |_, _, _| {})?;
-        dqn_eval = Some(crate::dqn::evaluate(
-            &run.q,
-            &cart_pole,
-            cfg.eval_episodes,
-            1_000_000,
-        )?);
+        dqn_eval = Some(evaluate(&run.q, &cart_pole, cfg.eval_episodes, 1_000_000)?);
         dqn_episodes = run.episodes;
         dqn_seconds = run.seconds;
     }

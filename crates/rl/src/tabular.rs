@@ -24,7 +24,7 @@ use core_tensor::Rng;
 
 use crate::env::{Checked, Env};
 use crate::error::{invalid, Result};
-use crate::space::Space;
+use crate::space::{argmax, Space};
 
 /// Settings of a tabular learner.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,21 +55,11 @@ fn sizes<E: Env<Obs = usize, Action = usize>>(env: &Checked<E>) -> Result<(usize
     }
 }
 
-fn greedy(q: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &v) in q.iter().enumerate() {
-        if v > q[best] {
-            best = i;
-        }
-    }
-    best
-}
-
 fn epsilon_greedy(q: &[f64], epsilon: f64, rng: &mut Rng) -> usize {
     if rng.next_f64() < epsilon {
         rng.below(q.len())
     } else {
-        greedy(q)
+        argmax(q)
     }
 }
 
@@ -163,7 +153,7 @@ pub fn sarsa<E: Env<Obs = usize, Action = usize>>(
             let future = if t.terminated {
                 0.0
             } else {
-                q[t.obs][greedy(&q[t.obs])]
+                q[t.obs][argmax(&q[t.obs])]
             };
             q[s][a] += alpha * (t.reward + cfg.gamma * future - q[s][a]);
             s = env.reset(None)?;
@@ -180,5 +170,5 @@ pub fn sarsa<E: Env<Obs = usize, Action = usize>>(
 
 /// The greedy policy of `q`, one action per state (ties to the lowest action).
 pub fn greedy_policy(q: &[Vec<f64>]) -> Vec<usize> {
-    q.iter().map(|r| greedy(r)).collect()
+    q.iter().map(|r| argmax(r)).collect()
 }
