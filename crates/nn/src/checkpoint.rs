@@ -63,11 +63,7 @@ pub fn save_named(
     params: &[(String, Tensor)],
     optimizer: Option<&OptimizerState>,
 ) -> Result<()> {
-    let blobs = params
-        .iter()
-        .map(|(n, t)| (n.clone(), t.shape().to_vec(), le_bytes(&t.to_vec())))
-        .collect();
-    let bytes = encode(path, blobs, optimizer, &[])?;
+    let bytes = encode(path, &Snapshot::of(params, &[]).tensors, optimizer, &[])?;
     let tmp = path.with_extension("safetensors.tmp");
     std::fs::write(&tmp, bytes)
         .and_then(|_| std::fs::rename(&tmp, path))
@@ -120,7 +116,7 @@ impl Snapshot {
         }
     }
 
-    /// The checkpoint file's bytes (what [`load`] and [`metadata`] read).
+    /// The checkpoint file's bytes (what [`load`] reads, and [`metadata`] from them).
     ///
     /// # Errors
     /// [`NnError::Checkpoint`] for a metadata key the format reserves (`format`,
@@ -131,23 +127,28 @@ impl Snapshot {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        encode(Path::new("(snapshot)"), self.tensors.clone(), None, &extra)
+        encode(Path::new("(snapshot)"), &self.tensors, None, &extra)
     }
 }
 
-/// The metadata of a checkpoint file's header (`format`, `groundwork.*`, the optimizer's
-/// entries), without reading its tensors into a model.
+/// The metadata of a checkpoint's header (`format`, `groundwork.*`, the optimizer's entries)
+/// from the file's bytes ([`read_file`]); `path` is only used in messages. Read the file once
+/// and pass the same bytes to [`load_bytes`].
 ///
 /// # Errors
-/// As [`load`] for an unreadable or non-safetensors file.
-pub fn metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = read(path)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+/// [`NnError::Checkpoint`] when the bytes are not safetensors.
+pub fn metadata(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| ck(path, format!("not a valid safetensors file: {e}")))?;
     Ok(header.metadata().clone().unwrap_or_default())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+/// A checkpoint file's bytes: only a regular file of at most [`MAX_CHECKPOINT_BYTES`] is
+/// read (what [`load`] reads).
+///
+/// # Errors
+/// [`NnError::Checkpoint`] naming the file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     lab::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| match e {
         lab::files::FileError::Io(e) => ck(path, format!("reading: {e}")),
         lab::files::FileError::NotRegular => ck(path, "not a regular file"),
@@ -157,10 +158,11 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 fn encode(
     path: &Path,
-    mut blobs: Vec<(String, Vec<usize>, Vec<u8>)>,
+    tensors: &[(String, Vec<usize>, Vec<u8>)],
     optimizer: Option<&OptimizerState>,
     extra: &[(&str, String)],
 ) -> Result<Vec<u8>> {
+    let mut blobs = Vec::new();
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "groundwork".to_string());
     for (k, v) in extra {
@@ -181,8 +183,9 @@ fn encode(
             }
         }
     }
-    let views: Vec<(String, TensorView<'_>)> = blobs
+    let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
+        .chain(&blobs)
         .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| ck(path, format!("encoding: {e}")))?;
@@ -201,7 +204,7 @@ pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 34;
 /// or non-F32 tensor and every inconsistency of the optimizer state, or saying that the
 /// file is not safetensors.
 pub fn load(path: &Path, params: &[(String, Tensor)]) -> Result<Option<OptimizerState>> {
-    load_bytes(path, &read(path)?, params)
+    load_bytes(path, &read_file(path)?, params)
 }
 
 /// [`load`] from the file's bytes (`path` is only used in messages).

@@ -13,6 +13,7 @@ use std::path::Path;
 use core_tensor::Rng;
 use lab::params::{Params, Table};
 use nn::study::{build_model, ClassifierConfig, IMAGE_SHAPE};
+use nn::Module;
 use vae::study::{build_vae, VaeConfig};
 
 use crate::error::{ExportError, Result};
@@ -51,7 +52,9 @@ fn config<P: Params>(path: &Path, text: &str) -> Result<P> {
 /// that saves no model, or a VAE without `part`; [`ExportError::Checkpoint`] when the
 /// weights do not fit the architecture the configuration describes (each tensor named).
 pub fn export_checkpoint(path: &Path, part: Option<Part>) -> Result<OnnxModel> {
-    let meta = nn::checkpoint::metadata(path)?;
+    // Read once: the metadata and then the weights come from the same bytes.
+    let bytes = nn::checkpoint::read_file(path)?;
+    let meta = nn::checkpoint::metadata(path, &bytes)?;
     let missing = |what: &str| ExportError::Metadata {
         path: path.to_path_buf(),
         message: format!(
@@ -71,7 +74,7 @@ pub fn export_checkpoint(path: &Path, part: Option<Part>) -> Result<OnnxModel> {
         "classifier" => {
             let cfg: ClassifierConfig = config(path, text)?;
             let net = build_model(cfg.model, cfg.init, &mut rng)?;
-            nn::checkpoint::load_into(path, &net)?;
+            nn::checkpoint::load_bytes(path, &bytes, &net.parameters())?;
             let name = match cfg.model {
                 nn::study::ModelKind::Mlp => "fashion-mnist-mlp",
                 nn::study::ModelKind::Cnn => "fashion-mnist-cnn",
@@ -81,7 +84,7 @@ pub fn export_checkpoint(path: &Path, part: Option<Part>) -> Result<OnnxModel> {
         "vae" => {
             let cfg: VaeConfig = config(path, text)?;
             let vae = build_vae(&cfg, &mut rng)?;
-            nn::checkpoint::load(path, &vae.named_parameters())?;
+            nn::checkpoint::load_bytes(path, &bytes, &vae.named_parameters())?;
             let data = match cfg.dataset {
                 vae::study::DataKind::Dsprites => "dsprites",
                 vae::study::DataKind::FashionMnist => "fashion-mnist",

@@ -238,7 +238,8 @@ fn a_run_keeps_its_trained_model_and_the_configuration_to_rebuild_it() {
     assert!(!r.model.is_empty());
     let path = std::env::temp_dir().join(format!("vae-run-{}.safetensors", std::process::id()));
     std::fs::write(&path, r.model.to_bytes().unwrap()).unwrap();
-    let meta = nn::checkpoint::metadata(&path).unwrap();
+    let bytes = nn::checkpoint::read_file(&path).unwrap();
+    let meta = nn::checkpoint::metadata(&path, &bytes).unwrap();
     assert_eq!(meta["groundwork.study"], "vae");
     let table: Table = meta["groundwork.config"].parse().unwrap();
     assert_eq!(VaeConfig::from_table(&table).unwrap(), cfg);
