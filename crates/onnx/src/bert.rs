@@ -70,6 +70,20 @@ struct Bert<'a> {
     g: Graph,
     opts: &'a BertExport,
     hidden: usize,
+    /// The hidden states' leading axes as an int64 shape (`Shape(input_ids)`, `[B, S]`):
+    /// where an INT8 product's `[rows, n]` result is viewed back.
+    lead: String,
+}
+
+/// `W^T` of a row-major `[n, k]` matrix.
+fn transpose<T: Copy + Default>(w: &[T], n: usize, k: usize) -> Vec<T> {
+    let mut t = vec![T::default(); k * n];
+    for (j, row) in w.chunks(k).enumerate() {
+        for (p, &v) in row.iter().enumerate() {
+            t[p * n + j] = v;
+        }
+    }
+    t
 }
 
 impl Bert<'_> {
@@ -83,13 +97,7 @@ impl Bert<'_> {
         let y = if self.opts.int8 {
             self.linear_i8(x, &w.data, n, k)
         } else {
-            let mut wt = vec![0.0f32; k * n];
-            for (j, row) in w.data.chunks(k).enumerate() {
-                for (p, &v) in row.iter().enumerate() {
-                    wt[p * n + j] = v;
-                }
-            }
-            let wt = self.g.f32s("weight_t", &[k, n], &wt);
+            let wt = self.g.f32s("weight_t", &[k, n], &transpose(&w.data, n, k));
             self.op("MatMul", &[x, &wt])
         };
         let b = self.g.f32s("bias", &[n], &b.data);
@@ -106,12 +114,7 @@ impl Bert<'_> {
     /// take one zero point per row (per-axis, axis 0); the result is viewed back.
     fn linear_i8(&mut self, x: &str, w: &[f32], n: usize, k: usize) -> String {
         let q = quantize_weights(w, n, k);
-        let mut qt = vec![0i8; k * n];
-        for (j, row) in q.codes.chunks(k).enumerate() {
-            for (p, &v) in row.iter().enumerate() {
-                qt[p * n + j] = v;
-            }
-        }
+        let qt = transpose(&q.codes, n, k);
         let top = if self.opts.reduce_range { 127.0 } else { 255.0 };
         let g = &mut self.g;
         let (zero, one, topv) = (
@@ -168,12 +171,9 @@ impl Bert<'_> {
         let sw = g.f32s("weight_scale", &[n], &q.scales);
         let s = g.op("Mul", &[&scale, &sw], vec![]);
         let y = g.op("Mul", &[&s, &acc], vec![]);
-        // Back to x's leading axes: shape(x)[..-1] ++ [n].
-        let shape = g.op("Shape", &[x], vec![]);
-        let (start, end) = (g.i64s("start", &[0]), g.i64s("end", &[-1]));
-        let lead = g.op("Slice", &[&shape, &start, &end], vec![]);
+        // Back to x's leading axes: lead ++ [n].
         let width = g.i64s("width", &[n as i64]);
-        let out_shape = g.op("Concat", &[&lead, &width], vec![Attr::Int("axis", 0)]);
+        let out_shape = g.op("Concat", &[&self.lead, &width], vec![Attr::Int("axis", 0)]);
         g.op("Reshape", &[&y, &out_shape], vec![])
     }
 
@@ -225,20 +225,22 @@ pub fn export_bert(dir: &Path, name: &str, opts: &BertExport) -> Result<OnnxMode
     let w = BertWeights::load(&dir.join("model.safetensors"), c)?;
     let (h, heads) = (c.hidden_size, c.num_attention_heads);
     let d = c.head_dim();
+    let mut g = Graph::new(name);
+    let seq = [Dim::Named("batch"), Dim::Named("sequence")];
+    let ids = g.input("input_ids", Elem::I64, &seq);
+    let mask = g.input("attention_mask", Elem::I64, &seq);
+    let shape = g.op("Shape", &[&ids], vec![]);
     let mut b = Bert {
-        g: Graph::new(name),
+        g,
         opts,
         hidden: h,
+        lead: shape.clone(),
     };
-    let seq = [Dim::Named("batch"), Dim::Named("sequence")];
-    let ids = b.g.input("input_ids", Elem::I64, &seq);
-    let mask = b.g.input("attention_mask", Elem::I64, &seq);
 
     // Embeddings: word + position[0..S] + token_type[0], then LayerNorm.
     let word = b.words(&w.word, &ids);
     let pos_table =
         b.g.f32s("position_embeddings", &w.position.shape, &w.position.data);
-    let shape = b.op("Shape", &[&ids]);
     let (one_i, two_i, zero_i) = (
         b.g.i64s("one", &[1]),
         b.g.i64s("two", &[2]),
@@ -426,13 +428,18 @@ mod tests {
             int8: true,
             reduce_range: family.max_activation == 127,
         };
+        let mut g = Graph::new("int8-linear");
+        let dims = [Dim::Named("batch"), Dim::Fixed(k)];
+        let input = g.input("x", Elem::F32, &dims);
+        let shape = g.op("Shape", &[&input], vec![]);
+        let (start, end) = (g.i64s("start", &[0]), g.i64s("end", &[-1]));
+        let lead = g.op("Slice", &[&shape, &start, &end], vec![]);
         let mut b = Bert {
-            g: Graph::new("int8-linear"),
+            g,
             opts: &opts,
             hidden: k,
+            lead,
         };
-        let dims = [Dim::Named("batch"), Dim::Fixed(k)];
-        let input = b.g.input("x", Elem::F32, &dims);
         let wt = Weights {
             shape: vec![n, k],
             data: w,
