@@ -21,17 +21,39 @@ use lab::fsutil::write_atomic;
 use lab::report::{header, write_report, Line, LinePlot, Plot, ReportMeta, Section, TableData};
 use serde_json::json;
 
-/// What to run.
-#[derive(Debug, Clone, Default)]
+/// The command line of `bench`: what to run.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct BenchOptions {
     /// Smaller sizes and shorter timings (under 2 minutes).
+    #[arg(long)]
     pub quick: bool,
-    /// Only measurements whose name contains this.
+    /// Only measurements whose name contains this (e.g. gemm/square-1024).
+    #[arg(long)]
     pub filter: Option<String>,
-    /// The JSON `scripts/peers_f32_gemm.py` writes, measured in the same sitting.
+    /// The JSON scripts/peers_f32_gemm.py wrote in the same sitting: adds a table of our GEMM
+    /// against NumPy's and PyTorch's, shape by shape.
+    #[arg(long)]
     pub peers: Option<PathBuf>,
-    /// A CBLAS shared library to time against our GEMM in this process (see [`bench_harness::blas`]).
+    /// A CBLAS shared library (e.g. NumPy's numpy.libs/libscipy_openblas64_*.so) to time
+    /// against our GEMM in this process, the two alternating round by round (see
+    /// [`bench_harness::blas`]).
+    #[arg(long)]
     pub blas: Option<PathBuf>,
+}
+
+/// `cargo xtask bench`: the sweeps and their report in `results/bench/`.
+pub fn bench(opts: &BenchOptions) -> std::process::ExitCode {
+    let out = crate::fsutil::project_root().join("results/bench");
+    match run(opts, &out) {
+        Ok(()) => {
+            println!("report: {}", out.join("report.html").display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 const SQUARE: &[usize] = &[128, 256, 512, 1024, 2048];

@@ -9,27 +9,34 @@ use lab::params::show_value;
 use lab::runner::{self, RunOptions};
 use lab::spec::{self, LoadOptions, SpecErrors};
 
-use crate::fsutil::project_root;
+use crate::fsutil::{cores, in_project, project_root};
 use crate::registry::registry;
 
-/// Options of `run-experiment`.
-#[derive(Debug, Clone)]
+/// The command line of `run-experiment`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The experiment file.
+    /// The experiment file (e.g. experiments/quickstart.toml).
     pub file: PathBuf,
-    /// Results root.
+    /// Results root; the experiment writes to OUT/<name>/ (relative to the project root).
+    #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// Parallel runs.
-    pub jobs: usize,
-    /// Skip finished runs.
+    /// Runs executed in parallel (default: the number of cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Keep finished runs and execute only the rest.
+    #[arg(long)]
     pub resume: bool,
-    /// `--set` overrides.
+    /// Override a value: --set params.lr=0.01, --set sweep.kappa=[1,10].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// Use the file's `[quick]` overrides.
+    /// Apply the file's [quick] overrides (a small, fast version).
+    #[arg(long)]
     pub quick: bool,
-    /// `K/N`.
+    /// Run only the K-th of N stable slices of the run list (for cluster job arrays).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
-    /// The largest grid accepted.
+    /// Refuse grids of more runs than this.
+    #[arg(long, default_value_t = lab::spec::DEFAULT_MAX_RUNS)]
     pub max_runs: usize,
 }
 
@@ -67,6 +74,8 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 /// `cargo xtask run-experiment`.
 pub fn run_experiment(args: &RunArgs) -> ExitCode {
+    let out = in_project(&args.out);
+    let jobs = args.jobs.unwrap_or_else(cores).max(1);
     let load = LoadOptions {
         quick: args.quick,
         sets: args.sets.clone(),
@@ -87,13 +96,13 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
         if exp.study.exclusive() {
             "one at a time (they measure time)".to_string()
         } else {
-            format!("with {} jobs", args.jobs)
+            format!("with {jobs} jobs")
         },
         if args.quick { " (quick)" } else { "" }
     );
     let opts = RunOptions {
-        out: args.out.clone(),
-        jobs: args.jobs,
+        out: out.clone(),
+        jobs,
         resume: args.resume,
         shard: args.shard,
         progress: true,
@@ -128,12 +137,12 @@ pub fn run_experiment(args: &RunArgs) -> ExitCode {
         eprintln!(
             "shard {k}/{n} done ({} runs). When every shard has finished: cargo xtask report {}",
             summary.executed.len(),
-            args.out.join(&exp.name).display()
+            out.join(&exp.name).display()
         );
         return ExitCode::SUCCESS;
     }
     print_claims(&summary.claims);
-    let dir = args.out.join(&exp.name);
+    let dir = out.join(&exp.name);
     println!("report: {}", dir.join("report.html").display());
     if failures_count {
         eprintln!(
@@ -156,7 +165,8 @@ fn print_claims(claims: &[lab::claims::ClaimResult]) {
     println!("claims: {pass} passed, {} failed", claims.len() - pass);
 }
 
-fn experiment_files() -> Vec<PathBuf> {
+/// The experiment files in `experiments/`, sorted.
+pub fn experiment_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(project_root().join("experiments"))
         .map(|d| {
             d.flatten()
@@ -277,26 +287,42 @@ pub fn studies_markdown() -> String {
     s
 }
 
-/// `cargo xtask report [DIR]`.
-pub fn report(dir: Option<&Path>) -> ExitCode {
+/// `experiment.kind` of an experiment file, read without validating anything else; `None`
+/// when the file cannot be read or has none (loading it then says why).
+pub fn experiment_kind(file: &Path) -> Option<String> {
+    let bytes = lab::files::read_regular(file, spec::MAX_FILE_BYTES).ok()?;
+    let doc: toml::Table = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
+    Some(doc.get("experiment")?.get("kind")?.as_str()?.to_string())
+}
+
+/// The results folders `report` rebuilds: `dir` itself when it holds an experiment's results,
+/// else every experiment folder in it (default: `results/`), sorted.
+pub fn report_dirs(dir: Option<&Path>) -> Vec<PathBuf> {
     let root = dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| project_root().join("results"));
-    let dirs: Vec<PathBuf> = if root.join("experiment.toml").exists() {
-        vec![root.clone()]
-    } else {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.join("experiment.toml").exists())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
+    if root.join("experiment.toml").exists() {
+        return vec![root];
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("experiment.toml").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `cargo xtask report [DIR]`.
+pub fn report(dir: Option<&Path>) -> ExitCode {
+    let dirs = report_dirs(dir);
     if dirs.is_empty() {
+        let root = dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| project_root().join("results"));
         eprintln!(
             "error: no experiment results under {} (run cargo xtask run-experiment first)",
             root.display()
@@ -433,32 +459,6 @@ pub fn fetch_data(name: &str) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-/// `cargo xtask bench`: the harness sweeps and their report.
-pub fn bench(
-    quick: bool,
-    filter: Option<String>,
-    peers: Option<PathBuf>,
-    blas: Option<PathBuf>,
-) -> ExitCode {
-    let out = project_root().join("results/bench");
-    let opts = crate::bench::BenchOptions {
-        quick,
-        filter,
-        peers,
-        blas,
-    };
-    match crate::bench::run(&opts, &out) {
-        Ok(()) => {
-            println!("report: {}", out.join("report.html").display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
     }
 }
 

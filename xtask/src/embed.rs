@@ -14,20 +14,27 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Options of `embed`.
-#[derive(Debug, Clone)]
+/// The command line of `embed`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct EmbedArgs {
-    /// A known model name or a model directory.
+    /// A known model (all-minilm-l6-v2) or a model directory.
+    #[arg(long, default_value = "all-minilm-l6-v2")]
     pub model: String,
-    /// Sentences per forward pass.
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Threads (default: every core).
+    #[arg(long)]
     pub threads: Option<usize>,
-    /// INT8 linear layers and word embeddings.
+    /// Run the linear layers and the word embeddings in INT8 (dynamic quantisation;
+    /// mean cosine to FP32 0.9988 on the shipped sentences).
+    #[arg(long)]
     pub int8: bool,
-    /// BF16 linear layers.
+    /// Run the linear layers in BF16 (mean cosine to FP32 0.99999 on the shipped
+    /// sentences; faster than FP32 where the CPU has AMX, not with AVX512-BF16 alone).
+    #[arg(long, conflicts_with = "int8")]
     pub bf16: bool,
-    /// The input file, or `-` for stdin.
+    /// The input file, one text per line, or - for standard input.
     pub input: String,
 }
 

@@ -1,4 +1,5 @@
-//! The registered studies through lab: every shipped experiment file checks, the quickstart
+//! The registered studies through lab: every shipped experiment file checks (and `cargo
+//! xtask`'s quick read of its kind agrees with the loader), the quickstart
 //! runs end to end with every claim passing, each study records exactly the metrics it
 //! declares, the generated study docs are current, and the errors a user sees name the real
 //! studies' parameters.
@@ -59,6 +60,29 @@ fn every_shipped_experiment_file_checks() {
         }
     }
     assert!(n >= 6, "expected the shipped experiments, found {n}");
+}
+
+/// The light build decides from `experiment_kind` whether to hand a file to the full build:
+/// it must read the kind the loader reads, and nothing from what is not an experiment file.
+#[test]
+fn the_kind_peek_agrees_with_the_loader() {
+    let reg = registry();
+    for path in xtask::commands::experiment_files() {
+        let e = spec::load(&path, &reg, &LoadOptions::default()).unwrap();
+        assert_eq!(
+            xtask::commands::experiment_kind(&path).as_deref(),
+            Some(e.study.kind()),
+            "{}",
+            path.display()
+        );
+    }
+    let dir = scratch("kind-peek");
+    let missing = dir.join("missing.toml");
+    assert_eq!(xtask::commands::experiment_kind(&missing), None);
+    let not_toml = dir.join("bad.toml");
+    std::fs::write(&not_toml, "[experiment\nkind = 'rl'").unwrap();
+    assert_eq!(xtask::commands::experiment_kind(&not_toml), None);
+    assert_eq!(xtask::commands::experiment_kind(&dir), None);
 }
 
 #[test]
@@ -240,7 +264,7 @@ fn errors_name_the_real_studies_parameters() {
     };
     let cases = [
         (BASE.replace("kind = \"quadratic\"", "kind = \"clasifier\""),
-         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, minilm-int8, serving, vae, diagnose, rl"),
+         "bad.toml:4:8: unknown experiment kind `clasifier`; did you mean `classifier`?; valid kinds: quadratic, optimizer-paths, classifier, vae, diagnose, rl, minilm-int8, serving"),
         (BASE.replace("method = \"gd\"", "method = \"heavyball\""),
          "bad.toml:9:10: params.method = \"heavyball\" is not one of: gd, sgd, heavy-ball, momentum, nesterov, adam, adamw, rmsprop, adagrad; did you mean `heavy-ball`?"),
         (BASE.replace("kappa = 10.0", "kappa = 0.5"),
