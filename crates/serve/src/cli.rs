@@ -284,6 +284,7 @@ async fn shutdown_signal() {
 /// Drive an embedding server on the loopback with the open-loop generator: one line per
 /// offered rate (sent, OK, 429, failed, achieved, p50/p95/p99/p99.9 ms), and the same as
 /// JSON lines with `--json`.
+#[cfg(feature = "loadgen")]
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// The endpoint, e.g. http://127.0.0.1:8080/v1/embeddings (loopback only).
@@ -313,6 +314,7 @@ pub struct LoadArgs {
 }
 
 /// Runs the generator at each rate in turn.
+#[cfg(feature = "loadgen")]
 pub fn load(args: &LoadArgs) -> ExitCode {
     match load_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -323,6 +325,7 @@ pub fn load(args: &LoadArgs) -> ExitCode {
     }
 }
 
+#[cfg(feature = "loadgen")]
 fn load_inner(args: &LoadArgs) -> Result<(), String> {
     let rates = crate::study::parse_rates(&args.rates)?;
     let texts = quant::study::load_sentences(&args.sentences).map_err(|e| e.to_string())?;

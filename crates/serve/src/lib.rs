@@ -36,6 +36,10 @@
 //! [`batcher`]. Access and error logs go through `tracing` (see `groundwork-serve
 //! --json-logs`).
 //!
+//! With the `loadgen` feature (off by default, so that the server does not compile an HTTP
+//! client): `load`, the open-loop Poisson load generator, `cli::LoadArgs` (`cargo xtask
+//! loadtest`) and `study`, the `serving` study that drives the server with it.
+//!
 //! ## Example
 //!
 //! ```no_run
@@ -75,8 +79,10 @@ mod admission;
 pub mod batcher;
 pub mod cli;
 mod listen;
+#[cfg(feature = "loadgen")]
 pub mod load;
 pub mod metrics;
+#[cfg(feature = "loadgen")]
 pub mod study;
 
 pub use batcher::{BatchConfig, Batcher, Engine, Policy, Refused, Truncation};
