@@ -90,6 +90,47 @@ pub enum TensorError {
     /// `backward` or `grad` was asked for something the graph cannot provide.
     #[error("autodiff: {0}")]
     Autodiff(String),
+    /// An error of the caller's own code run inside a tensor routine — a model's forward pass
+    /// in [`grad`](crate::grad), a loss in optim's Hessian tools — kept whole rather than
+    /// turned into a message: its `Display` and `source()` are this error's, and
+    /// [`CallerError::get`] gives it back (`e.get().downcast_ref::<nn::NnError>()`).
+    #[error(transparent)]
+    Caller(CallerError),
+}
+
+/// The caller's error inside [`TensorError::Caller`], shared so that errors stay `Clone`;
+/// equal only to itself (the same shared error), since arbitrary errors cannot be compared.
+#[derive(Debug, Clone)]
+pub struct CallerError(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl CallerError {
+    /// Wraps `e`.
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> CallerError {
+        CallerError(std::sync::Arc::new(e))
+    }
+
+    /// The caller's error, to downcast to its own type.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl PartialEq for CallerError {
+    fn eq(&self, other: &CallerError) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Display for CallerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CallerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl TensorError {

@@ -77,7 +77,7 @@ pub mod shape;
 pub mod tensor;
 
 pub use backprop::{grad, GradOptions};
-pub use error::{Result, TensorError};
+pub use error::{CallerError, Result, TensorError};
 pub use gradcheck::{check_gradgrad, check_gradients, GradCheck, GradCheckReport};
 pub use ops::conv::Patches;
 pub use random::Rng;

@@ -32,7 +32,12 @@ impl Study for PiStudy {
     const DESCRIPTION: &'static str = "Monte Carlo estimates of pi";
     const METRICS: &'static [&'static str] = &["estimate", "abs_error", "scaled_error"];
 
-    fn run(&self, c: &PiConfig, seed: u64, progress: &mut Progress<'_>) -> Result<f64, String> {
+    fn run(
+        &self,
+        c: &PiConfig,
+        seed: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<f64, lab::study::RunError> {
         // SplitMix64: a seeded generator in three lines, the same numbers on every machine.
         let mut state = seed;
         let mut uniform = || {

@@ -30,7 +30,7 @@
 //!
 //! ```
 //! use lab::report::Section;
-//! use lab::study::{Progress, Record, Registry, Study};
+//! use lab::study::{Progress, Record, Registry, RunError, Study};
 //! use serde::Serialize;
 //!
 //! lab::params! {
@@ -51,7 +51,7 @@
 //!     const KIND: &'static str = "geometric";
 //!     const DESCRIPTION: &'static str = "partial sums of a geometric series";
 //!     const METRICS: &'static [&'static str] = &["sum", "limit"];
-//!     fn run(&self, c: &SeriesConfig, _seed: u64, _p: &mut Progress<'_>) -> Result<f64, String> {
+//!     fn run(&self, c: &SeriesConfig, _seed: u64, _p: &mut Progress<'_>) -> Result<f64, RunError> {
 //!         Ok((0..c.n).map(|k| c.r.powi(k as i32)).sum())
 //!     }
 //!     fn record(&self, c: &SeriesConfig, sum: &f64) -> Record {

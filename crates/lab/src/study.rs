@@ -192,6 +192,25 @@ impl<S: Study> Run<S> {
     }
 }
 
+/// Why a run failed: any error, its sources kept until the runner records the message.
+pub type RunError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `e`'s message followed by each of its sources' that adds something (`": "`-separated): a
+/// source whose message the text already ends with — a transparent wrapper's — is skipped.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let m = s.to_string();
+        if !m.is_empty() && !text.ends_with(&m) {
+            text.push_str(": ");
+            text.push_str(&m);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// A study: its parameters, how it runs, what it records and how it reports.
 pub trait Study: Send + Sync + 'static {
     /// The configuration of one run (defined with [`params!`](crate::params!)).
@@ -224,13 +243,14 @@ pub trait Study: Send + Sync + 'static {
     /// Runs one configuration with `seed`.
     ///
     /// # Errors
-    /// A message; the run is recorded as failed and the sweep goes on.
+    /// Any error (`?` converts the study's own, and a `String`); the run is recorded as failed
+    /// with its message and its sources', and the sweep goes on.
     fn run(
         &self,
         config: &Self::Config,
         seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<Self::Output, String>;
+    ) -> Result<Self::Output, RunError>;
 
     /// The metrics (exactly [`Study::METRICS`]) and series of a finished run.
     fn record(&self, config: &Self::Config, output: &Self::Output) -> Record;
@@ -380,7 +400,9 @@ mod erased {
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
-            let output = self.run(&cfg, seed, progress)?;
+            let output = self
+                .run(&cfg, seed, progress)
+                .map_err(|e| super::error_chain(&*e))?;
             let record = self.record(&cfg, &output);
             debug_assert!(
                 record
@@ -490,5 +512,39 @@ mod erased {
                 .join(", ")
         ));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Wrapped(&'static str, Option<Box<Wrapped>>);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|w| w as _)
+        }
+    }
+
+    #[test]
+    fn a_runs_error_keeps_what_its_sources_add() {
+        let io = Wrapped("permission denied", None);
+        let file = Wrapped("data/x.idx: cannot read", Some(Box::new(io)));
+        assert_eq!(
+            error_chain(&file),
+            "data/x.idx: cannot read: permission denied"
+        );
+        // A source that repeats the end of the text (a transparent wrapper's) adds nothing.
+        let inner = Wrapped("cannot read", None);
+        let outer = Wrapped("data/x.idx: cannot read", Some(Box::new(inner)));
+        assert_eq!(error_chain(&outer), "data/x.idx: cannot read");
     }
 }

@@ -474,7 +474,12 @@ mod timing {
         const METRICS: &'static [&'static str] = &["overlap"];
         const EXCLUSIVE: bool = true;
 
-        fn run(&self, _: &TimedConfig, _: u64, _: &mut Progress<'_>) -> Result<usize, String> {
+        fn run(
+            &self,
+            _: &TimedConfig,
+            _: u64,
+            _: &mut Progress<'_>,
+        ) -> Result<usize, lab::study::RunError> {
             let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
             MOST.fetch_max(now, Ordering::SeqCst);
             // Its own pool, as a timed study has: a thread waiting in `install` may run
@@ -533,7 +538,12 @@ mod leaving {
         const DESCRIPTION: &'static str = "leaves a file";
         const METRICS: &'static [&'static str] = &["one"];
 
-        fn run(&self, c: &LeaveConfig, _: u64, _: &mut Progress<'_>) -> Result<String, String> {
+        fn run(
+            &self,
+            c: &LeaveConfig,
+            _: u64,
+            _: &mut Progress<'_>,
+        ) -> Result<String, lab::study::RunError> {
             Ok(c.name.clone())
         }
 

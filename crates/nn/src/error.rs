@@ -42,12 +42,13 @@ pub enum NnError {
 
 /// So that `?` on an nn result works inside closures that return `core_tensor::Result` —
 /// the closures optim's Hessian tools and `core_tensor::grad` take. A tensor error passes
-/// through as itself; any other becomes `TensorError::InvalidArgument` with the full message.
+/// through as itself; any other is kept whole in `TensorError::Caller` (its message and
+/// source unchanged, and downcastable back to the `NnError`).
 impl From<NnError> for TensorError {
     fn from(e: NnError) -> TensorError {
         match e {
             NnError::Tensor(t) => t,
-            other => TensorError::invalid("nn", other.to_string()),
+            other => TensorError::Caller(core_tensor::CallerError::new(other)),
         }
     }
 }
@@ -56,5 +57,27 @@ pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> NnError
     NnError::Invalid {
         what,
         message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_nn_error_through_a_tensor_result_keeps_its_type_and_message() {
+        let e = invalid("Linear", "in_features = 0 (must be >= 1)");
+        let message = e.to_string();
+        let t = TensorError::from(e);
+        assert_eq!(t.to_string(), message);
+        let TensorError::Caller(caller) = &t else {
+            panic!("expected TensorError::Caller, got {t:?}");
+        };
+        assert!(matches!(
+            caller.get().downcast_ref::<NnError>(),
+            Some(NnError::Invalid { what: "Linear", .. })
+        ));
+        let shape = TensorError::shape("matmul", &[2, 3], &[4, 5]);
+        assert_eq!(TensorError::from(NnError::Tensor(shape.clone())), shape);
     }
 }

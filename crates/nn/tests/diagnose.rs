@@ -53,7 +53,7 @@ fn adagrad_is_refused_with_the_reason() {
     let e = DiagnoseStudy
         .run(&cfg, 0, &mut Progress::none())
         .unwrap_err();
-    assert!(e.contains("no fixed stability limit"), "{e}");
+    assert!(e.to_string().contains("no fixed stability limit"), "{e}");
 }
 
 /// A user's MLP on a separable problem: the diagnosis at a modest rate is not "divergent";

@@ -308,8 +308,13 @@ impl Study for RlStudy {
         "dqn_seconds",
     ];
 
-    fn run(&self, cfg: &RlConfig, seed: u64, progress: &mut Progress<'_>) -> Result<RlRun, String> {
-        run_rl(cfg, seed, &mut progress.as_fn()).map_err(|e| e.to_string())
+    fn run(
+        &self,
+        cfg: &RlConfig,
+        seed: u64,
+        progress: &mut Progress<'_>,
+    ) -> Result<RlRun, lab::study::RunError> {
+        run_rl(cfg, seed, &mut progress.as_fn()).map_err(Into::into)
     }
 
     fn record(&self, cfg: &RlConfig, r: &RlRun) -> Record {

@@ -158,7 +158,9 @@ fn fashion_mnist_runs_on_any_dataset_of_its_shape_and_conv_is_refused() {
     assert_eq!(e.scatter[3].2, vec![3]);
     let no_data = run_vae(&cfg, 0, None, &mut |_, _, _| {}).unwrap_err();
     assert!(
-        no_data.contains("needs the Fashion-MNIST images"),
+        no_data
+            .to_string()
+            .contains("needs the Fashion-MNIST images"),
         "{no_data}"
     );
     let conv = VaeConfig {
@@ -224,7 +226,7 @@ fn an_empty_dataset_is_refused_not_looped_on() {
         ..tiny(1.0, 2)
     };
     let err = run_vae(&cfg, 0, Some((&empty, &empty)), &mut |_, _, _| {}).unwrap_err();
-    assert!(err.contains("at least one image"), "{err}");
+    assert!(err.to_string().contains("at least one image"), "{err}");
 }
 
 /// A run keeps its trained model with the configuration that rebuilds it: the checkpoint

@@ -59,7 +59,12 @@ impl Study for Decay {
         Ok(())
     }
 
-    fn run(&self, c: &DecayConfig, seed: u64, p: &mut Progress<'_>) -> Result<Vec<f64>, String> {
+    fn run(
+        &self,
+        c: &DecayConfig,
+        seed: u64,
+        p: &mut Progress<'_>,
+    ) -> Result<Vec<f64>, lab::study::RunError> {
         if c.fail {
             return Err("failed on purpose".into());
         }

@@ -237,11 +237,11 @@ pub struct FashionMnist {
 ///
 /// # Errors
 /// The dataset is missing or damaged (the message names the file).
-pub fn fashion_mnist() -> Result<&'static FashionMnist, String> {
-    static DATA: std::sync::OnceLock<Result<FashionMnist, String>> = std::sync::OnceLock::new();
+pub fn fashion_mnist() -> Result<&'static FashionMnist, DataError> {
+    static DATA: std::sync::OnceLock<Result<FashionMnist, DataError>> = std::sync::OnceLock::new();
     DATA.get_or_init(|| {
-        let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;
-        let (train, test) = load_splits(&dir).map_err(|e| e.to_string())?;
+        let dir = find_dataset("fashion-mnist")?;
+        let (train, test) = load_splits(&dir)?;
         Ok(FashionMnist { dir, train, test })
     })
     .as_ref()

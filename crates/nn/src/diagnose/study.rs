@@ -123,7 +123,7 @@ pub struct DiagnoseRun {
 /// # Errors
 /// AdaGrad; Fashion-MNIST missing (the message says where it was looked for); the
 /// diagnosis's own errors.
-pub fn run_diagnose(cfg: &DiagnoseConfig, seed: u64) -> Result<DiagnoseRun, String> {
+pub fn run_diagnose(cfg: &DiagnoseConfig, seed: u64) -> Result<DiagnoseRun, lab::study::RunError> {
     let spec = cfg.spec()?;
     let opts = cfg.options(seed);
     let t0 = Instant::now();
@@ -136,34 +136,31 @@ pub fn run_diagnose(cfg: &DiagnoseConfig, seed: u64) -> Result<DiagnoseRun, Stri
                 Spectrum::Uniform,
                 true,
                 seed,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             let x0 = Rng::with_stream(seed, 11).normal(&[cfg.dim, 1], 0.0, 1.0);
             let obj = QuadraticObjective {
                 problem: q,
                 start: x0,
             };
-            let d = optim::diagnose::diagnose(&obj, &spec, &opts).map_err(|e| e.to_string())?;
+            let d = optim::diagnose::diagnose(&obj, &spec, &opts)?;
             (d, Some((cfg.top, cfg.top / cfg.kappa)))
         }
         Problem::FashionMlp => {
-            let dir = find_dataset("fashion-mnist").map_err(|e| e.to_string())?;
-            let train = load_mnist_like(&dir, Split::Train).map_err(|e| e.to_string())?;
+            let dir = find_dataset("fashion-mnist")?;
+            let train = load_mnist_like(&dir, Split::Train)?;
             let n = cfg.examples.min(train.len());
             let per = n.div_ceil(cfg.batches);
             let mut xs = Vec::new();
             let mut ys = Vec::new();
             for start in (0..n).step_by(per.max(1)) {
                 let idx: Vec<usize> = (start..(start + per).min(n)).collect();
-                let (x, y) = train.batch(&idx).map_err(|e| e.to_string())?;
+                let (x, y) = train.batch(&idx)?;
                 xs.push(x);
                 ys.push(y);
             }
             let mut rng = Rng::with_stream(seed, 7);
-            let net = build_model(ModelKind::Mlp, InitKind::Default, &mut rng)
-                .map_err(|e| e.to_string())?;
-            let d = super::diagnose(&net, &xs, |out, i| cross_entropy(out, &ys[i]), &spec, &opts)
-                .map_err(|e| e.to_string())?;
+            let net = build_model(ModelKind::Mlp, InitKind::Default, &mut rng)?;
+            let d = super::diagnose(&net, &xs, |out, i| cross_entropy(out, &ys[i]), &spec, &opts)?;
             (d, None)
         }
     };
@@ -221,7 +218,7 @@ impl Study for DiagnoseStudy {
         cfg: &DiagnoseConfig,
         seed: u64,
         _progress: &mut Progress<'_>,
-    ) -> Result<DiagnoseRun, String> {
+    ) -> Result<DiagnoseRun, lab::study::RunError> {
         run_diagnose(cfg, seed)
     }
 

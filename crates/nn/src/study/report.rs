@@ -39,9 +39,9 @@ impl Study for ClassifierStudy {
         cfg: &ClassifierConfig,
         seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<ClassifierRun, String> {
+    ) -> Result<ClassifierRun, lab::study::RunError> {
         let (train, test) = data()?;
-        run_classifier(cfg, seed, train, test, &mut progress.as_fn()).map_err(|e| e.to_string())
+        run_classifier(cfg, seed, train, test, &mut progress.as_fn()).map_err(Into::into)
     }
 
     fn record(&self, cfg: &ClassifierConfig, r: &ClassifierRun) -> Record {
@@ -85,7 +85,7 @@ impl Study for ClassifierStudy {
 }
 
 /// Fashion-MNIST, refused by name when its images are not the size the models take.
-fn data() -> Result<(&'static Dataset, &'static Dataset), String> {
+fn data() -> Result<(&'static Dataset, &'static Dataset), lab::study::RunError> {
     let f = fashion_mnist()?;
     if f.train.image_shape != super::IMAGE_SHAPE {
         return Err(format!(
@@ -95,7 +95,8 @@ fn data() -> Result<(&'static Dataset, &'static Dataset), String> {
             super::IMAGE_SHAPE.1,
             f.train.image_shape.0,
             f.train.image_shape.1
-        ));
+        )
+        .into());
     }
     Ok((&f.train, &f.test))
 }

@@ -31,8 +31,8 @@ impl Study for PathsStudy {
         cfg: &PathConfig,
         _seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<PathRun, String> {
-        let r = run_path(cfg).map_err(|e| e.to_string())?;
+    ) -> Result<PathRun, lab::study::RunError> {
+        let r = run_path(cfg)?;
         progress.update(cfg.steps, cfg.steps, *r.losses.last().unwrap_or(&f64::NAN));
         Ok(r)
     }

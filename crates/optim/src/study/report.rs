@@ -60,12 +60,12 @@ impl Study for QuadraticStudy {
         cfg: &QuadraticRunConfig,
         seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<QuadraticRun, String> {
+    ) -> Result<QuadraticRun, lab::study::RunError> {
         let total = cfg.max_iters;
         run_quadratic(cfg, seed, &mut |step, loss| {
             progress.update(step, total, loss)
         })
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
     }
 
     fn record(&self, cfg: &QuadraticRunConfig, r: &QuadraticRun) -> Record {

@@ -108,8 +108,8 @@ impl Study for MiniLmStudy {
         cfg: &MiniLmConfig,
         _seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<MiniLmRun, String> {
-        run_minilm(cfg, &mut |s, t| progress.update(s, t, 0.0)).map_err(|e| e.to_string())
+    ) -> Result<MiniLmRun, lab::study::RunError> {
+        run_minilm(cfg, &mut |s, t| progress.update(s, t, 0.0)).map_err(Into::into)
     }
 
     fn record(&self, _cfg: &MiniLmConfig, r: &MiniLmRun) -> Record {

@@ -259,17 +259,16 @@ pub fn run_serving(
     cfg: &ServingConfig,
     seed: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<ServingRun, String> {
+) -> Result<ServingRun, lab::study::RunError> {
     cfg.validate().map_err(|(f, m)| format!("{f}: {m}"))?;
     let rates = parse_rates(&cfg.rates)?;
     let model = quant::load_model(&cfg.model, quant::Precision::from_flags(cfg.int8, false))?;
-    let texts = quant::study::load_sentences(&cfg.sentences).map_err(|e| e.to_string())?;
+    let texts = quant::study::load_sentences(&cfg.sentences)?;
 
     // The library alone, for reference: every sentence in batches of 32, best of three.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let library_best = (0..3)
         .map(|_| {
@@ -277,16 +276,14 @@ pub fn run_serving(
             pool.install(|| model.embed(&refs, 32))
                 .map(|_| refs.len() as f64 / t.elapsed().as_secs_f64())
         })
-        .collect::<quant::Result<Vec<f64>>>()
-        .map_err(|e| e.to_string())?
+        .collect::<quant::Result<Vec<f64>>>()?
         .into_iter()
         .fold(0.0, f64::max);
     drop(pool);
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let metrics = Arc::new(Metrics::new());
     let config = ServerConfig {
         batch: cfg.batch_config(),
@@ -295,10 +292,7 @@ pub fn run_serving(
     let listener = server_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .map_err(|e| format!("binding a loopback port: {e}"))?;
-    let url = format!(
-        "http://{}/v1/embeddings",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let url = format!("http://{}/v1/embeddings", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = server_rt.spawn(crate::serve_with(
         listener,
@@ -311,8 +305,7 @@ pub fn run_serving(
     ));
     let gen_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let level = |rate: f64, seconds: f64, seed: u64| {
         gen_rt.block_on(load::run(
             &LoadSpec {
@@ -368,10 +361,7 @@ pub fn run_serving(
         }
     }
     let _ = stop.send(());
-    server_rt
-        .block_on(server)
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    server_rt.block_on(server)??;
     Ok(ServingRun {
         library_best,
         levels,

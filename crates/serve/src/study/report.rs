@@ -48,7 +48,7 @@ impl Study for ServingStudy {
         cfg: &ServingConfig,
         seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<ServingRun, String> {
+    ) -> Result<ServingRun, lab::study::RunError> {
         run_serving(cfg, seed, &mut |s, t| progress.update(s, t, 0.0))
     }
 

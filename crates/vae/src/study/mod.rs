@@ -290,7 +290,7 @@ pub fn run_vae(
     seed: u64,
     images: Option<(&Dataset, &Dataset)>,
     progress: &mut dyn FnMut(u64, u64, f64),
-) -> Result<VaeRun, String> {
+) -> Result<VaeRun, lab::study::RunError> {
     check(cfg).map_err(|e| e.message)?;
     let (train, eval) = match (cfg.dataset, images) {
         (DataKind::Dsprites, _) => (Source::Sprites, Source::Sprites),
@@ -303,8 +303,7 @@ pub fn run_vae(
     if empty(&train) || empty(&eval) {
         return Err("the training and evaluation sets need at least one image each".into());
     }
-    with_flush_denormals(|| run_inner(cfg, seed, &train, &eval, progress))
-        .map_err(|e| e.to_string())
+    with_flush_denormals(|| run_inner(cfg, seed, &train, &eval, progress)).map_err(Into::into)
 }
 
 /// The VAE a configuration trains, freshly initialised from `rng` (what a saved run's

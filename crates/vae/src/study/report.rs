@@ -50,7 +50,7 @@ impl Study for BetaVaeStudy {
         cfg: &VaeConfig,
         seed: u64,
         progress: &mut Progress<'_>,
-    ) -> Result<VaeRun, String> {
+    ) -> Result<VaeRun, lab::study::RunError> {
         let images = match cfg.dataset {
             DataKind::FashionMnist => Some(fashion_mnist()?),
             DataKind::Dsprites => None,
