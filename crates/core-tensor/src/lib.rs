@@ -70,7 +70,11 @@ pub mod gradcheck;
 mod kernels;
 pub use kernels::fpenv::{flush_denormals_enabled, with_flush_denormals};
 pub use kernels::gemm::kernel_name as gemm_kernel_name;
-pub use kernels::gemm::{gemm_into, Epilogue, PackedMatrix};
+pub use kernels::gemm::{gemm_into, PackedMatrix};
+pub use kernels::par::Epilogue;
+/// The kernel substrate every crate's kernels share: what this CPU runs (detection, the one
+/// `GROUNDWORK_ISA` override, kernel families) and how work is split between threads.
+pub use kernels::{cpu, par};
 mod ops;
 pub mod random;
 pub mod shape;

@@ -426,7 +426,7 @@ mod tests {
 
         let opts = BertExport {
             int8: true,
-            reduce_range: family.max_activation == 127,
+            reduce_range: quant::kernels::int8::max_activation(&family) == 127,
         };
         let mut g = Graph::new("int8-linear");
         let dims = [Dim::Named("batch"), Dim::Fixed(k)];

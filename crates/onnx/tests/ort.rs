@@ -274,7 +274,7 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
     let family = quant::kernels::int8::default_family();
     let opts = BertExport {
         int8: true,
-        reduce_range: family.max_activation == 127,
+        reduce_range: quant::kernels::int8::max_activation(&family) == 127,
     };
     let ort_int8 = run_minilm(&rt, &dir, &model_dir, opts, &inputs);
     let (ours_mean, ours_min) = cosines(&ours_int8, &ours_fp32);

@@ -31,8 +31,9 @@ use crate::config::BertConfig;
 use crate::error::{QuantError, Result};
 use crate::kernels::bf16::{default_bf16_family, gemm_bf16, Bf16Rows, PackedBf16};
 use crate::kernels::int8::{default_family, gemm_i8, quantize_weight_row, PackedI8, QuantizedRows};
-use crate::kernels::{for_rows, ops};
+use crate::kernels::ops;
 use crate::weights::{BertWeights, Tensor};
+use core_tensor::par::for_rows;
 
 /// The four linear layers of a transformer layer, by what they do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -7,7 +7,7 @@
 //!   cosine 0.99995 and minimum 0.9999;
 //!
 //! and both stay invariant to the batch and the thread count. Each runs on the kernel family
-//! this CPU picks (`GROUNDWORK_INT8` / `GROUNDWORK_BF16` narrow it).
+//! this CPU picks (`GROUNDWORK_ISA` narrows it).
 //!
 //! Needs the model (`cargo xtask fetch-model all-minilm-l6-v2`): a skip line without it,
 //! a failure under `GROUNDWORK_REQUIRE_ASSETS=1`.

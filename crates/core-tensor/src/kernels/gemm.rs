@@ -5,7 +5,7 @@
 //!   among the rayon pool's threads, which take blocks of C rows (and groups of columns) as
 //!   they become free.
 //! - `matrixmultiply`'s sgemm — the portable path, for every other CPU (and on request:
-//!   `GROUNDWORK_GEMM=matrixmultiply`). A parallel product is cut into one slab per thread
+//!   `GROUNDWORK_ISA=scalar`). A parallel product is cut into one slab per thread
 //!   (row slabs when `m >= n`, column slabs otherwise), each running the single-threaded
 //!   sgemm; `matrixmultiply`'s own threading is not enabled, so thread pools never nest.
 //!
@@ -19,7 +19,8 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
 use rayon::prelude::*;
 
-use super::gemm_packed::{Packed, PackedB, SendPtr, Strided};
+use super::gemm_packed::{Packed, PackedB, Strided};
+use super::par::{Epilogue, SendPtr};
 
 /// Products smaller than this (in `m * n * k`) run on the calling thread.
 pub(crate) const PAR_MIN_MNK: usize = 64 * 64 * 64;
@@ -106,25 +107,16 @@ impl Kernel {
 }
 
 /// The engine chosen for this CPU (detected once): our packed kernel for the widest vector
-/// ISA present (AVX-512F, else AVX2 + FMA), else `matrixmultiply`. The environment variable
-/// `GROUNDWORK_GEMM` overrides it: `matrixmultiply`, `avx2` or `avx512` (a name the CPU cannot
-/// run falls back to the detected choice).
+/// ISA present (AVX-512F, else AVX2 + FMA), else `matrixmultiply`. `GROUNDWORK_ISA`
+/// ([`cpu::cap`](super::cpu::cap)) narrows it: `avx2` or `avx-vnni` keep the AVX2 kernel,
+/// `scalar` gives `matrixmultiply`.
 pub(crate) fn default_kernel() -> Kernel {
     static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
     *CHOICE.get_or_init(|| {
-        let requested = std::env::var("GROUNDWORK_GEMM").unwrap_or_default();
-        if requested == "matrixmultiply" {
-            return Kernel::MatrixMultiply;
-        }
         #[cfg(target_arch = "x86_64")]
         {
             use super::gemm_packed::{AVX2, AVX512};
-            let order = if requested == "avx2" {
-                [AVX2, AVX512]
-            } else {
-                [AVX512, AVX2]
-            };
-            if let Some(p) = order.into_iter().find(|p| p.available()) {
+            if let Some(p) = [AVX512, AVX2].into_iter().find(Packed::allowed) {
                 return Kernel::Packed(p);
             }
         }
@@ -133,7 +125,7 @@ pub(crate) fn default_kernel() -> Kernel {
 }
 
 /// Name of the GEMM engine matrix products use on this CPU: `avx512-14x32`, `avx2-6x16` or
-/// `matrixmultiply` (for benchmark reports; `GROUNDWORK_GEMM` overrides the detected choice).
+/// `matrixmultiply` (for benchmark reports; `GROUNDWORK_ISA` narrows the detected choice).
 pub fn kernel_name() -> &'static str {
     default_kernel().name()
 }
@@ -251,13 +243,6 @@ impl PackedMatrix {
         }
     }
 }
-
-/// What [`gemm_into`] applies to each finished piece of a row of C:
-/// `epilogue(row, first_column, values)`, with `values` the row's columns
-/// `first_column .. first_column + values.len()` (a bias, an activation, a residual).
-/// It runs right after the GEMM wrote that piece, while it is in cache, on whichever thread
-/// wrote it; it must give each element a result that depends only on its row, column and value.
-pub type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 
 /// `C = A B`, then `epilogue` on C's elements: `a` is row-major `m x k` with row stride
 /// `lda`, `c` row-major `m x n` with row stride `ldc`, `B` packed once ([`PackedMatrix`]).
@@ -436,7 +421,7 @@ unsafe fn gemm_raw(
     }
     let (mr, nr) = packed.map_or((16, 16), |p| p.tile());
     let threads = rayon::current_num_threads();
-    let c = SendPtr(c);
+    let c = SendPtr::new(c);
     if m >= n {
         let rows = m.div_ceil(threads).div_ceil(mr) * mr;
         (0..m.div_ceil(rows)).into_par_iter().for_each(|s| {

@@ -50,6 +50,9 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::cpu::{self, Isa};
+use super::par::{Epilogue, SendPtr};
+
 /// A read-only strided matrix.
 #[derive(Clone, Copy)]
 pub(crate) struct Strided {
@@ -132,6 +135,8 @@ pub(crate) struct Packed {
     /// with MR = 14 would otherwise compute 42 rows). Each element is accumulated by the same
     /// FMA sequence in every tile height, so results do not change.
     edges: &'static [(usize, MicroKernel)],
+    /// The tier [`cpu::cap`] compares.
+    isa: Isa,
     detect: fn() -> bool,
 }
 
@@ -146,7 +151,8 @@ pub(crate) const AVX2: Packed = Packed {
         (2, x86::avx2_2x16),
         (4, x86::avx2_4x16),
     ],
-    detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+    isa: Isa::Avx2,
+    detect: || cpu::features().avx2 && cpu::features().fma,
 };
 
 /// The AVX-512F instance (14 x 32 tile). Callers must check [`Packed::available`].
@@ -164,7 +170,8 @@ pub(crate) const AVX512: Packed = Packed {
         (10, x86::avx512_10x32),
         (12, x86::avx512_12x32),
     ],
-    detect: || is_x86_feature_detected!("avx512f"),
+    isa: Isa::Avx512,
+    detect: || cpu::features().avx512f,
 };
 
 impl Packed {
@@ -173,20 +180,20 @@ impl Packed {
         (self.blocking.mr, self.blocking.nr)
     }
 
-    /// Whether this CPU can run the instance.
+    /// Whether this CPU can run the instance (whatever the cap).
     pub(crate) fn available(&self) -> bool {
         (self.detect)()
+    }
+
+    /// Whether the instance may run: available and within `GROUNDWORK_ISA` ([`cpu::cap`]).
+    pub(crate) fn allowed(&self) -> bool {
+        cpu::allowed(self.isa, self.available())
     }
 
     /// The tile height and kernel for a tile of `rows` rows: the shortest edge tile that
     /// holds them, else the full tile.
     fn tile_for(&self, rows: usize) -> (usize, MicroKernel) {
-        self.edges
-            .iter()
-            .find(|(mr, _)| *mr >= rows)
-            .copied()
-            .filter(|_| rows < self.blocking.mr)
-            .unwrap_or((self.blocking.mr, self.kernel))
+        cpu::tile_kernel(self.edges, self.blocking.mr, self.kernel, rows)
     }
 
     /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
@@ -434,7 +441,7 @@ impl Packed {
     ) {
         let Blocking { mr, nr, mc, .. } = self.blocking;
         let a_len = kc_max * mc.min(m.div_ceil(mr) * mr);
-        let c = SendPtr(c);
+        let c = SendPtr::new(c);
         let panels = nc.div_ceil(nr);
         let (row_blocks, groups) = self.partition(m, panels, threads);
         let per_group = panels.div_ceil(groups);
@@ -614,32 +621,11 @@ impl Packed {
 /// 1 Mi floats (1024^3, the BERT shapes) is one slice either way.
 const B_SLICE_FLOATS: usize = 1 << 20;
 
-/// A pointer to C that tasks on other threads may write through, each to its own part (tiles
-/// here, slabs in `gemm.rs`).
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub(crate) *mut f32);
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the `Send` wrapper, not the raw field).
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: every user writes disjoint parts of C from its threads (tiles in `Packed::gemm`,
-// slabs in `gemm::gemm_raw`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-
 // SAFETY: a `Strided` is only read through, and the caller of `Packed::gemm` keeps the
 // matrix alive and unmodified for the whole product.
 unsafe impl Send for Strided {}
 // SAFETY: as above.
 unsafe impl Sync for Strided {}
-
-/// What runs on each finished row piece of C: `(row, first column, values)`.
-pub(crate) type Epilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 
 /// All of a matrix B packed once by one kernel instance (see [`Packed::pack_b`]).
 pub(crate) struct PackedB {
@@ -969,7 +955,7 @@ mod x86 {
 
     /// Whether [`pack_transposed`] can run (AVX2).
     pub(super) fn transpose_available() -> bool {
-        is_x86_feature_detected!("avx2")
+        super::cpu::allowed(super::Isa::Avx2, super::cpu::features().avx2)
     }
 
     /// `pack_panel` for `step == 1` and a full panel (`live == width`): `dst[p * width + l] =
@@ -1203,6 +1189,7 @@ pub(crate) mod emulated {
             (2, kernels::emulated_2x16),
             (4, kernels::emulated_4x16),
         ],
+        isa: super::Isa::Scalar,
         detect: || true,
     };
     /// Same tile and blocking as `AVX512`.
@@ -1219,6 +1206,7 @@ pub(crate) mod emulated {
             (10, kernels::emulated_10x32),
             (12, kernels::emulated_12x32),
         ],
+        isa: super::Isa::Scalar,
         detect: || true,
     };
 }

@@ -15,9 +15,10 @@
 //! thread; each thread loads it once and keeps it (re-loading it on every kernel call cost
 //! about 10% of a BF16 MiniLM pass). No other code in the process uses the tiles. Linux hands
 //! out the tile registers' 8 KiB of state only on request
-//! (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), made once: the families are
-//! available when the CPU has AMX-TILE and the operation's AMX feature, the OS enables the
-//! tile state (XCR0 bits 17 and 18) and that request succeeds.
+//! (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), made once by
+//! `core_tensor::cpu::features`: the families are available when the CPU has AMX-TILE and the
+//! operation's AMX feature, the OS enables the tile state (XCR0 bits 17 and 18) and that
+//! request succeeds.
 //!
 //! **Numbers.** `tdpbusd` sums integers exactly, so the INT8 family is bit-identical to the
 //! scalar reference. Intel's pseudocode for `tdpbf16ps` adds, per pair, the even product and
@@ -199,81 +200,6 @@ impl Tiles for Native {
             )
         }
     }
-}
-
-/// Whether the CPU has AMX-TILE and the OS lets this process use the tile state (XCR0 and
-/// Linux's permission; asked once).
-fn tiles_permitted() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        {
-            // CPUID.7.0:EDX bit 24 AMX-TILE; CPUID.1:ECX bit 27 OSXSAVE.
-            #[allow(unused_unsafe)]
-            // SAFETY: CPUID exists on every x86-64 CPU.
-            let leaf1 = unsafe { std::arch::x86_64::__cpuid(1) };
-            if !cpuid7_edx(24) || leaf1.ecx & (1 << 27) == 0 {
-                return false;
-            }
-            let (lo, hi): (u32, u32);
-            // SAFETY: xgetbv with ECX = 0 is valid when OSXSAVE is set (checked above).
-            unsafe {
-                std::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nostack, nomem, preserves_flags));
-            }
-            let xcr0 = (hi as u64) << 32 | lo as u64;
-            if xcr0 & (0b11 << 17) != 0b11 << 17 {
-                return false;
-            }
-            const SYS_ARCH_PRCTL: isize = 158;
-            const ARCH_REQ_XCOMP_PERM: usize = 0x1023;
-            const XFEATURE_XTILEDATA: usize = 18;
-            let ret: isize;
-            // SAFETY: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) only grants this
-            // process the tile state; the syscall instruction clobbers rcx and r11.
-            unsafe {
-                std::arch::asm!(
-                    "syscall",
-                    inlateout("rax") SYS_ARCH_PRCTL => ret,
-                    in("rdi") ARCH_REQ_XCOMP_PERM,
-                    in("rsi") XFEATURE_XTILEDATA,
-                    lateout("rcx") _,
-                    lateout("r11") _,
-                    options(nostack)
-                );
-            }
-            ret == 0
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-        {
-            false
-        }
-    })
-}
-
-/// CPUID.7.0:EDX bit `bit`.
-fn cpuid7_edx(bit: u32) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[allow(unused_unsafe)]
-        // SAFETY: CPUID exists on every x86-64 CPU.
-        let leaf7 = unsafe { std::arch::x86_64::__cpuid_count(7, 0) };
-        leaf7.edx & (1 << bit) != 0
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = bit;
-        false
-    }
-}
-
-/// Whether `tdpbf16ps` runs here (AMX-BF16, CPUID.7.0:EDX bit 22, and the tile state).
-pub fn usable_bf16() -> bool {
-    cpuid7_edx(22) && tiles_permitted()
-}
-
-/// Whether `tdpbusd` runs here (AMX-INT8, CPUID.7.0:EDX bit 25, and the tile state).
-pub fn usable_int8() -> bool {
-    cpuid7_edx(25) && tiles_permitted()
 }
 
 /// Tiles as arrays: `tdpbf16ps` in the order of Intel's pseudocode (per pair, the even

@@ -40,7 +40,7 @@
 
 use std::cell::RefCell;
 
-use super::for_tiles;
+use core_tensor::par::for_tiles;
 
 /// A kernel: `out[r][j] = sum_g (a[r][2g+1] b[g][j][1]) + a[r][2g] b[g][j][0]` accumulated in
 /// f32 for `kg` pairs, `MR` rows of A at `a` (row stride `lda` elements; `rows` of them are
@@ -49,63 +49,21 @@ use super::for_tiles;
 pub type Bf16Kernel =
     unsafe fn(kg: usize, a: *const u16, lda: usize, rows: usize, b: *const u16, out: *mut f32);
 
-/// A kernel family: its tile and what it needs.
-#[derive(Clone, Copy)]
-pub struct Bf16Family {
-    /// Name for reports.
-    pub name: &'static str,
-    /// Columns per panel.
-    pub nr: usize,
-    /// Rows of the full tile.
-    pub mr: usize,
-    kernel: Bf16Kernel,
-    /// `(MR', kernel)` by increasing MR' for a last, partial row tile.
-    edges: &'static [(usize, Bf16Kernel)],
-    /// `k` is padded with zeros to a multiple of this (2: one pair; AMX: 32, a tile's width).
-    pub kalign: usize,
-    detect: fn() -> bool,
-}
+/// A kernel family (tile, edge tiles, `k` alignment, tier, detection): the workspace's one
+/// family type, over this module's kernel.
+pub type Bf16Family = core_tensor::cpu::Family<Bf16Kernel>;
 
-impl std::fmt::Debug for Bf16Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Bf16Family({})", self.name)
-    }
-}
-
-impl Bf16Family {
-    /// Whether this CPU runs the family.
-    pub fn available(&self) -> bool {
-        (self.detect)()
-    }
-
-    fn tile_for(&self, rows: usize) -> (usize, Bf16Kernel) {
-        super::tile_kernel(self.edges, self.mr, self.kernel, rows)
-    }
-}
-
-/// The family for this CPU: AMX-BF16, else AVX512-BF16, else AVX2 + FMA, else scalar.
-/// `GROUNDWORK_BF16=avx512|avx2|scalar` asks for a narrower one (one the CPU lacks falls back
-/// to the detected choice).
+/// The family for this CPU: AMX-BF16, else AVX512-BF16, else AVX2 + FMA, else scalar — the
+/// widest within `GROUNDWORK_ISA` ([`core_tensor::cpu::cap`]).
 pub fn default_bf16_family() -> Bf16Family {
     static CHOICE: std::sync::OnceLock<Bf16Family> = std::sync::OnceLock::new();
-    *CHOICE.get_or_init(|| {
-        super::choose_family(
-            std::env::var("GROUNDWORK_BF16").ok().as_deref(),
-            &simd_families(),
-            Bf16Family::available,
-            SCALAR,
-        )
-    })
+    *CHOICE.get_or_init(|| core_tensor::cpu::choose(&simd_families(), SCALAR))
 }
 
-fn simd_families() -> Vec<(&'static str, Bf16Family)> {
+fn simd_families() -> Vec<Bf16Family> {
     #[cfg(target_arch = "x86_64")]
     {
-        vec![
-            ("amx", AMX),
-            ("avx512", x86::AVX512BF16),
-            ("avx2", x86::AVX2),
-        ]
+        vec![AMX, x86::AVX512BF16, x86::AVX2]
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -235,7 +193,7 @@ impl Bf16Rows {
         if kp == 0 {
             return;
         }
-        super::for_rows(&mut self.data[..m * kp], kp, |i, row| {
+        core_tensor::par::for_rows(&mut self.data[..m * kp], kp, |i, row| {
             super::ops::round_bf16(&x[i * ldx..i * ldx + k], &mut row[..k]);
             row[k..].fill(0);
         });
@@ -260,7 +218,7 @@ pub fn gemm_bf16(
     b: &PackedBf16,
     c: &mut [f32],
     ldc: usize,
-    epilogue: Option<&super::ops::RowEpilogue<'_>>,
+    epilogue: Option<&core_tensor::Epilogue<'_>>,
 ) {
     let f = b.family;
     let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
@@ -416,6 +374,7 @@ mod scalar {
 /// The scalar family: 4 x 16 tiles, anywhere.
 pub const SCALAR: Bf16Family = Bf16Family {
     name: "bf16-scalar-4x16",
+    isa: core_tensor::cpu::Isa::Scalar,
     nr: 16,
     mr: 4,
     kernel: scalar::scalar_4x16,
@@ -467,6 +426,7 @@ pub(crate) mod x86 {
     /// AVX512-BF16 `vdpbf16ps`, 12 x 32 tiles.
     pub const AVX512BF16: Bf16Family = Bf16Family {
         name: "avx512bf16-12x32",
+        isa: core_tensor::cpu::Isa::Avx512,
         nr: 32,
         mr: 12,
         kernel: bf16_12x32,
@@ -477,24 +437,26 @@ pub(crate) mod x86 {
             (8, bf16_8x32),
         ],
         kalign: 2,
-        detect: || is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16"),
+        detect: || core_tensor::cpu::features().avx512f && core_tensor::cpu::features().avx512bf16,
     };
 
     /// AVX2 + FMA on bf16 widened to f32, 4 x 16 tiles (CPUs without BF16 instructions).
     pub const AVX2: Bf16Family = Bf16Family {
         name: "bf16-avx2-4x16",
+        isa: core_tensor::cpu::Isa::Avx2,
         nr: 16,
         mr: 4,
         kernel: avx2_4x16,
         edges: &[(1, avx2_1x16), (2, avx2_2x16)],
         kalign: 2,
-        detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        detect: || core_tensor::cpu::features().avx2 && core_tensor::cpu::features().fma,
     };
 }
 
 /// AMX-BF16, 32 x 32 tiles on `tdpbf16ps` (see [`super::amx`]).
 pub const AMX: Bf16Family = Bf16Family {
     name: "amx-bf16-32x32",
+    isa: core_tensor::cpu::Isa::Amx,
     nr: 32,
     mr: 32,
     #[cfg(target_arch = "x86_64")]
@@ -503,11 +465,11 @@ pub const AMX: Bf16Family = Bf16Family {
     kernel: scalar::scalar_4x16,
     edges: &[],
     kalign: 32,
-    detect: super::amx::usable_bf16,
+    detect: || core_tensor::cpu::features().amx_bf16,
 };
 
 /// # Safety
-/// As [`Bf16Kernel`], on a CPU where [`super::amx::usable_bf16`] is true.
+/// As [`Bf16Kernel`], on a CPU with AMX-BF16 (`core_tensor::cpu::features().amx_bf16`).
 #[cfg(target_arch = "x86_64")]
 unsafe fn amx_32x32(
     kg: usize,
@@ -547,6 +509,7 @@ pub(crate) mod emulated {
     /// Twin of the AMX family: the same kernel on emulated tiles.
     pub const E_AMX: Bf16Family = Bf16Family {
         name: "emulated-amx-bf16-32x32",
+        isa: core_tensor::cpu::Isa::Amx,
         nr: 32,
         mr: 32,
         kernel: e_amx_32x32,
@@ -581,6 +544,7 @@ pub(crate) mod emulated {
     /// Twin of `AVX512BF16`.
     pub const E_AVX512BF16: Bf16Family = Bf16Family {
         name: "emulated-avx512bf16-12x32",
+        isa: core_tensor::cpu::Isa::Avx512,
         nr: 32,
         mr: 12,
         kernel: e_12x32,

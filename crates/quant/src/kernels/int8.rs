@@ -46,7 +46,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::for_tiles;
+use core_tensor::par::for_tiles;
 
 /// A kernel: `out[r][j] = sum_g sum_t a[row r][4g + t] * b[g][j][t]` for `kg` groups, `MR`
 /// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
@@ -55,66 +55,31 @@ use super::for_tiles;
 pub type I8Kernel =
     unsafe fn(kg: usize, a: *const u8, lda: usize, rows: usize, b: *const i8, out: *mut i32);
 
-/// A kernel family: its tile width, full tile height, edge tiles, and what it needs.
-#[derive(Clone, Copy)]
-pub struct Family {
-    /// Name for reports.
-    pub name: &'static str,
-    /// Columns per panel.
-    pub nr: usize,
-    /// Rows of the full tile.
-    pub mr: usize,
-    kernel: I8Kernel,
-    /// `(MR', kernel)` by increasing MR' for a last, partial row tile.
-    edges: &'static [(usize, I8Kernel)],
-    /// The largest activation code the family is exact for (255, or 127 for AVX2).
-    pub max_activation: u8,
-    /// `k` is padded to a multiple of this (4: one group; AMX: 64, a tile's width).
-    pub kalign: usize,
-    detect: fn() -> bool,
-}
+/// A kernel family (tile, edge tiles, `k` alignment, tier, detection): the workspace's one
+/// family type, over this module's kernel.
+pub type Family = core_tensor::cpu::Family<I8Kernel>;
 
-impl std::fmt::Debug for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Family({})", self.name)
-    }
-}
-
-impl Family {
-    /// Whether this CPU runs the family.
-    pub fn available(&self) -> bool {
-        (self.detect)()
-    }
-
-    fn tile_for(&self, rows: usize) -> (usize, I8Kernel) {
-        super::tile_kernel(self.edges, self.mr, self.kernel, rows)
+/// The largest activation code `f` is exact for: 127 for the AVX2 tier (no VNNI: the
+/// saturating `vpmaddubsw` pairs, see the module docs), 255 for every other family.
+pub fn max_activation(f: &Family) -> u8 {
+    if f.isa == core_tensor::cpu::Isa::Avx2 {
+        127
+    } else {
+        255
     }
 }
 
 /// The family for this CPU: AMX-INT8, else AVX-512 VNNI, else AVX-VNNI, else AVX2, else
-/// scalar. `GROUNDWORK_INT8=vnni512|avxvnni|avx2|scalar` asks for a narrower one (one the CPU
-/// lacks falls back to the next it runs).
+/// scalar — the widest within `GROUNDWORK_ISA` ([`core_tensor::cpu::cap`]).
 pub fn default_family() -> Family {
     static CHOICE: std::sync::OnceLock<Family> = std::sync::OnceLock::new();
-    *CHOICE.get_or_init(|| {
-        super::choose_family(
-            std::env::var("GROUNDWORK_INT8").ok().as_deref(),
-            &simd_families(),
-            Family::available,
-            SCALAR,
-        )
-    })
+    *CHOICE.get_or_init(|| core_tensor::cpu::choose(&simd_families(), SCALAR))
 }
 
-fn simd_families() -> Vec<(&'static str, Family)> {
+fn simd_families() -> Vec<Family> {
     #[cfg(target_arch = "x86_64")]
     {
-        vec![
-            ("amx", AMX),
-            ("vnni512", x86::VNNI512),
-            ("avxvnni", x86::AVXVNNI),
-            ("avx2", x86::AVX2),
-        ]
+        vec![AMX, x86::VNNI512, x86::AVXVNNI, x86::AVX2]
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -302,7 +267,7 @@ impl QuantizedRows {
     /// the family's `kalign`, and zero rows follow up to a whole number of its row tiles (so a
     /// kernel may read whole tiles). Reuses its buffers.
     pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, ldx: usize, family: Family) {
-        let (max, kp) = (family.max_activation, k.next_multiple_of(family.kalign));
+        let (max, kp) = (max_activation(&family), k.next_multiple_of(family.kalign));
         self.kp = kp;
         self.data.resize(m.next_multiple_of(family.mr) * kp, 0);
         self.data[m * kp..].fill(0);
@@ -320,7 +285,7 @@ impl QuantizedRows {
             *s = scale;
             *zp = z as i32;
         };
-        if m >= super::PAR_MIN_ROWS {
+        if m >= core_tensor::par::PAR_MIN_ROWS {
             self.data
                 .par_chunks_mut(kp)
                 .zip(
@@ -349,7 +314,7 @@ thread_local! {
 const MAX_MR: usize = 32;
 
 /// What runs on each finished row piece of C: `(row, first column, values)`.
-pub type Epilogue<'a> = super::ops::RowEpilogue<'a>;
+pub type Epilogue<'a> = core_tensor::Epilogue<'a>;
 
 /// `C[i, j] = a.scale[i] * b.scale[j] * (sum_p q_a[i, p] q_b[p, j] - zp[i] colsum[j])`, plus
 /// `bias[j]` when given (fused into the conversion), then `epilogue` on each row piece, for `m` quantized rows; C row-major with row stride `ldc`.
@@ -380,10 +345,10 @@ pub fn gemm_i8(
         a.kp
     );
     debug_assert!(
-        a.data[..m * kp].iter().all(|&q| q <= f.max_activation),
+        a.data[..m * kp].iter().all(|&q| q <= max_activation(&f)),
         "{} takes activations up to {}",
         f.name,
-        f.max_activation
+        max_activation(&f)
     );
     for_tiles(
         m,
@@ -558,11 +523,11 @@ mod scalar {
 /// The scalar family: 4 x 16 tiles, anywhere, the full u8 range.
 pub const SCALAR: Family = Family {
     name: "scalar-4x16",
+    isa: core_tensor::cpu::Isa::Scalar,
     nr: 16,
     mr: 4,
     kernel: scalar::scalar_4x16,
     edges: &[(1, scalar::scalar_1x16), (2, scalar::scalar_2x16)],
-    max_activation: 255,
     kalign: 4,
     detect: || true,
 };
@@ -571,6 +536,7 @@ pub const SCALAR: Family = Family {
 /// u8 range.
 pub const AMX: Family = Family {
     name: "amx-int8-32x32",
+    isa: core_tensor::cpu::Isa::Amx,
     nr: 32,
     mr: 32,
     #[cfg(target_arch = "x86_64")]
@@ -578,13 +544,12 @@ pub const AMX: Family = Family {
     #[cfg(not(target_arch = "x86_64"))]
     kernel: scalar::scalar_4x16,
     edges: &[],
-    max_activation: 255,
     kalign: 64,
-    detect: super::amx::usable_int8,
+    detect: || core_tensor::cpu::features().amx_int8,
 };
 
 /// # Safety
-/// As [`I8Kernel`], on a CPU where [`super::amx::usable_int8`] is true.
+/// As [`I8Kernel`], on a CPU with AMX-INT8 (`core_tensor::cpu::features().amx_int8`).
 #[cfg(target_arch = "x86_64")]
 unsafe fn amx_32x32(
     kg: usize,
@@ -650,6 +615,7 @@ pub(crate) mod x86 {
     /// AVX-512 VNNI, 12 x 32 tiles.
     pub const VNNI512: Family = Family {
         name: "avx512vnni-12x32",
+        isa: core_tensor::cpu::Isa::Avx512,
         nr: 32,
         mr: 12,
         kernel: vnni512_12x32,
@@ -659,37 +625,36 @@ pub(crate) mod x86 {
             (4, vnni512_4x32),
             (8, vnni512_8x32),
         ],
-        max_activation: 255,
         kalign: 4,
         detect: || {
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
+            core_tensor::cpu::features().avx512f
+                && core_tensor::cpu::features().avx512bw
+                && core_tensor::cpu::features().avx512vnni
         },
     };
 
     /// AVX-VNNI (256-bit), 6 x 16 tiles.
     pub const AVXVNNI: Family = Family {
         name: "avxvnni-6x16",
+        isa: core_tensor::cpu::Isa::AvxVnni,
         nr: 16,
         mr: 6,
         kernel: avxvnni_6x16,
         edges: &[(1, avxvnni_1x16), (2, avxvnni_2x16), (4, avxvnni_4x16)],
-        max_activation: 255,
         kalign: 4,
-        detect: || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
+        detect: || core_tensor::cpu::features().avx2 && core_tensor::cpu::features().avxvnni,
     };
 
     /// AVX2 `vpmaddubsw` + `vpmaddwd`, 6 x 16 tiles, 7-bit activations (see the module docs).
     pub const AVX2: Family = Family {
         name: "avx2-6x16",
+        isa: core_tensor::cpu::Isa::Avx2,
         nr: 16,
         mr: 6,
         kernel: avx2_6x16,
         edges: &[(1, avx2_1x16), (2, avx2_2x16), (4, avx2_4x16)],
-        max_activation: 127,
         kalign: 4,
-        detect: || is_x86_feature_detected!("avx2"),
+        detect: || core_tensor::cpu::features().avx2,
     };
 }
 
@@ -765,11 +730,11 @@ pub(crate) mod emulated {
     /// Twin of `AMX`: the same kernel on emulated tiles.
     pub const E_AMX: Family = Family {
         name: "emulated-amx-int8-32x32",
+        isa: core_tensor::cpu::Isa::Amx,
         nr: 32,
         mr: 32,
         kernel: e_amx_32x32,
         edges: &[],
-        max_activation: 255,
         kalign: 64,
         detect: || true,
     };
@@ -793,6 +758,7 @@ pub(crate) mod emulated {
     /// Twin of `VNNI512`.
     pub const E_VNNI512: Family = Family {
         name: "emulated-vnni512-12x32",
+        isa: core_tensor::cpu::Isa::Avx512,
         nr: 32,
         mr: 12,
         kernel: e_vnni512_12x32,
@@ -802,13 +768,13 @@ pub(crate) mod emulated {
             (4, e_vnni512_4x32),
             (8, e_vnni512_8x32),
         ],
-        max_activation: 255,
         kalign: 4,
         detect: || true,
     };
     /// Twin of `AVXVNNI`.
     pub const E_AVXVNNI: Family = Family {
         name: "emulated-avxvnni-6x16",
+        isa: core_tensor::cpu::Isa::AvxVnni,
         nr: 16,
         mr: 6,
         kernel: e_vnni256_6x16,
@@ -817,18 +783,17 @@ pub(crate) mod emulated {
             (2, e_vnni256_2x16),
             (4, e_vnni256_4x16),
         ],
-        max_activation: 255,
         kalign: 4,
         detect: || true,
     };
     /// Twin of `AVX2` (saturating pairs, as the hardware).
     pub const E_AVX2: Family = Family {
         name: "emulated-avx2-6x16",
+        isa: core_tensor::cpu::Isa::Avx2,
         nr: 16,
         mr: 6,
         kernel: e_avx2_6x16,
         edges: &[(1, e_avx2_1x16), (2, e_avx2_2x16), (4, e_avx2_4x16)],
-        max_activation: 127,
         kalign: 4,
         detect: || true,
     };
@@ -880,12 +845,7 @@ mod tests {
             emulated::E_AVX2,
             emulated::E_AMX,
         ];
-        v.extend(
-            simd_families()
-                .into_iter()
-                .map(|(_, f)| f)
-                .filter(Family::available),
-        );
+        v.extend(simd_families().into_iter().filter(Family::available));
         v
     }
 
@@ -938,7 +898,7 @@ mod tests {
     #[test]
     fn every_kernel_family_is_exact() {
         for f in families() {
-            let top = f.max_activation as u32;
+            let top = max_activation(&f) as u32;
             for &(m, k, n) in &[
                 (1, 1, 1),
                 (5, 3, 17),
@@ -987,7 +947,7 @@ mod tests {
     #[test]
     fn the_avx2_saturation_is_avoided_by_its_contract() {
         let f = emulated::E_AVX2;
-        assert_eq!(f.max_activation, 127);
+        assert_eq!(max_activation(&f), 127);
         let (m, k, n) = (1, 4, 16);
         // Weights -1.0 everywhere: scale 1/127, every code -127.
         let b = PackedI8::new(&vec![-1.0; n * k], n, k, f);
@@ -1027,7 +987,7 @@ mod tests {
             let b = PackedI8::new(&w, n, k, f);
             let mut a = QuantizedRows::default();
             a.quantize(&x, m, k, k, f);
-            assert!(a.data.iter().all(|&q| q <= f.max_activation));
+            assert!(a.data.iter().all(|&q| q <= max_activation(&f)));
             let mut c = vec![0.0f32; m * n];
             gemm_i8(&a, m, &b, &mut c, n, None, None);
             for i in 0..m {

@@ -5,9 +5,6 @@
 
 use super::multiversion;
 
-/// What a GEMM runs on each finished row piece of its output: `(row, first column, values)`
-/// (the FP32 and INT8 GEMMs take the same closures).
-pub type RowEpilogue<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
 use crate::math::{exp, gelu};
 
 multiversion! {
