@@ -5,7 +5,7 @@
 
 use core_tensor::{no_grad, with_flush_denormals, Result, Rng, Tensor};
 use nn::loss::cross_entropy;
-use nn::module::parameter_tensors;
+use nn::parameter_tensors;
 use nn::study::{build_model, InitKind, ModelKind};
 use nn::{Module, Sequential};
 use optim::{Adam, Optim, Optimizer};

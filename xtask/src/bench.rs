@@ -162,21 +162,21 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     for (name, m, k, n) in &shapes {
         let a = rng.normal(&[*m, *k], 0.0, 1.0).to_vec();
         let w = rng.normal(&[*n, *k], 0.0, 0.05).to_vec();
-        let family = quant::kernels::int8::default_family();
-        let packed = quant::kernels::int8::PackedI8::new(&w, *n, *k, family);
+        let family = quant::int8::default_family();
+        let packed = quant::int8::PackedI8::new(&w, *n, *k, family);
         let name = name.replacen("gemm/", "gemm-i8/", 1);
         for threads in [1, 2] {
             let full = format!("{name}/{threads}t");
             if !wanted(&full) {
                 continue;
             }
-            let mut q = quant::kernels::int8::QuantizedRows::default();
+            let mut q = quant::int8::QuantizedRows::default();
             let mut c = vec![0.0f32; m * n];
             let ops = 2.0 * (*m * *n * *k) as f64;
             let r = pool(threads).install(|| {
                 measure(&full, &cfg, 1.0, ops, threads, || {
                     q.quantize(&a, *m, *k, *k, family);
-                    quant::kernels::int8::gemm_i8(&q, *m, &packed, &mut c, *n, None, None);
+                    quant::int8::gemm_i8(&q, *m, &packed, &mut c, *n, None, None);
                 })
             });
             eprintln!(
@@ -632,7 +632,7 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
             return;
         }
     };
-    let sentences: Vec<&str> = quant::BENCH_SENTENCES
+    let sentences: Vec<&str> = quant::study::BENCH_SENTENCES
         .lines()
         .filter(|l| !l.is_empty())
         .collect();
@@ -668,13 +668,10 @@ fn minilm(opts: &BenchOptions, wanted: &dyn Fn(&str) -> bool, results: &mut Vec<
         min_runs: if opts.quick { 1 } else { 3 },
         max_runs: if opts.quick { 1 } else { 3 },
     };
-    eprintln!(
-        "minilm int8 kernel: {}",
-        quant::kernels::int8::default_family().name
-    );
+    eprintln!("minilm int8 kernel: {}", quant::int8::default_family().name);
     eprintln!(
         "minilm bf16 kernel: {}",
-        quant::kernels::bf16::default_bf16_family().name
+        quant::bf16::default_bf16_family().name
     );
     for (precision, p) in [
         ("fp32", quant::Precision::fp32()),
@@ -823,7 +820,7 @@ fn rl_rows(cfg: &MeasureConfig, wanted: &dyn Fn(&str) -> bool, results: &mut Vec
         let pc = rl::ppo::PpoConfig::default();
         match pool(2).install(|| rl::ppo::train_ppo(&pc, &cart_pole, &mut |_, _, _| {})) {
             Ok(run) => {
-                let eval = rl::env::evaluate(&run.policy, &cart_pole, 100, 1_000_000)
+                let eval = rl::evaluate(&run.policy, &cart_pole, 100, 1_000_000)
                     .map(|e| e.0)
                     .unwrap_or(f64::NAN);
                 eprintln!(

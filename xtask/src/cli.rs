@@ -1,5 +1,5 @@
-//! The command line of `cargo xtask`: parses it and dispatches to [`commands`](crate::commands)
-//! and the command modules.
+//! The command line of `cargo xtask`: parses it and dispatches to [`crate::commands`] and the
+//! command modules.
 //!
 //! One command line, two builds. `cargo xtask` (the alias in `.cargo/config.toml`) builds
 //! without the `full` feature: the experiment engine and the training studies, none of the

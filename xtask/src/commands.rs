@@ -12,8 +12,10 @@ use lab::spec::{self, LoadOptions, SpecErrors};
 use crate::fsutil::{cores, in_project, project_root};
 use crate::registry::registry;
 
-/// The command line of `run-experiment`.
+/// The command line of `run-experiment`. Its fields' docs are the `--help` text, written for
+/// a terminal (brackets and `<name>` as the user types them), not as rustdoc markup.
 #[derive(Debug, Clone, clap::Args)]
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub struct RunArgs {
     /// The experiment file (e.g. experiments/quickstart.toml).
     pub file: PathBuf,

@@ -61,9 +61,9 @@
 
 #![deny(unsafe_code)]
 
-pub mod backprop;
-pub mod error;
-pub mod gradcheck;
+mod backprop;
+mod error;
+mod gradcheck;
 // `unsafe` and `#[target_feature]` code lives only here (STYLE.md), each SIMD kernel with a
 // scalar twin that is its specification.
 #[allow(unsafe_code)]
@@ -76,13 +76,13 @@ pub use kernels::par::Epilogue;
 /// `GROUNDWORK_ISA` override, kernel families) and how work is split between threads.
 pub use kernels::{cpu, par};
 mod ops;
-pub mod random;
+mod random;
 pub mod shape;
-pub mod tensor;
+mod tensor;
 
 pub use backprop::{grad, GradOptions};
 pub use error::{CallerError, Result, TensorError};
-pub use gradcheck::{check_gradgrad, check_gradients, GradCheck, GradCheckReport};
+pub use gradcheck::{check_gradgrad, check_gradients, GradCheck, GradCheckReport, GradCheckWorst};
 pub use ops::conv::Patches;
 pub use random::Rng;
 pub use tensor::{is_grad_enabled, no_grad, Array, NoGradGuard, Tensor, TensorId};

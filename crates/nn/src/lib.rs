@@ -2,15 +2,17 @@
 //!
 //! Neural-network building blocks on core-tensor:
 //!
-//! * [`module`] — the [`Module`] trait with PyTorch-named parameters; [`Linear`],
-//!   [`Embedding`], [`LayerNorm`], [`Dropout`], activations, [`Flatten`], [`Sequential`].
+//! * [`Module`] — the layer trait with PyTorch-named parameters (`weight`, `bias`,
+//!   `0.weight` inside a [`Sequential`], PyTorch's layouts, so checkpoints map one-to-one);
+//!   [`Linear`], [`Embedding`], [`LayerNorm`], [`Dropout`], activations, [`Flatten`],
+//!   [`Sequential`].
 //! * [`init`] — Xavier/Glorot and Kaiming/He (uniform and normal), PyTorch's default.
 //! * [`loss`] — cross-entropy fused with log-softmax (label smoothing), NLL, MSE, BCE with
 //!   logits, Gaussian NLL.
 //! * [`metrics`] — accuracy, confusion matrix, per-class accuracy.
 //! * [`data`] — the IDX reader, Fashion-MNIST/MNIST loaders and a seeded batch iterator.
 //!
-//! * [`conv`] — [`Conv2d`] and [`ConvTranspose2d`] via im2col (`unfold2d`) and a matmul.
+//! * [`Conv2d`] and [`ConvTranspose2d`] via im2col (`unfold2d`) and a matmul.
 //!
 //! * [`study`] — the Fashion-MNIST classifier study (loss and accuracy curves, sharpness,
 //!   loss landscape, initialisation scales).
@@ -58,7 +60,7 @@
 #![deny(unsafe_code)]
 
 pub mod checkpoint;
-pub mod conv;
+mod conv;
 pub mod data;
 pub mod diagnose;
 mod error;
@@ -66,11 +68,12 @@ pub mod hessian;
 pub mod init;
 pub mod loss;
 pub mod metrics;
-pub mod module;
+mod module;
 pub mod study;
 
 pub use conv::{Conv2d, ConvConfig, ConvTranspose2d};
 pub use error::{NnError, Result};
 pub use module::{
-    Activation, Dropout, Embedding, Flatten, Layer, LayerNorm, Linear, Module, Reshape, Sequential,
+    parameter_tensors, Activation, Dropout, Embedding, Flatten, Layer, LayerNorm, Linear, Module,
+    Reshape, Sequential,
 };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use core_tensor::Rng;
 use nn::checkpoint::{load, save};
-use nn::module::parameter_tensors;
+use nn::parameter_tensors;
 use nn::{loss, Activation, Linear, Module, NnError, Sequential};
 use optim::{Adam, Optimizer};
 

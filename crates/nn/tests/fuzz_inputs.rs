@@ -114,7 +114,7 @@ fn checkpoint_seed() -> Vec<u8> {
         .unwrap()
         .backward()
         .unwrap();
-    opt.step(&nn::module::parameter_tensors(&n)).unwrap();
+    opt.step(&nn::parameter_tensors(&n)).unwrap();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-ckpt");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("seed.safetensors");

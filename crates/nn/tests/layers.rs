@@ -286,7 +286,7 @@ fn the_hessian_of_a_model_in_one_call_matches_the_hand_written_function() {
     assert!(net.parameters().iter().all(|(_, t)| t.grad().is_none()));
 
     // Substitutes of the wrong count or shape are refused by name.
-    let p = nn::module::parameter_tensors(&net);
+    let p = nn::parameter_tensors(&net);
     let err = net.forward_with(&p[..1], &x).unwrap_err().to_string();
     assert_eq!(err, "Sequential: forward_with needs 2 parameters, got 1");
     let err = net

@@ -9,7 +9,7 @@
 //! input. Padding changes nothing: masked keys get `-3.4e38` before the softmax (probability
 //! exactly 0) and the pooling reads only masked-in tokens.
 //!
-//! **INT8** is groundwork's own dynamic quantisation ([`quant::kernels::int8`]), the same
+//! **INT8** is groundwork's own dynamic quantisation ([`quant::int8`]), the same
 //! integers as its kernels:
 //!
 //! ```text
@@ -35,7 +35,7 @@
 use std::path::Path;
 
 use quant::config::{ModelFiles, Pooling};
-use quant::kernels::int8::{quantize_weight_row, quantize_weights};
+use quant::int8::{quantize_weight_row, quantize_weights};
 use quant::weights::{BertWeights, Tensor as Weights};
 
 use crate::error::Result;
@@ -389,7 +389,7 @@ pub fn export_bert(dir: &Path, name: &str, opts: &BertExport) -> Result<OnnxMode
 mod tests {
     use super::*;
     use crate::ort_common::{runtime, scratch, Input};
-    use quant::kernels::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
+    use quant::int8::{default_family, gemm_i8, PackedI8, QuantizedRows};
 
     /// One INT8 linear layer, exported and run in ONNX Runtime on the same floats as our
     /// kernel: the same codes, the same integer sums, the same epilogue — bit for bit.
@@ -426,7 +426,7 @@ mod tests {
 
         let opts = BertExport {
             int8: true,
-            reduce_range: quant::kernels::int8::max_activation(&family) == 127,
+            reduce_range: quant::int8::max_activation(&family) == 127,
         };
         let mut g = Graph::new("int8-linear");
         let dims = [Dim::Named("batch"), Dim::Fixed(k)];

@@ -189,7 +189,7 @@ fn the_vaes_encoders_and_decoders_export_from_their_checkpoints() {
 /// The first `count` of the 512 shipped sentences as padded `input_ids` and `attention_mask`, and groundwork's
 /// own embeddings of them.
 fn minilm_case(model: &quant::Model, count: usize) -> (Vec<(&'static str, Input)>, Vec<Vec<f32>>) {
-    let texts: Vec<&str> = quant::BENCH_SENTENCES
+    let texts: Vec<&str> = quant::study::BENCH_SENTENCES
         .lines()
         .filter(|l| !l.is_empty())
         .take(count)
@@ -271,10 +271,10 @@ fn minilm_runs_in_onnxruntime_as_here_in_fp32_and_int8() {
     // faithful to FP32 as ours.
     let int8 = quant::Model::load_with(&model_dir, quant::Precision::int8()).unwrap();
     let (_, ours_int8) = minilm_case(&int8, 512);
-    let family = quant::kernels::int8::default_family();
+    let family = quant::int8::default_family();
     let opts = BertExport {
         int8: true,
-        reduce_range: quant::kernels::int8::max_activation(&family) == 127,
+        reduce_range: quant::int8::max_activation(&family) == 127,
     };
     let ort_int8 = run_minilm(&rt, &dir, &model_dir, opts, &inputs);
     let (ours_mean, ours_min) = cosines(&ours_int8, &ours_fp32);

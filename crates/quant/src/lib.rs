@@ -9,23 +9,22 @@
 //!   [`Model::tokenize`], [`Model::embed`].
 //! * [`config`] — the directory's files and the settings read from them, all checked.
 //! * [`weights`] — the tensors from `model.safetensors`, checked against `config.json`.
-//! * [`encoder`] — the forward pass: ragged batches (no padding), weights packed once,
-//!   bias/GELU/residual fused into the GEMMs, buffers reused; the same bits for a sentence
-//!   alone, in any batch, at any thread count.
+//! * [`Encoder`] — the forward pass: ragged batches (no padding), weights packed once,
+//!   bias/GELU/residual fused into the GEMMs, buffers reused in a [`Workspace`]; the same bits
+//!   for a sentence alone, in any batch, at any thread count. Its attention and element-wise
+//!   loops are compiled per instruction set (AVX-512, AVX2, baseline) and chosen at run time.
 //! * [`attention`] — the optional INT8 attention products, with their error analysis.
-//! * [`math`] — vectorisable `exp` and `erf` (for GELU), with their errors.
-//! * [`kernels`] — the attention and element-wise loops, compiled per instruction set
-//!   (AVX-512, AVX2, baseline) and chosen at run time; the INT8 GEMM
-//!   ([`kernels::int8`]: AMX, AVX-512 VNNI, AVX-VNNI, AVX2 and scalar, bit-identical) and the
-//!   BF16 GEMM ([`kernels::bf16`]: AMX, AVX512-BF16, AVX2 and scalar, f32 sums).
-//! * [`fidelity`], [`diagnostics`], [`speed`], [`study`] — the `minilm-int8` study: INT8
-//!   against FP32 (cosine, L2, neighbours), per-layer SQNR and activation statistics,
-//!   interleaved timing.
+//! * [`int8`] — the INT8 GEMM (AMX, AVX-512 VNNI, AVX-VNNI, AVX2 and scalar, bit-identical)
+//!   and the quantisation scheme; [`bf16`] — the BF16 GEMM (AMX, AVX512-BF16, AVX2 and
+//!   scalar, f32 sums). Both choose their kernels through `core_tensor::cpu`.
+//! * [`fidelity`], [`diagnostics`], [`study`] — the `minilm-int8` study: INT8 against FP32
+//!   (cosine, L2, neighbours), per-layer SQNR and activation statistics, interleaved timing,
+//!   and its sentences ([`study::BENCH_SENTENCES`]).
 //!
 //! **INT8** is dynamic quantisation: s8 weights per output channel, u8 activations per
-//! token, i32 sums; the scheme and its error analysis are in [`kernels::int8`]. **BF16**
+//! token, i32 sums; the scheme and its error analysis are in [`int8`]. **BF16**
 //! rounds weights and activations to bfloat16 and sums exact products in f32
-//! ([`kernels::bf16`]): mean cosine 0.99999 to FP32 on MiniLM.
+//! ([`bf16`]): mean cosine 0.99999 to FP32 on MiniLM.
 //!
 //! ## Example
 //!
@@ -45,25 +44,22 @@
 pub mod attention;
 pub mod config;
 pub mod diagnostics;
-pub mod encoder;
+mod encoder;
 mod error;
 pub mod fidelity;
 // `unsafe` (calls into `#[target_feature]` code) lives only here, each version tested
 // against the baseline build of the same source.
 #[allow(unsafe_code)]
-pub mod kernels;
-pub mod math;
+mod kernels;
+mod math;
 mod model;
-pub mod speed;
+mod speed;
 pub mod study;
 pub mod weights;
 
-pub use encoder::{Encoder, LinearKind, Precision, Scratch, Workspace};
+pub use encoder::{Encoder, LinearKind, Precision, Probe, Scratch, Workspace};
 pub use error::{QuantError, Result};
+pub use kernels::{bf16, int8};
 #[cfg(feature = "testing")]
 pub use model::model_for_tests;
 pub use model::{find_model, l2_normalize, load_model, Model, Tokens};
-
-/// The 512 English sentences (8-40 words) that the speed comparisons embed, in the order the
-/// peer scripts use them.
-pub const BENCH_SENTENCES: &str = include_str!("../data/sentences.txt");

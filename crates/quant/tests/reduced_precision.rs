@@ -46,11 +46,11 @@ fn cosines(a: &Model, b: &Model, texts: &[&str]) -> (f64, f64) {
 #[test]
 fn int8_embeddings_stay_close_to_fp32() {
     let Some((fp32, int8)) = models() else { return };
-    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().collect();
+    let texts: Vec<&str> = quant::study::BENCH_SENTENCES.lines().collect();
     let (mean, min) = cosines(&fp32, &int8, &texts);
     println!(
         "INT8 ({}) vs FP32 over {} sentences: mean cosine {mean:.5}, min {min:.5}",
-        quant::kernels::int8::default_family().name,
+        quant::int8::default_family().name,
         texts.len()
     );
     assert!(mean >= 0.995 && min >= 0.985, "mean {mean}, min {min}");
@@ -67,7 +67,7 @@ fn int8_embeddings_stay_close_to_fp32() {
 
 /// A sentence's embedding is the same alone and in a batch of 40, on 1, 2 or 3 threads.
 fn assert_batch_and_thread_invariant(model: &Model) {
-    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(40).collect();
+    let texts: Vec<&str> = quant::study::BENCH_SENTENCES.lines().take(40).collect();
     let ids: Vec<Vec<u32>> = texts
         .iter()
         .map(|t| model.tokenize(t).unwrap().ids)
@@ -108,11 +108,11 @@ fn bf16_embeddings_stay_within_1e_5_of_fp32() {
     let Some((fp32, bf16)) = models_with(Precision::bf16()) else {
         return;
     };
-    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().collect();
+    let texts: Vec<&str> = quant::study::BENCH_SENTENCES.lines().collect();
     let (mean, min) = cosines(&fp32, &bf16, &texts);
     println!(
         "BF16 ({}) vs FP32 over {} sentences: mean cosine {mean:.6}, min {min:.6}",
-        quant::kernels::bf16::default_bf16_family().name,
+        quant::bf16::default_bf16_family().name,
         texts.len()
     );
     assert!(mean >= 0.99995 && min >= 0.9999, "mean {mean}, min {min}");
@@ -142,7 +142,7 @@ fn int8_attention_stays_close_and_batch_invariant() {
     let Some((fp32, int8)) = models_with(precision) else {
         return;
     };
-    let texts: Vec<&str> = quant::BENCH_SENTENCES.lines().take(128).collect();
+    let texts: Vec<&str> = quant::study::BENCH_SENTENCES.lines().take(128).collect();
     let (a, b) = (
         fp32.embed(&texts, 32).unwrap(),
         int8.embed(&texts, 32).unwrap(),

@@ -4,8 +4,8 @@
 //! `cargo run --release -p rl --example dqn_cartpole [-- SEED [STEPS]]`
 
 use rl::dqn::{train_dqn, DqnConfig};
-use rl::env::evaluate;
 use rl::envs::cart_pole;
+use rl::evaluate;
 
 fn main() -> Result<(), rl::RlError> {
     let seed = std::env::args()

@@ -3,8 +3,8 @@
 //!
 //! `cargo run --release -p rl --example ppo_cartpole [-- SEED]`
 
-use rl::env::evaluate;
 use rl::envs::cart_pole;
+use rl::evaluate;
 use rl::ppo::{train_ppo, PpoConfig};
 
 fn main() -> Result<(), rl::RlError> {

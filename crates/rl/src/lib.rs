@@ -55,4 +55,4 @@ pub mod vector;
 pub use env::{evaluate, Checked, Env, GreedyPolicy, Step, TimeLimit};
 pub use error::{Result, RlError};
 pub use space::{Space, SpaceValue};
-pub use vector::{VecEnv, VecStep};
+pub use vector::{VecEnv, VecStep, PAR_MIN_ENVS};

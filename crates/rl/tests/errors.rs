@@ -141,7 +141,7 @@ fn vector_steps_autoreset_on_the_next_step_and_seed_each_copy() {
         assert_eq!(&lone.reset(Some(10 + i as u64)), o);
     }
     // Many copies step on the thread pool with the same results as one by one.
-    let n = rl::vector::PAR_MIN_ENVS + 3;
+    let n = rl::PAR_MIN_ENVS + 3;
     let mut big = VecEnv::new(n, |_| frozen_lake_env(0.9).inner().clone()).unwrap();
     big.reset(Some(0)).unwrap();
     let acts: Vec<usize> = (0..n).map(|i| i % 4).collect();

@@ -127,8 +127,8 @@ fn settings_outside_their_ranges_are_refused() {
 
 #[test]
 fn ppo_learns_to_balance_the_pole() {
-    use rl::env::evaluate;
     use rl::envs::cart_pole;
+    use rl::evaluate;
     use rl::ppo::{train_ppo, PpoConfig};
     // A random policy keeps the pole up for about 22 steps; a short PPO run already far longer.
     let cfg = PpoConfig {
@@ -147,7 +147,7 @@ fn ppo_learns_to_balance_the_pole() {
 #[test]
 fn dqn_regresses_q_onto_the_bellman_target() {
     use rl::dqn::{train_dqn, DqnConfig};
-    use rl::env::GreedyPolicy;
+    use rl::GreedyPolicy;
     use rl::{Env, Space, Step};
     struct TwoArms;
     impl Env for TwoArms {

@@ -8,7 +8,7 @@
 //! text-embeddings-inference does. Under light load Idle runs batches of one at once; under
 //! heavy load the queue fills while a batch runs, so batches grow by themselves.
 //!
-//! **Lengths.** The encoder runs ragged batches (`quant::encoder`: sequences concatenated,
+//! **Lengths.** The encoder runs ragged batches (`quant::Encoder`: sequences concatenated,
 //! no padding), so a batch of one long and many short sentences costs what they cost apart;
 //! there is no padded batch to keep long and short sentences out of. The token budget
 //! (`max_batch_tokens`) bounds the work of one batch, and so the wait of the requests queued

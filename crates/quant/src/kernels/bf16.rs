@@ -25,7 +25,7 @@
 //!
 //! | family | instruction | tile | runs where |
 //! | --- | --- | --- | --- |
-//! | `AMX` | `tdpbf16ps` on tiles ([`super::amx`]) | 32 x 32 | AMX-BF16 (Sapphire Rapids+), OS permitting |
+//! | `AMX` | `tdpbf16ps` on tiles (`kernels/amx.rs`) | 32 x 32 | AMX-BF16 (Sapphire Rapids+), OS permitting |
 //! | `AVX512BF16` | `vdpbf16ps zmm` | 12 x 32 | AVX512-BF16 (Sapphire Rapids, Zen 4/5) |
 //! | `AVX2` | bf16 widened by shifts, two `vfmadd` | 4 x 16 | AVX2 + FMA |
 //! | `SCALAR` | plain Rust | 4 x 16 | anywhere |
@@ -453,7 +453,7 @@ pub(crate) mod x86 {
     };
 }
 
-/// AMX-BF16, 32 x 32 tiles on `tdpbf16ps` (see [`super::amx`]).
+/// AMX-BF16, 32 x 32 tiles on `tdpbf16ps` (see `kernels/amx.rs`).
 pub const AMX: Bf16Family = Bf16Family {
     name: "amx-bf16-32x32",
     isa: core_tensor::cpu::Isa::Amx,

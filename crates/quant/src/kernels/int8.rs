@@ -532,7 +532,7 @@ pub const SCALAR: Family = Family {
     detect: || true,
 };
 
-/// AMX-INT8, 32 x 32 tiles on `tdpbusd` (see [`super::amx`]): exact like the others, the full
+/// AMX-INT8, 32 x 32 tiles on `tdpbusd` (see `kernels/amx.rs`): exact like the others, the full
 /// u8 range.
 pub const AMX: Family = Family {
     name: "amx-int8-32x32",

@@ -11,7 +11,7 @@
 //!   is preserved", predicts it negative; and the per-sentence rank correlation between
 //!   cosine and top-5 overlap — statement (2), "nearest-neighbour agreement follows cosine",
 //!   predicts it positive (the margin to the runner-up is measured beside it).
-//! - **speed** — FP32 and INT8 interleaved at every batch size ([`crate::speed`]), latency
+//! - **speed** — FP32 and INT8 interleaved at every batch size (the crate's `speed` module), latency
 //!   percentiles at batch 1 and 32, tokenisation time. Derived: the INT8/FP32 ratio, and
 //!   statement (3), "batch sizes should be powers of two (cache-line alignment)": the mean
 //!   advantage in sentences/s of the batch sizes 2, 4, 8, 16, 32, 48, 64 over the mean of
@@ -35,6 +35,10 @@ use crate::speed::{
 mod report;
 pub use report::MiniLmStudy;
 
+/// The 512 English sentences (8-40 words) that the study, `cargo xtask bench` and the speed
+/// comparisons with other engines embed, in the order the peer scripts use them.
+pub const BENCH_SENTENCES: &str = include_str!("../../data/sentences.txt");
+
 /// What a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -51,7 +55,7 @@ pub enum Part {
 pub enum Lengths {
     /// The sentences as they are (about 29 tokens on average for the shipped set).
     Real,
-    /// 128 tokens each (see [`crate::speed::fixed_length`]).
+    /// 128 tokens each (the speed module's `fixed_length`).
     #[serde(rename = "fixed-128")]
     Fixed128,
 }
@@ -172,7 +176,7 @@ pub struct SpeedPart {
     /// Latency at batch 1 and 32, both precisions.
     pub latency: Vec<Latency>,
     /// INT8/FP32 at batch 32, one ratio per adjacent pair of passes over every sentence
-    /// ([`crate::speed::paired_ratios`]).
+    /// (the speed module's `paired_ratios`).
     pub pairs_b32: Vec<f64>,
     /// Tokenisation, microseconds per sentence (not in the throughput).
     pub tokenize_us: f64,
@@ -389,7 +393,7 @@ pub const MAX_SENTENCES_BYTES: u64 = 1 << 26;
 /// or holds fewer than two sentences.
 pub fn load_sentences(path: &str) -> Result<Vec<String>> {
     let text = if path.is_empty() {
-        crate::BENCH_SENTENCES.to_string()
+        BENCH_SENTENCES.to_string()
     } else {
         crate::config::read(Path::new(path), MAX_SENTENCES_BYTES)?
     };
