@@ -79,6 +79,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod assets;
 pub mod files;
 pub mod image;
 pub mod params;

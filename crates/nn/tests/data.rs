@@ -277,16 +277,9 @@ fn batches_are_seeded_complete_and_respect_drop_last() {
 
 #[test]
 fn real_fashion_mnist_when_installed() {
-    let dir = match find_dataset("fashion-mnist") {
-        Ok(d) => d,
-        Err(e) => {
-            assert!(
-                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
-                "GROUNDWORK_REQUIRE_ASSETS=1 but: {e}"
-            );
-            println!("skip: real Fashion-MNIST not installed ({e})");
-            return;
-        }
+    let Some(dir) = lab::assets::or_skip("real Fashion-MNIST", find_dataset("fashion-mnist"))
+    else {
+        return;
     };
     let train = load_mnist_like(&dir, Split::Train).unwrap();
     let test = load_mnist_like(&dir, Split::Test).unwrap();

@@ -314,9 +314,9 @@ fn pool(pooling: Pooling, rows: &[f32], hd: usize, out: &mut [f32]) {
     }
 }
 
-/// The project's rule for tests that need a real model: the model's directory when it is
-/// there; without it, a skip line on stdout and `None` — or a panic when
-/// `GROUNDWORK_REQUIRE_ASSETS=1` (CI), where a missing model is a failure.
+/// The project's rule for tests that need a real model ([`lab::assets::or_skip`]): the
+/// model's directory when it is there; without it, a skip line on stdout and `None` — or a
+/// panic when `GROUNDWORK_REQUIRE_ASSETS=1` (CI), where a missing model is a failure.
 ///
 /// Only with the `testing` feature (tests turn it on; release binaries never have it).
 ///
@@ -324,22 +324,12 @@ fn pool(pooling: Pooling, rows: &[f32], hd: usize, out: &mut [f32]) {
 /// The model is missing and `GROUNDWORK_REQUIRE_ASSETS=1`.
 #[cfg(feature = "testing")]
 pub fn model_for_tests(name: &str) -> Option<PathBuf> {
-    match find_model(name) {
-        Ok(dir) => Some(dir),
-        Err(e) => {
-            assert!(
-                std::env::var("GROUNDWORK_REQUIRE_ASSETS").as_deref() != Ok("1"),
-                "GROUNDWORK_REQUIRE_ASSETS=1 but {e}"
-            );
-            println!("skip: {e}");
-            None
-        }
-    }
+    lab::assets::or_skip(name, find_model(name))
 }
 
-/// Where a model is looked for by name: `$GROUNDWORK_DATA/models/NAME`, then `data/models/NAME`
-/// in the current directory or any directory above it (so tests and examples find the
-/// workspace's `data/` from any crate). A path that exists is taken as it is.
+/// Where a model is looked for by name ([`lab::assets::candidates`]): `$GROUNDWORK_DATA/models/NAME`,
+/// then `data/models/NAME` in the current directory or any directory above it (so tests and
+/// examples find the workspace's `data/` from any crate). A path that exists is taken as it is.
 ///
 /// # Errors
 /// A message saying where it looked and how to get the model.
@@ -348,18 +338,7 @@ pub fn find_model(name_or_path: &str) -> std::result::Result<PathBuf, String> {
     if direct.join("config.json").exists() {
         return Ok(direct);
     }
-    let mut candidates = Vec::new();
-    if let Some(root) = std::env::var_os("GROUNDWORK_DATA") {
-        candidates.push(PathBuf::from(root).join("models").join(name_or_path));
-    }
-    if let Ok(mut dir) = std::env::current_dir() {
-        loop {
-            candidates.push(dir.join("data/models").join(name_or_path));
-            if !dir.pop() {
-                break;
-            }
-        }
-    }
+    let candidates = lab::assets::candidates(&Path::new("models").join(name_or_path));
     candidates
         .iter()
         .find(|c| c.join("config.json").exists())

@@ -76,23 +76,11 @@ impl Dataset {
     }
 }
 
-/// The folders searched for dataset `name`, in order: `$GROUNDWORK_DATA/<name>`, then
-/// `data/<name>` in the current directory and each directory above it (so `cargo test -p nn`,
-/// which runs in `crates/nn`, finds the workspace's `data/`), then
-/// `/usr/share/datasets/<name>`.
+/// The folders searched for dataset `name`, in order: [`lab::assets::candidates`] —
+/// `$GROUNDWORK_DATA/<name>`, then `data/<name>` in the current directory and each directory
+/// above it — then `/usr/share/datasets/<name>` (where Debian's package puts it).
 pub fn search_dirs(name: &str) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(d) = std::env::var_os("GROUNDWORK_DATA") {
-        v.push(PathBuf::from(d).join(name));
-    }
-    if let Ok(mut dir) = std::env::current_dir() {
-        loop {
-            v.push(dir.join("data").join(name));
-            if !dir.pop() {
-                break;
-            }
-        }
-    }
+    let mut v = lab::assets::candidates(Path::new(name));
     v.push(PathBuf::from("/usr/share/datasets").join(name));
     v
 }
