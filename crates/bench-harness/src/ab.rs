@@ -88,19 +88,8 @@ pub fn compare<E>(
         std::thread::sleep(cfg.pause);
         Ok(work / per_call(side, calls)?)
     };
-    let (mut ra, mut rb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..cfg.rounds {
-        let (x, y) = if round % 2 == 0 {
-            let x = rate(a, na)?;
-            (x, rate(b, nb)?)
-        } else {
-            let y = rate(b, nb)?;
-            (rate(a, na)?, y)
-        };
-        ra.push(x);
-        rb.push(y);
-        ratios.push(x / y);
-    }
+    let (ra, rb) = alternate(cfg.rounds, &mut || rate(a, na), &mut || rate(b, nb))?;
+    let ratios: Vec<f64> = ra.iter().zip(&rb).map(|(x, y)| x / y).collect();
     let median = |v: &[f64]| Stats::from_samples(v).map(|s| s.median);
     Ok(
         match (median(&ra), median(&rb), Stats::from_samples(&ratios)) {
@@ -108,6 +97,30 @@ pub fn compare<E>(
             _ => None,
         },
     )
+}
+
+/// `rounds` rounds of one measurement of each side, A first in even rounds and B first in odd
+/// ones (so a slow stretch of the machine lands on both sides): every round's value of A and
+/// of B, in round order. The alternation of [`compare`], for callers that keep every value.
+///
+/// # Errors
+/// The first error a side returns.
+pub fn alternate<E>(
+    rounds: usize,
+    a: &mut dyn FnMut() -> Result<f64, E>,
+    b: &mut dyn FnMut() -> Result<f64, E>,
+) -> Result<(Vec<f64>, Vec<f64>), E> {
+    let (mut va, mut vb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            va.push(a()?);
+            vb.push(b()?);
+        } else {
+            vb.push(b()?);
+            va.push(a()?);
+        }
+    }
+    Ok((va, vb))
 }
 
 #[cfg(test)]

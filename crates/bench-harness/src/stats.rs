@@ -60,6 +60,24 @@ impl Stats {
     }
 }
 
+/// The `p`-th percentile of `v` by linear interpolation between order statistics (NaN when
+/// empty): `p = 50` is the median (the mean of the middle two for an even count).
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let pos = p.clamp(0.0, 100.0) / 100.0 * (s.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+/// The median of `v` (NaN when empty).
+pub fn median(v: &[f64]) -> f64 {
+    percentile(v, 50.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +97,18 @@ mod tests {
         assert_eq!((s.median, s.mad), (2.5, 1.0));
         assert!(Stats::from_samples(&[]).is_none());
         assert!(Stats::from_samples(&[1.0, f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn percentiles_interpolate_and_the_median_agrees_with_stats() {
+        let v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile(&v, 0.0), 1.0);
+        assert_eq!(percentile(&v, 100.0), 4.0);
+        assert_eq!(percentile(&v, 50.0), 2.5);
+        assert!((percentile(&v, 95.0) - 3.85).abs() < 1e-12);
+        for s in [&v[..], &[3.0, 1.0, 100.0, 2.0, 4.0][..]] {
+            assert_eq!(median(s), Stats::from_samples(s).unwrap().median);
+        }
+        assert!(median(&[]).is_nan());
     }
 }

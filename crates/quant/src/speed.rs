@@ -1,4 +1,5 @@
-//! Throughput and latency of two encoders (FP32 and INT8) measured in one sitting.
+//! Throughput and latency of two encoders (FP32 and INT8) measured in one sitting, on
+//! bench-harness's alternation ([`bench_harness::ab::alternate`]) and statistics.
 //!
 //! At each batch size, both precisions embed the same sentences (in order, in batches of
 //! that size), after one untimed batch each; the timed passes alternate FP32, INT8, INT8,
@@ -12,6 +13,8 @@
 
 use std::time::Instant;
 
+use bench_harness::ab::alternate;
+pub(crate) use bench_harness::stats::{median, percentile};
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::Workspace;
@@ -27,24 +30,6 @@ pub struct SpeedPoint {
     pub fp32: Vec<f64>,
     /// INT8, one value per pass.
     pub int8: Vec<f64>,
-}
-
-/// The median of a sample (NaN when empty).
-pub fn median(v: &[f64]) -> f64 {
-    percentile(v, 50.0)
-}
-
-/// The `p`-th percentile by linear interpolation between order statistics (NaN when
-/// empty).
-pub fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let pos = p.clamp(0.0, 100.0) / 100.0 * (s.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
 impl SpeedPoint {
@@ -104,21 +89,16 @@ pub fn throughput(
         // Warm-up: buffers grown, code and weights in cache.
         fp32.embed_tokens(&batches[0], &mut w32)?;
         int8.embed_tokens(&batches[0], &mut w8)?;
-        let mut p = SpeedPoint {
+        let (f, q) = alternate(
+            rounds,
+            &mut || timed_pass(fp32, &batches, &mut w32),
+            &mut || timed_pass(int8, &batches, &mut w8),
+        )?;
+        points.push(SpeedPoint {
             batch,
-            fp32: Vec::with_capacity(rounds),
-            int8: Vec::with_capacity(rounds),
-        };
-        for r in 0..rounds {
-            if r % 2 == 0 {
-                p.fp32.push(timed_pass(fp32, &batches, &mut w32)?);
-                p.int8.push(timed_pass(int8, &batches, &mut w8)?);
-            } else {
-                p.int8.push(timed_pass(int8, &batches, &mut w8)?);
-                p.fp32.push(timed_pass(fp32, &batches, &mut w32)?);
-            }
-        }
-        points.push(p);
+            fp32: f,
+            int8: q,
+        });
         progress(i + 1, batch_sizes.len());
     }
     Ok(points)
@@ -142,18 +122,12 @@ pub fn paired_ratios(
     let (mut w32, mut w8) = (Workspace::default(), Workspace::default());
     fp32.embed_tokens(&batches[0], &mut w32)?;
     int8.embed_tokens(&batches[0], &mut w8)?;
-    let mut ratios = Vec::with_capacity(pairs);
-    for r in 0..pairs {
-        let (a, b) = if r % 2 == 0 {
-            let a = timed_pass(fp32, &batches, &mut w32)?;
-            (a, timed_pass(int8, &batches, &mut w8)?)
-        } else {
-            let b = timed_pass(int8, &batches, &mut w8)?;
-            (timed_pass(fp32, &batches, &mut w32)?, b)
-        };
-        ratios.push(b / a);
-    }
-    Ok(ratios)
+    let (f, i) = alternate(
+        pairs,
+        &mut || timed_pass(fp32, &batches, &mut w32),
+        &mut || timed_pass(int8, &batches, &mut w8),
+    )?;
+    Ok(f.iter().zip(&i).map(|(a, b)| b / a).collect())
 }
 
 /// Latency percentiles of one call at one batch size, milliseconds.
@@ -289,16 +263,6 @@ pub fn parse_batches(spec: &str) -> std::result::Result<Vec<usize>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_interpolate() {
-        let v = [4.0, 1.0, 3.0, 2.0];
-        assert_eq!(median(&v), 2.5);
-        assert_eq!(percentile(&v, 0.0), 1.0);
-        assert_eq!(percentile(&v, 100.0), 4.0);
-        assert!((percentile(&v, 95.0) - 3.85).abs() < 1e-12);
-        assert!(median(&[]).is_nan());
-    }
 
     #[test]
     fn batch_specs() {
