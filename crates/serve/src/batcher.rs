@@ -65,6 +65,34 @@ pub enum Truncation {
     Left,
 }
 
+/// How a server batches, as its user chooses it (`groundwork-serve --policy`, the serving
+/// study's `batching`); [`Batching::policy`] turns it into the batcher's [`Policy`] and batch
+/// size.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Batching {
+    /// One sentence per batch, each run as it comes (no batching).
+    None,
+    /// Whatever is queued, as soon as the engine is free (text-embeddings-inference's way).
+    Idle,
+    /// Wait up to `max_wait` after the oldest sentence for `max_batch` (the seed's).
+    Timer,
+}
+
+impl Batching {
+    /// The batcher's policy and batch size: `none` runs batches of one as soon as the engine
+    /// is free; `idle` and `timer` take up to `max_batch`, `timer` waiting up to `max_wait`.
+    pub fn policy(self, max_wait: Duration, max_batch: usize) -> (Policy, usize) {
+        match self {
+            Batching::None => (Policy::Idle, 1),
+            Batching::Idle => (Policy::Idle, max_batch),
+            Batching::Timer => (Policy::Timer(max_wait), max_batch),
+        }
+    }
+}
+
 /// When the batcher runs a batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Policy {

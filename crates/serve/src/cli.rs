@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{defaults, BatchConfig, ModelEngine, Policy, ServerConfig, Timeouts};
+use crate::{defaults, BatchConfig, Batching, ModelEngine, ServerConfig, Timeouts};
 
 /// Serve a sentence-embedding model over HTTP (OpenAI `/v1/embeddings`, text-embeddings-
 /// inference `/embed`, `/health`, `/metrics`) with a dynamic batcher.
@@ -26,10 +26,10 @@ pub struct Args {
     /// Port (0: any free one, printed at start).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Batching policy: `timer` (wait up to --max-wait-ms for a full batch) or `idle` (run
-    /// whatever is queued as soon as the engine is free).
-    #[arg(long, default_value = "timer", value_parser = ["timer", "idle"])]
-    pub policy: String,
+    /// Batching policy: `timer` (wait up to --max-wait-ms for a full batch), `idle` (run
+    /// whatever is queued as soon as the engine is free) or `none` (batches of one).
+    #[arg(long, value_enum, default_value_t = Batching::Timer)]
+    pub policy: Batching,
     /// Sentences per batch at most.
     #[arg(long, default_value_t = defaults::MAX_BATCH, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_batch: u32,
@@ -118,10 +118,10 @@ impl Args {
                 self.max_wait_ms
             ));
         }
-        let policy = match self.policy.as_str() {
-            "idle" => Policy::Idle,
-            _ => Policy::Timer(Duration::from_secs_f64(self.max_wait_ms / 1000.0)),
-        };
+        let (policy, max_batch) = self.policy.policy(
+            Duration::from_secs_f64(self.max_wait_ms / 1000.0),
+            self.max_batch as usize,
+        );
         let batch_defaults = BatchConfig::default();
         let timeouts = Timeouts {
             header: seconds("header-timeout", self.header_timeout)?,
@@ -147,7 +147,7 @@ impl Args {
                 .unwrap_or_else(|| model_name.to_string()),
             batch: BatchConfig {
                 policy,
-                max_batch: self.max_batch as usize,
+                max_batch,
                 max_batch_tokens: self.max_batch_tokens as usize,
                 max_queue: self.max_queue as usize,
                 threads: self.threads.unwrap_or(batch_defaults.threads).max(1),

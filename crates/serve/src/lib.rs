@@ -85,7 +85,7 @@ pub mod metrics;
 #[cfg(feature = "loadgen")]
 pub mod study;
 
-pub use batcher::{BatchConfig, Batcher, Engine, Policy, Refused, Truncation};
+pub use batcher::{BatchConfig, Batcher, Batching, Engine, Policy, Refused, Truncation};
 pub use metrics::Metrics;
 
 use admission::{Admission, Full};

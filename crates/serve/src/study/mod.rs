@@ -31,22 +31,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::load::{self, Api, LoadSpec};
-use crate::{BatchConfig, Metrics, ModelEngine, Policy, ServerConfig};
+use crate::{BatchConfig, Batching, Metrics, ModelEngine, ServerConfig};
 
 mod report;
 pub use report::ServingStudy;
-
-/// How the server batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Batching {
-    /// One sentence per batch, each run as it comes (no batching).
-    None,
-    /// Whatever is queued, as soon as the engine is free (text-embeddings-inference's way).
-    Idle,
-    /// Wait up to `max_wait_ms` after the oldest sentence for `max_batch` (the seed's).
-    Timer,
-}
 
 lab::choice!(Batching);
 
@@ -115,14 +103,10 @@ impl ServingConfig {
 
     /// The batcher this setting configures.
     pub fn batch_config(&self) -> BatchConfig {
-        let (policy, max_batch) = match self.batching {
-            Batching::None => (Policy::Idle, 1),
-            Batching::Idle => (Policy::Idle, self.max_batch),
-            Batching::Timer => (
-                Policy::Timer(Duration::from_secs_f64(self.max_wait_ms / 1000.0)),
-                self.max_batch,
-            ),
-        };
+        let (policy, max_batch) = self.batching.policy(
+            Duration::from_secs_f64(self.max_wait_ms / 1000.0),
+            self.max_batch,
+        );
         BatchConfig {
             policy,
             max_batch,
@@ -371,6 +355,7 @@ pub fn run_serving(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Policy;
 
     fn level(offered: f64, achieved: f64, p99: f64, errors: u64) -> Level {
         Level {
