@@ -40,8 +40,6 @@
 
 use std::cell::RefCell;
 
-use core_tensor::par::for_tiles;
-
 /// A kernel: `out[r][j] = sum_g (a[r][2g+1] b[g][j][1]) + a[r][2g] b[g][j][0]` accumulated in
 /// f32 for `kg` pairs, `MR` rows of A at `a` (row stride `lda` elements; `rows` of them are
 /// wanted, and the tile's other rows are readable padding, see [`Bf16Rows`]), one packed panel
@@ -227,52 +225,34 @@ pub fn gemm_bf16(
         "gemm_bf16: A rows of {} values, B k = {kp} (convert A for B's family)",
         a.kp
     );
-    for_tiles(
-        m,
-        n,
-        kp,
-        (mr, nr),
+    super::drive_tiles(
+        &f,
+        (m, n, kp),
         c,
         ldc,
         epilogue,
-        |tiles, panels, c_ptr| {
-            TILE.with(|tile| {
-                let mut tile = tile.borrow_mut();
-                tile.resize(mr * nr, 0.0);
-                for it in tiles.clone() {
-                    let i0 = it * mr;
-                    let rows = mr.min(m - i0);
-                    let (_, kernel) = f.tile_for(rows);
-                    for p in panels.clone() {
-                        // SAFETY: `f` is a family the CPU runs (`PackedBf16::new` checks); A
-                        // holds whole row tiles of kp values (checked above; `Bf16Rows` pads to
-                        // them), of which the kernel wants `rows`; the panel holds kp / 2 pairs
-                        // of nr x 2 values; the tile holds mr x nr f32.
-                        unsafe {
-                            kernel(
-                                kp / 2,
-                                a.data.as_ptr().add(i0 * kp),
-                                kp,
-                                rows,
-                                b.data.as_ptr().add(p * kp * nr),
-                                tile.as_mut_ptr(),
-                            )
-                        };
-                        let (j0, cols) = (p * nr, nr.min(n - p * nr));
-                        for r in 0..rows {
-                            // SAFETY: this task owns rows i0 .. i0 + rows over these columns
-                            // (`for_tiles` hands each (row tile, panel) to one task), inside C.
-                            let out = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    c_ptr.get().add((i0 + r) * ldc + j0),
-                                    cols,
-                                )
-                            };
-                            out.copy_from_slice(&tile[r * nr..r * nr + cols]);
-                        }
-                    }
-                }
-            });
+        &TILE,
+        |kernel, i0, rows, p, tile| {
+            // SAFETY: `f` is a family the CPU runs (`PackedBf16::new` checks); A holds whole row
+            // tiles of kp values (checked above; `Bf16Rows` pads to them), of which the kernel
+            // wants `rows`; the panel holds kp / 2 pairs of nr x 2 values; the tile holds
+            // mr x nr f32.
+            unsafe {
+                kernel(
+                    kp / 2,
+                    a.data.as_ptr().add(i0 * kp),
+                    kp,
+                    rows,
+                    b.data.as_ptr().add(p * kp * nr),
+                    tile.as_mut_ptr(),
+                )
+            };
+        },
+        |tile, _, _, outs| {
+            for (r, out) in outs.iter_mut().enumerate() {
+                let cols = out.len();
+                out.copy_from_slice(&tile[r * nr..r * nr + cols]);
+            }
         },
     );
 }

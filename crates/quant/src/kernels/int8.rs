@@ -46,8 +46,6 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use core_tensor::par::for_tiles;
-
 /// A kernel: `out[r][j] = sum_g sum_t a[row r][4g + t] * b[g][j][t]` for `kg` groups, `MR`
 /// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
 /// `rows - 1`), one packed panel at `b`, the `MR x NR` i32 tile written to `out` (row stride
@@ -310,9 +308,6 @@ thread_local! {
     static TILE: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The tallest tile of any family.
-const MAX_MR: usize = 32;
-
 /// What runs on each finished row piece of C: `(row, first column, values)`.
 pub type Epilogue<'a> = core_tensor::Epilogue<'a>;
 
@@ -335,8 +330,8 @@ pub fn gemm_i8(
 ) {
     let f = b.family;
     assert!(
-        f.mr <= MAX_MR && bias.is_none_or(|v| v.len() >= b.n),
-        "gemm_i8: tile height or bias length"
+        bias.is_none_or(|v| v.len() >= b.n),
+        "gemm_i8: bias shorter than n"
     );
     let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
     assert!(
@@ -350,68 +345,41 @@ pub fn gemm_i8(
         f.name,
         max_activation(&f)
     );
-    for_tiles(
-        m,
-        n,
-        kp,
-        (mr, nr),
+    super::drive_tiles(
+        &f,
+        (m, n, kp),
         c,
         ldc,
         epilogue,
-        |tiles, panels, c_ptr| {
-            TILE.with(|tile| {
-                let mut tile = tile.borrow_mut();
-                tile.resize(mr * nr, 0);
-                for it in tiles.clone() {
-                    let i0 = it * mr;
-                    let rows = mr.min(m - i0);
-                    let (_, kernel) = f.tile_for(rows);
-                    for p in panels.clone() {
-                        // SAFETY: `f` is a family the CPU runs (`PackedI8::new` checks); A holds
-                        // whole row tiles of kp bytes (checked above; `QuantizedRows` pads to
-                        // them), of which the kernel wants `rows`; the
-                        // panel holds kp / 4 groups of nr x 4 bytes; the tile holds mr x nr i32.
-                        unsafe {
-                            kernel(
-                                kp / 4,
-                                a.data.as_ptr().add(i0 * kp),
-                                kp,
-                                rows,
-                                b.data.as_ptr().add(p * kp * nr),
-                                tile.as_mut_ptr(),
-                            )
-                        };
-                        let j0 = p * nr;
-                        let cols = nr.min(n - j0);
-                        let outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
-                            if r < rows {
-                                // SAFETY: rows of C are disjoint between tasks (each owns its row
-                                // tiles x panel group); this row piece is inside C (checked
-                                // above), and each r is a different row.
-                                unsafe {
-                                    std::slice::from_raw_parts_mut(
-                                        c_ptr.get().add((i0 + r) * ldc + j0),
-                                        cols,
-                                    )
-                                }
-                            } else {
-                                &mut []
-                            }
-                        });
-                        let mut outs = outs;
-                        super::ops::dequantize(
-                            &tile,
-                            nr,
-                            &b.colsum[j0..j0 + cols],
-                            &b.scale[j0..j0 + cols],
-                            bias.map_or(&[][..], |b| &b[j0..j0 + cols]),
-                            &a.scale[i0..i0 + rows],
-                            &a.zero_point[i0..i0 + rows],
-                            &mut outs[..rows],
-                        );
-                    }
-                }
-            });
+        &TILE,
+        |kernel, i0, rows, p, tile| {
+            // SAFETY: `f` is a family the CPU runs (`PackedI8::new` checks); A holds whole row
+            // tiles of kp bytes (checked above; `QuantizedRows` pads to them), of which the
+            // kernel wants `rows`; the panel holds kp / 4 groups of nr x 4 bytes; the tile holds
+            // mr x nr i32.
+            unsafe {
+                kernel(
+                    kp / 4,
+                    a.data.as_ptr().add(i0 * kp),
+                    kp,
+                    rows,
+                    b.data.as_ptr().add(p * kp * nr),
+                    tile.as_mut_ptr(),
+                )
+            };
+        },
+        |tile, i0, j0, outs| {
+            let (rows, cols) = (outs.len(), outs.first().map_or(0, |o| o.len()));
+            super::ops::dequantize(
+                tile,
+                nr,
+                &b.colsum[j0..j0 + cols],
+                &b.scale[j0..j0 + cols],
+                bias.map_or(&[][..], |b| &b[j0..j0 + cols]),
+                &a.scale[i0..i0 + rows],
+                &a.zero_point[i0..i0 + rows],
+                outs,
+            );
         },
     );
 }

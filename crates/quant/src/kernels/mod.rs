@@ -17,7 +17,79 @@ pub mod bf16;
 pub mod int8;
 pub mod ops;
 
-use core_tensor::cpu::{self, Isa};
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+use core_tensor::cpu::{self, Family, Isa};
+use core_tensor::par::for_tiles;
+
+/// The tallest row tile of any family (AMX's).
+pub(crate) const MAX_MR: usize = 32;
+
+/// The reduced-precision GEMMs' driver: `C` (`m x n`, row stride `ldc`) cut by
+/// [`for_tiles`]; for each (row tile, panel) a task holds, `kernel(k, i0, rows, p, tile)` runs
+/// the family's kernel `k` for rows `i0 .. i0 + rows` of A against panel `p` into this thread's
+/// `mr x nr` tile (from `tile_buf`), then `store(tile, i0, j0, rows_of_c)` writes it to C's
+/// rows `i0 ..` over columns `j0 .. j0 + cols` (one slice per row of the tile). `epilogue` runs
+/// as `for_tiles` says.
+///
+/// # Panics
+/// When the family's tile is taller than [`MAX_MR`], or C is too short (`for_tiles`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn drive_tiles<K: Copy + Sync, T: Copy + Default + 'static>(
+    f: &Family<K>,
+    (m, n, kp): (usize, usize, usize),
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Option<&core_tensor::Epilogue<'_>>,
+    tile_buf: &'static LocalKey<RefCell<Vec<T>>>,
+    kernel: impl Fn(K, usize, usize, usize, &mut [T]) + Sync,
+    store: impl Fn(&[T], usize, usize, &mut [&mut [f32]]) + Sync,
+) {
+    let (mr, nr) = (f.mr, f.nr);
+    assert!(mr <= MAX_MR, "{}: tile of {mr} rows", f.name);
+    for_tiles(
+        m,
+        n,
+        kp,
+        (mr, nr),
+        c,
+        ldc,
+        epilogue,
+        |tiles, panels, c_ptr| {
+            tile_buf.with(|tile| {
+                let mut tile = tile.borrow_mut();
+                tile.resize(mr * nr, T::default());
+                for it in tiles.clone() {
+                    let i0 = it * mr;
+                    let rows = mr.min(m - i0);
+                    let (_, k) = f.tile_for(rows);
+                    for p in panels.clone() {
+                        kernel(k, i0, rows, p, &mut tile);
+                        let (j0, cols) = (p * nr, nr.min(n - p * nr));
+                        let mut outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
+                            if r < rows {
+                                // SAFETY: `for_tiles` hands each (row tile, panel) to one task, so
+                                // rows i0 .. i0 + rows over these columns are this task's alone;
+                                // they lie inside C (`for_tiles` checked its length), and each r
+                                // is a different row.
+                                unsafe {
+                                    std::slice::from_raw_parts_mut(
+                                        c_ptr.get().add((i0 + r) * ldc + j0),
+                                        cols,
+                                    )
+                                }
+                            } else {
+                                &mut []
+                            }
+                        });
+                        store(&tile, i0, j0, &mut outs[..rows]);
+                    }
+                }
+            });
+        },
+    );
+}
 
 /// Deterministic test values in `[-0.5, 0.5)` from a multiplicative hash of the index.
 #[cfg(test)]
