@@ -1,6 +1,6 @@
 //! f32 matrix multiplication, on one of two engines chosen once at run time:
 //!
-//! - our packed kernels (`gemm_packed.rs`): AVX-512F (14x32 tile) or AVX2 + FMA (6x16), the
+//! - our packed kernels (`gemm_packed/`): AVX-512F (14x32 tile) or AVX2 + FMA (6x16), the
 //!   default wherever the CPU has them. A parallel product shares each packed block of B
 //!   among the rayon pool's threads, which take blocks of C rows (and groups of columns) as
 //!   they become free.
@@ -92,7 +92,7 @@ fn check_dims(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: (usize, usize))
 pub(crate) enum Kernel {
     /// `matrixmultiply::sgemm` (portable; AVX-512/AVX2/SSE dispatch inside).
     MatrixMultiply,
-    /// One of our packed kernels (`gemm_packed.rs`), only ever holding an available one.
+    /// One of our packed kernels (`gemm_packed/`), only ever holding an available one.
     Packed(Packed),
 }
 
