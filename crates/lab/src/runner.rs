@@ -233,6 +233,17 @@ pub fn lock_run(exp_dir: &Path, id: &str) -> std::io::Result<Option<ResultsLock>
     }))
 }
 
+/// `v` as one CSV field (RFC 4180): quoted, with its quotes doubled, when it holds a comma, a
+/// quote or a line break — a list-valued axis (`keep_fp32 = ["ffn-up", "ffn-down"]`) would
+/// otherwise shift every later column of its row.
+fn csv_field(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\"")).into()
+    } else {
+        v.into()
+    }
+}
+
 fn csv(columns: &[String], rows: &[Vec<f64>]) -> String {
     let mut s = columns.join(",");
     s.push('\n');
@@ -565,17 +576,17 @@ pub fn finalize(exp: &Experiment, out: &Path, jobs: usize) -> std::io::Result<Ve
     let mut s = String::new();
     let _ = write!(s, "run_id");
     for a in &exp.axes {
-        let _ = write!(s, ",{a}");
+        let _ = write!(s, ",{}", csv_field(a));
     }
     let _ = write!(s, ",seed,status");
     for n in &names {
-        let _ = write!(s, ",{n}");
+        let _ = write!(s, ",{}", csv_field(n));
     }
     s.push('\n');
     for r in &records {
-        let _ = write!(s, "{}", r.id);
+        let _ = write!(s, "{}", csv_field(&r.id));
         for a in &exp.axes {
-            let _ = write!(s, ",{}", r.param(a));
+            let _ = write!(s, ",{}", csv_field(&r.param(a)));
         }
         let _ = write!(s, ",{},{}", r.seed, r.status.kind());
         for n in &names {
@@ -639,4 +650,17 @@ pub fn reload(exp_dir: &Path, registry: &crate::study::Registry) -> Result<Exper
             .unwrap_or_default(),
     };
     crate::spec::load(&file, registry, &options).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn a_field_with_a_comma_quote_or_line_break_is_quoted() {
+        assert_eq!(csv_field("ffn-up"), "ffn-up");
+        assert_eq!(csv_field("ffn-up,ffn-down"), "\"ffn-up,ffn-down\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("a\nb"), "\"a\nb\"");
+    }
 }
