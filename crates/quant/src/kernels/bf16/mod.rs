@@ -61,7 +61,7 @@ pub fn default_bf16_family() -> Bf16Family {
 fn simd_families() -> Vec<Bf16Family> {
     #[cfg(target_arch = "x86_64")]
     {
-        vec![AMX, x86::AVX512BF16, x86::AVX2]
+        vec![AMX, AVX512BF16, AVX2]
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -340,199 +340,21 @@ mod lanes {
     }
 }
 
-/// The scalar reference: the specification every kernel must match.
-mod scalar {
-    use super::lanes::*;
-    bf16_kernel! {
-        #[inline(never)]
-        fns [scalar_4x16 = 4, scalar_2x16 = 2, scalar_1x16 = 1],
-        W = 16, NV = 1, acc = [f32; 16], operand = [[f32; 2]; 16], zero = [0.0; 16],
-        load = load::<16>, bcast = bcast::<16>, dot = dot::<16>, store = store::<16>,
-    }
-}
-
-/// The scalar family: 4 x 16 tiles, anywhere.
-pub const SCALAR: Bf16Family = Bf16Family {
-    name: "bf16-scalar-4x16",
-    isa: core_tensor::cpu::Isa::Scalar,
-    nr: 16,
-    mr: 4,
-    kernel: scalar::scalar_4x16,
-    edges: &[(1, scalar::scalar_1x16), (2, scalar::scalar_2x16)],
-    kalign: 2,
-    detect: || true,
-};
-
+mod amx;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod x86 {
-    use std::arch::x86_64::*;
-
-    use super::Bf16Family;
-
-    bf16_kernel! {
-        #[target_feature(enable = "avx512f,avx512bf16")]
-        fns [bf16_12x32 = 12, bf16_8x32 = 8, bf16_4x32 = 4, bf16_2x32 = 2, bf16_1x32 = 1],
-        W = 16, NV = 2, acc = __m512, operand = __m512bh,
-        zero = _mm512_setzero_ps(),
-        // SAFETY (both): __m512i and __m512bh are the same 64 bytes.
-        load = |p: *const u16| std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p.cast())),
-        bcast = |p: *const u16| std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(p.cast::<i32>().read_unaligned())),
-        dot = |acc, a, b| _mm512_dpbf16_ps(acc, a, b),
-        store = |p: *mut f32, v| _mm512_storeu_ps(p, v),
-    }
-
-    /// The (odd, even) halves of each 32-bit lane's bf16 pair, widened to f32.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn widen(v: __m256i) -> (__m256, __m256) {
-        (
-            _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(-65536))),
-            _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)),
-        )
-    }
-
-    bf16_kernel! {
-        #[target_feature(enable = "avx2,fma")]
-        fns [avx2_4x16 = 4, avx2_2x16 = 2, avx2_1x16 = 1],
-        W = 8, NV = 2, acc = __m256, operand = (__m256, __m256),
-        zero = _mm256_setzero_ps(),
-        load = |p: *const u16| widen(_mm256_loadu_si256(p.cast())),
-        bcast = |p: *const u16| widen(_mm256_set1_epi32(p.cast::<i32>().read_unaligned())),
-        // Exact products: each fma rounds once, as each of vdpbf16ps's additions does.
-        dot = |acc, a: (__m256, __m256), b: (__m256, __m256)| _mm256_fmadd_ps(a.1, b.1, _mm256_fmadd_ps(a.0, b.0, acc)),
-        store = |p: *mut f32, v| _mm256_storeu_ps(p, v),
-    }
-
-    /// AVX512-BF16 `vdpbf16ps`, 12 x 32 tiles.
-    pub const AVX512BF16: Bf16Family = Bf16Family {
-        name: "avx512bf16-12x32",
-        isa: core_tensor::cpu::Isa::Avx512,
-        nr: 32,
-        mr: 12,
-        kernel: bf16_12x32,
-        edges: &[
-            (1, bf16_1x32),
-            (2, bf16_2x32),
-            (4, bf16_4x32),
-            (8, bf16_8x32),
-        ],
-        kalign: 2,
-        detect: || core_tensor::cpu::features().avx512f && core_tensor::cpu::features().avx512bf16,
-    };
-
-    /// AVX2 + FMA on bf16 widened to f32, 4 x 16 tiles (CPUs without BF16 instructions).
-    pub const AVX2: Bf16Family = Bf16Family {
-        name: "bf16-avx2-4x16",
-        isa: core_tensor::cpu::Isa::Avx2,
-        nr: 16,
-        mr: 4,
-        kernel: avx2_4x16,
-        edges: &[(1, avx2_1x16), (2, avx2_2x16)],
-        kalign: 2,
-        detect: || core_tensor::cpu::features().avx2 && core_tensor::cpu::features().fma,
-    };
-}
-
-/// AMX-BF16, 32 x 32 tiles on `tdpbf16ps` (see `kernels/amx.rs`).
-pub const AMX: Bf16Family = Bf16Family {
-    name: "amx-bf16-32x32",
-    isa: core_tensor::cpu::Isa::Amx,
-    nr: 32,
-    mr: 32,
-    #[cfg(target_arch = "x86_64")]
-    kernel: amx_32x32,
-    #[cfg(not(target_arch = "x86_64"))]
-    kernel: scalar::scalar_4x16,
-    edges: &[],
-    kalign: 32,
-    detect: || core_tensor::cpu::features().amx_bf16,
-};
-
-/// # Safety
-/// As [`Bf16Kernel`], on a CPU with AMX-BF16 (`core_tensor::cpu::features().amx_bf16`).
+mod avx2;
 #[cfg(target_arch = "x86_64")]
-unsafe fn amx_32x32(
-    kg: usize,
-    a: *const u16,
-    lda: usize,
-    _rows: usize,
-    b: *const u16,
-    out: *mut f32,
-) {
-    use super::amx;
-    // SAFETY: forwarded; kg is a multiple of 16 (kalign = 32 values) and A holds whole tiles.
-    unsafe {
-        amx::kernel_32x32::<_, { amx::BF16 }>(
-            &mut amx::Native,
-            kg / 16,
-            a.cast(),
-            2 * lda,
-            b.cast(),
-            out.cast(),
-        )
-    }
-}
-
-/// The AVX-512 family's macro body on arrays, for tests on any CPU.
+mod avx512;
 #[cfg(test)]
-pub(crate) mod emulated {
-    use super::lanes::*;
-    use super::Bf16Family;
+pub(crate) mod emulated;
+mod scalar;
 
-    bf16_kernel! {
-        #[inline(never)]
-        fns [e_12x32 = 12, e_8x32 = 8, e_4x32 = 4, e_2x32 = 2, e_1x32 = 1],
-        W = 16, NV = 2, acc = [f32; 16], operand = [[f32; 2]; 16], zero = [0.0; 16],
-        load = load::<16>, bcast = bcast::<16>, dot = dot::<16>, store = store::<16>,
-    }
-
-    /// Twin of the AMX family: the same kernel on emulated tiles.
-    pub const E_AMX: Bf16Family = Bf16Family {
-        name: "emulated-amx-bf16-32x32",
-        isa: core_tensor::cpu::Isa::Amx,
-        nr: 32,
-        mr: 32,
-        kernel: e_amx_32x32,
-        edges: &[],
-        kalign: 32,
-        detect: || true,
-    };
-
-    unsafe fn e_amx_32x32(
-        kg: usize,
-        a: *const u16,
-        lda: usize,
-        _rows: usize,
-        b: *const u16,
-        out: *mut f32,
-    ) {
-        use crate::kernels::amx;
-        let mut tiles = amx::Emulated::default();
-        // SAFETY: forwarded; kg is a multiple of 16 (kalign = 32 values).
-        unsafe {
-            amx::kernel_32x32::<_, { amx::BF16 }>(
-                &mut tiles,
-                kg / 16,
-                a.cast(),
-                2 * lda,
-                b.cast(),
-                out.cast(),
-            )
-        }
-    }
-
-    /// Twin of `AVX512BF16`.
-    pub const E_AVX512BF16: Bf16Family = Bf16Family {
-        name: "emulated-avx512bf16-12x32",
-        isa: core_tensor::cpu::Isa::Avx512,
-        nr: 32,
-        mr: 12,
-        kernel: e_12x32,
-        edges: &[(1, e_1x32), (2, e_2x32), (4, e_4x32), (8, e_8x32)],
-        kalign: 2,
-        detect: || true,
-    };
-}
+pub use amx::AMX;
+#[cfg(target_arch = "x86_64")]
+pub use avx2::AVX2;
+#[cfg(target_arch = "x86_64")]
+pub use avx512::AVX512BF16;
+pub use scalar::SCALAR;
 
 #[cfg(test)]
 mod tests {
@@ -616,7 +438,7 @@ mod tests {
     fn native() -> Vec<(Bf16Family, bool)> {
         #[cfg(target_arch = "x86_64")]
         {
-            [(x86::AVX512BF16, false), (AMX, true)]
+            [(AVX512BF16, false), (AMX, true)]
                 .into_iter()
                 .filter(|(f, _)| f.available())
                 .collect()
@@ -638,11 +460,7 @@ mod tests {
             (emulated::E_AMX, true),
         ];
         #[cfg(target_arch = "x86_64")]
-        exact.extend(
-            [(x86::AVX2, false)]
-                .into_iter()
-                .filter(|(f, _)| f.available()),
-        );
+        exact.extend([(AVX2, false)].into_iter().filter(|(f, _)| f.available()));
         for &(m, k, n) in &SHAPES {
             let (w, x) = (values(n * k, 3), values(m * k, 4));
             for (f, even_first) in &exact {
