@@ -49,7 +49,7 @@
 use rayon::prelude::*;
 
 use super::cpu::{self, Isa};
-use super::par::{Epilogue, SendPtr};
+use super::par::{Epilogue, SendPtr, Split};
 
 #[macro_use]
 mod kernel;
@@ -207,31 +207,21 @@ impl Packed {
     }
 
     /// How a product with `m` rows and `panels` NR-panels is cut into tasks for `threads`
-    /// threads: (row blocks, panel groups per block). The `ceil(m / MR)` row tiles are dealt
-    /// out evenly (counts differing by at most one) to the fewest blocks of at most MC rows;
-    /// with several threads, that count is rounded up to a multiple of the thread count
-    /// (1024 rows, AVX2 on 2 threads: 16 blocks of 10 or 11 tiles, where MC-row blocks would
-    /// be 14 of 72 rows and one of 16), and when that gives under 4 tasks per thread the
-    /// panels are split into groups too. See [`Packed::block_rows`] for each block's rows.
-    fn partition(&self, m: usize, panels: usize, threads: usize) -> (usize, usize) {
+    /// threads ([`Split`], the split every packed GEMM uses): the `ceil(m / MR)` row tiles are
+    /// dealt out evenly to the fewest blocks of at most MC rows; with several threads, that
+    /// count is rounded up to a multiple of the thread count (1024 rows, AVX2 on 2 threads: 16
+    /// blocks of 10 or 11 tiles, where MC-row blocks would be 14 of 72 rows and one of 16), and
+    /// when that gives under 4 tasks per thread the panels are split into groups too.
+    fn partition(&self, m: usize, panels: usize, threads: usize) -> Split {
         let Blocking { mr, mc, .. } = self.blocking;
         let tiles = m.div_ceil(mr);
         let blocks = tiles.div_ceil(mc / mr);
-        if threads <= 1 {
-            return (blocks, 1);
-        }
-        let blocks = (blocks.div_ceil(threads) * threads).min(tiles);
-        let groups = (4 * threads).div_ceil(blocks).min(panels).max(1);
-        (blocks, groups)
-    }
-
-    /// Rows `(first, count)` of block `block` of `blocks` (see [`Packed::partition`]): tiles
-    /// `block * T / blocks ..(block + 1) * T / blocks` of the `T = ceil(m / MR)` row tiles.
-    fn block_rows(&self, m: usize, blocks: usize, block: usize) -> (usize, usize) {
-        let mr = self.blocking.mr;
-        let tiles = m.div_ceil(mr);
-        let (t0, t1) = (block * tiles / blocks, (block + 1) * tiles / blocks);
-        (t0 * mr, (t1 * mr).min(m) - t0 * mr)
+        let blocks = if threads <= 1 {
+            blocks
+        } else {
+            (blocks.div_ceil(threads) * threads).min(tiles)
+        };
+        Split::new(tiles, panels, blocks, threads)
     }
 
     /// The depth of each k block and the widest slice of B packed at once, for a product of
@@ -453,16 +443,11 @@ impl Packed {
         let a_len = kc_max * mc.min(m.div_ceil(mr) * mr);
         let c = SendPtr::new(c);
         let panels = nc.div_ceil(nr);
-        let (row_blocks, groups) = self.partition(m, panels, threads);
-        let per_group = panels.div_ceil(groups);
+        let split = self.partition(m, panels, threads);
         // One task: a block of rows x a group of panels of C, over every k block.
-        let task = |task: usize| {
-            let (block, group) = (task / groups, task % groups);
-            let (i0, mc) = self.block_rows(m, row_blocks, block);
-            let panel_range = group * per_group..panels.min((group + 1) * per_group);
-            if panel_range.is_empty() {
-                return;
-            }
+        split.run(threads, |row_tiles, panel_range| {
+            let i0 = row_tiles.start * mr;
+            let mc = (row_tiles.end * mr).min(m) - i0;
             let tiles = mc.div_ceil(mr);
             let passes = k.div_ceil(kc_max);
             // With several k blocks, the partial sums live in a contiguous scratch block
@@ -521,13 +506,7 @@ impl Packed {
                     f(i, col0, row);
                 }
             }
-        };
-        let tasks = row_blocks * groups;
-        if threads > 1 && tasks > 1 {
-            (0..tasks).into_par_iter().for_each(task);
-        } else {
-            (0..tasks).for_each(task);
-        }
+        });
     }
 
     /// Packs `A[i0..i0+mc, p0..p0+kc]` into MR-row panels, panel `t` at `t * MR * kc`
@@ -668,7 +647,8 @@ mod tests {
             let (mr, mc) = (packed.blocking.mr, packed.blocking.mc);
             for m in [1, 5, 6, 7, 64, 100, 171, 512, 1000, 1024, 2048, 4096] {
                 for threads in [1, 2, 3, 16] {
-                    let (blocks, groups) = packed.partition(m, 24, threads);
+                    let split = packed.partition(m, 24, threads);
+                    let (blocks, groups) = split.shape();
                     assert!((1..=24).contains(&groups));
                     let tiles = m.div_ceil(mr);
                     if threads > 1 && tiles >= threads {
@@ -677,7 +657,9 @@ mod tests {
                     let mut next = 0;
                     let mut counts = Vec::new();
                     for b in 0..blocks {
-                        let (i0, rows) = packed.block_rows(m, blocks, b);
+                        let tiles_of_b = split.task(b * groups).0;
+                        let i0 = tiles_of_b.start * mr;
+                        let rows = (tiles_of_b.end * mr).min(m) - i0;
                         let ctx = format!("{} m={m} t={threads} block {b}/{blocks}", packed.name);
                         assert_eq!(i0, next, "{ctx}");
                         assert!(
