@@ -26,28 +26,45 @@ use core_tensor::par::for_tiles;
 /// The tallest row tile of any family (AMX's).
 pub(crate) const MAX_MR: usize = 32;
 
+/// A tile kernel of the reduced-precision GEMMs: `out[r][j] = sum over kg steps` of rows of A
+/// at `a` (row stride `lda` elements; `rows` of them wanted, the tile's others readable padding)
+/// times one packed panel at `b`, the `MR x NR` tile written to `out` (row stride NR). INT8's
+/// (`u8 x i8 -> i32`) and BF16's (`bf16 x bf16 -> f32`) are instances.
+pub type TileKernel<A, B, T> =
+    unsafe fn(kg: usize, a: *const A, lda: usize, rows: usize, b: *const B, out: *mut T);
+
 /// The reduced-precision GEMMs' driver: `C` (`m x n`, row stride `ldc`) cut by
-/// [`for_tiles`]; for each (row tile, panel) a task holds, `kernel(k, i0, rows, p, tile)` runs
-/// the family's kernel `k` for rows `i0 .. i0 + rows` of A against panel `p` into this thread's
+/// [`for_tiles`]; for each (row tile, panel) a task holds, the family's kernel multiplies rows
+/// `i0 .. i0 + rows` of `a` (rows of `kp` values, padded to whole row tiles) by panel `p` of
+/// `b` (panels of `kp x nr` values, `group` values of k per kernel step) into this thread's
 /// `mr x nr` tile (from `tile_buf`), then `store(tile, i0, j0, rows_of_c)` writes it to C's
 /// rows `i0 ..` over columns `j0 .. j0 + cols` (one slice per row of the tile). `epilogue` runs
 /// as `for_tiles` says.
 ///
 /// # Panics
-/// When the family's tile is taller than [`MAX_MR`], or C is too short (`for_tiles`).
+/// When this CPU does not run the family, its tile is taller than [`MAX_MR`], `a` or `b` is
+/// shorter than the product needs, or C is too short (`for_tiles`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn drive_tiles<K: Copy + Sync, T: Copy + Default + 'static>(
-    f: &Family<K>,
+pub(crate) fn drive_tiles<A: Sync, B: Sync, T: Copy + Default + 'static>(
+    f: &Family<TileKernel<A, B, T>>,
+    (a, b, group): (&[A], &[B], usize),
     (m, n, kp): (usize, usize, usize),
     c: &mut [f32],
     ldc: usize,
     epilogue: Option<&core_tensor::Epilogue<'_>>,
     tile_buf: &'static LocalKey<RefCell<Vec<T>>>,
-    kernel: impl Fn(K, usize, usize, usize, &mut [T]) + Sync,
     store: impl Fn(&[T], usize, usize, &mut [&mut [f32]]) + Sync,
 ) {
     let (mr, nr) = (f.mr, f.nr);
+    assert!(f.available(), "{} does not run on this CPU", f.name);
     assert!(mr <= MAX_MR, "{}: tile of {mr} rows", f.name);
+    assert!(
+        kp % group == 0
+            && a.len() >= m.next_multiple_of(mr) * kp
+            && b.len() >= n.div_ceil(nr) * kp * nr,
+        "{}: A or B shorter than a {m} x {kp} x {n} product needs",
+        f.name
+    );
     for_tiles(
         m,
         n,
@@ -63,9 +80,22 @@ pub(crate) fn drive_tiles<K: Copy + Sync, T: Copy + Default + 'static>(
                 for it in tiles.clone() {
                     let i0 = it * mr;
                     let rows = mr.min(m - i0);
-                    let (_, k) = f.tile_for(rows);
+                    let (_, kernel) = f.tile_for(rows);
                     for p in panels.clone() {
-                        kernel(k, i0, rows, p, &mut tile);
+                        // SAFETY: the CPU runs the family (checked above); A holds whole row
+                        // tiles of kp values (checked above), of which the kernel wants `rows`
+                        // from row i0; panel p holds kp / group steps of nr x group values
+                        // (checked above); the tile holds mr x nr values.
+                        unsafe {
+                            kernel(
+                                kp / group,
+                                a.as_ptr().add(i0 * kp),
+                                kp,
+                                rows,
+                                b.as_ptr().add(p * kp * nr),
+                                tile.as_mut_ptr(),
+                            )
+                        };
                         let (j0, cols) = (p * nr, nr.min(n - p * nr));
                         let mut outs: [&mut [f32]; MAX_MR] = std::array::from_fn(|r| {
                             if r < rows {

@@ -44,8 +44,7 @@ use std::cell::RefCell;
 /// f32 for `kg` pairs, `MR` rows of A at `a` (row stride `lda` elements; `rows` of them are
 /// wanted, and the tile's other rows are readable padding, see [`Bf16Rows`]), one packed panel
 /// at `b`, the `MR x NR` tile written to `out` (row stride NR).
-pub type Bf16Kernel =
-    unsafe fn(kg: usize, a: *const u16, lda: usize, rows: usize, b: *const u16, out: *mut f32);
+pub type Bf16Kernel = super::TileKernel<u16, u16, f32>;
 
 /// A kernel family (tile, edge tiles, `k` alignment, tier, detection): the workspace's one
 /// family type, over this module's kernel.
@@ -219,35 +218,20 @@ pub fn gemm_bf16(
     epilogue: Option<&core_tensor::Epilogue<'_>>,
 ) {
     let f = b.family;
-    let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
+    let (n, kp, nr) = (b.n, b.kp, f.nr);
     assert!(
-        a.kp == kp && a.data.len() >= m.next_multiple_of(mr) * kp,
+        a.kp == kp,
         "gemm_bf16: A rows of {} values, B k = {kp} (convert A for B's family)",
         a.kp
     );
     super::drive_tiles(
         &f,
+        (&a.data, &b.data, 2),
         (m, n, kp),
         c,
         ldc,
         epilogue,
         &TILE,
-        |kernel, i0, rows, p, tile| {
-            // SAFETY: `f` is a family the CPU runs (`PackedBf16::new` checks); A holds whole row
-            // tiles of kp values (checked above; `Bf16Rows` pads to them), of which the kernel
-            // wants `rows`; the panel holds kp / 2 pairs of nr x 2 values; the tile holds
-            // mr x nr f32.
-            unsafe {
-                kernel(
-                    kp / 2,
-                    a.data.as_ptr().add(i0 * kp),
-                    kp,
-                    rows,
-                    b.data.as_ptr().add(p * kp * nr),
-                    tile.as_mut_ptr(),
-                )
-            };
-        },
         |tile, _, _, outs| {
             for (r, out) in outs.iter_mut().enumerate() {
                 let cols = out.len();

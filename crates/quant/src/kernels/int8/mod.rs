@@ -50,8 +50,7 @@ use rayon::prelude::*;
 /// rows of A at `a` (row stride `lda` bytes; rows at and past `rows` are read as row
 /// `rows - 1`), one packed panel at `b`, the `MR x NR` i32 tile written to `out` (row stride
 /// NR).
-pub type I8Kernel =
-    unsafe fn(kg: usize, a: *const u8, lda: usize, rows: usize, b: *const i8, out: *mut i32);
+pub type I8Kernel = super::TileKernel<u8, i8, i32>;
 
 /// A kernel family (tile, edge tiles, `k` alignment, tier, detection): the workspace's one
 /// family type, over this module's kernel.
@@ -333,9 +332,9 @@ pub fn gemm_i8(
         bias.is_none_or(|v| v.len() >= b.n),
         "gemm_i8: bias shorter than n"
     );
-    let (n, kp, nr, mr) = (b.n, b.kp, f.nr, f.mr);
+    let (n, kp, nr) = (b.n, b.kp, f.nr);
     assert!(
-        a.kp == kp && a.data.len() >= m.next_multiple_of(mr) * kp,
+        a.kp == kp,
         "gemm_i8: A rows of {} bytes, B k = {kp} (quantize A for B's family)",
         a.kp
     );
@@ -347,27 +346,12 @@ pub fn gemm_i8(
     );
     super::drive_tiles(
         &f,
+        (&a.data, &b.data, 4),
         (m, n, kp),
         c,
         ldc,
         epilogue,
         &TILE,
-        |kernel, i0, rows, p, tile| {
-            // SAFETY: `f` is a family the CPU runs (`PackedI8::new` checks); A holds whole row
-            // tiles of kp bytes (checked above; `QuantizedRows` pads to them), of which the
-            // kernel wants `rows`; the panel holds kp / 4 groups of nr x 4 bytes; the tile holds
-            // mr x nr i32.
-            unsafe {
-                kernel(
-                    kp / 4,
-                    a.data.as_ptr().add(i0 * kp),
-                    kp,
-                    rows,
-                    b.data.as_ptr().add(p * kp * nr),
-                    tile.as_mut_ptr(),
-                )
-            };
-        },
         |tile, i0, j0, outs| {
             let (rows, cols) = (outs.len(), outs.first().map_or(0, |o| o.len()));
             super::ops::dequantize(
