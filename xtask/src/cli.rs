@@ -238,16 +238,16 @@ fn is_toml(file: &Path) -> bool {
     file.extension().is_some_and(|x| x == "toml")
 }
 
-/// Whether this build lacks what `cmd` needs: always false in the full build; in the other,
-/// true for the commands only the full build has and for experiments of a kind this build
-/// does not register.
+/// Whether `cmd` names an experiment (file or results folder) of a kind this build does not
+/// register: always false in the full build. (The commands only the full build has are
+/// handed on by [`dispatch`].)
 fn needs_full_build(cmd: &Cmd) -> bool {
     if cfg!(feature = "full") {
         return false;
     }
+    let registry = crate::registry::registry();
     let unknown = |file: &Path| {
-        commands::experiment_kind(file)
-            .is_some_and(|kind| crate::registry::registry().find(&kind).is_none())
+        commands::experiment_kind(file).is_some_and(|kind| registry.find(&kind).is_none())
     };
     match cmd {
         Cmd::RunExperiment(args) => unknown(&args.file),
@@ -257,13 +257,7 @@ fn needs_full_build(cmd: &Cmd) -> bool {
         Cmd::Report { dir } => commands::report_dirs(dir.as_deref())
             .iter()
             .any(|d| unknown(&d.join("experiment.toml"))),
-        Cmd::FetchData { .. } | Cmd::FetchModel { .. } => false,
-        Cmd::Docs
-        | Cmd::Embed(_)
-        | Cmd::Export(_)
-        | Cmd::Serve(_)
-        | Cmd::Loadtest(_)
-        | Cmd::Bench(_) => true,
+        _ => false,
     }
 }
 
