@@ -65,11 +65,7 @@ fn run(args: &EmbedArgs) -> Result<(), String> {
         &args.model,
         quant::Precision::from_flags(args.int8, args.bf16),
     )?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = args.threads.unwrap_or_else(crate::fsutil::cores);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use bench_harness::ab::alternate;
-pub(crate) use bench_harness::stats::{median, percentile};
+use bench_harness::stats::{median, percentile};
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::Workspace;

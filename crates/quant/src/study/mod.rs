@@ -28,9 +28,10 @@ use crate::fidelity::{compare, histogram, spearman, Fidelity};
 use crate::kernels;
 use crate::model::{find_model, Model};
 use crate::speed::{
-    fixed_length, latency, median, paired_ratios, parse_batches, throughput, tokenize_micros,
-    Latency, SpeedPoint,
+    fixed_length, latency, paired_ratios, parse_batches, throughput, tokenize_micros, Latency,
+    SpeedPoint,
 };
+use bench_harness::stats::median;
 
 mod report;
 pub use report::MiniLmStudy;
