@@ -167,18 +167,20 @@ fn print_claims(claims: &[lab::claims::ClaimResult]) {
     println!("claims: {pass} passed, {} failed", claims.len() - pass);
 }
 
+/// The entries of `dir` that `keep` accepts, sorted (none when `dir` cannot be read).
+fn sorted_entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| keep(p)).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// The experiment files in `experiments/`, sorted.
 pub fn experiment_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(project_root().join("experiments"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    sorted_entries(&project_root().join("experiments"), |p| {
+        p.extension().is_some_and(|x| x == "toml")
+    })
 }
 
 /// `cargo xtask list`.
@@ -297,37 +299,29 @@ pub fn experiment_kind(file: &Path) -> Option<String> {
     Some(doc.get("experiment")?.get("kind")?.as_str()?.to_string())
 }
 
+/// `dir`, or the default results root `results/`.
+fn results_root(dir: Option<&Path>) -> PathBuf {
+    dir.map(Path::to_path_buf)
+        .unwrap_or_else(|| project_root().join("results"))
+}
+
 /// The results folders `report` rebuilds: `dir` itself when it holds an experiment's results,
 /// else every experiment folder in it (default: `results/`), sorted.
 pub fn report_dirs(dir: Option<&Path>) -> Vec<PathBuf> {
-    let root = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| project_root().join("results"));
+    let root = results_root(dir);
     if root.join("experiment.toml").exists() {
         return vec![root];
     }
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("experiment.toml").exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    sorted_entries(&root, |p| p.join("experiment.toml").exists())
 }
 
 /// `cargo xtask report [DIR]`.
 pub fn report(dir: Option<&Path>) -> ExitCode {
     let dirs = report_dirs(dir);
     if dirs.is_empty() {
-        let root = dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| project_root().join("results"));
         eprintln!(
             "error: no experiment results under {} (run cargo xtask run-experiment first)",
-            root.display()
+            results_root(dir).display()
         );
         return ExitCode::from(2);
     }
