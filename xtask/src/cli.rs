@@ -246,9 +246,8 @@ fn needs_full_build(cmd: &Cmd) -> bool {
         return false;
     }
     let registry = crate::registry::registry();
-    let unknown = |file: &Path| {
-        commands::experiment_kind(file).is_some_and(|kind| registry.find(&kind).is_none())
-    };
+    let unknown =
+        |file: &Path| lab::spec::peek_kind(file).is_some_and(|kind| registry.find(&kind).is_none());
     match cmd {
         Cmd::RunExperiment(args) => unknown(&args.file),
         Cmd::Diagnose { file, .. } => is_toml(file) && unknown(file),

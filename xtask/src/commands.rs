@@ -291,14 +291,6 @@ pub fn studies_markdown() -> String {
     s
 }
 
-/// `experiment.kind` of an experiment file, read without validating anything else; `None`
-/// when the file cannot be read or has none (loading it then says why).
-pub fn experiment_kind(file: &Path) -> Option<String> {
-    let bytes = lab::files::read_regular(file, spec::MAX_FILE_BYTES).ok()?;
-    let doc: toml::Table = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
-    Some(doc.get("experiment")?.get("kind")?.as_str()?.to_string())
-}
-
 /// `dir`, or the default results root `results/`.
 fn results_root(dir: Option<&Path>) -> PathBuf {
     dir.map(Path::to_path_buf)

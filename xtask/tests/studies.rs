@@ -70,7 +70,7 @@ fn the_kind_peek_agrees_with_the_loader() {
     for path in xtask::commands::experiment_files() {
         let e = spec::load(&path, &reg, &LoadOptions::default()).unwrap();
         assert_eq!(
-            xtask::commands::experiment_kind(&path).as_deref(),
+            lab::spec::peek_kind(&path).as_deref(),
             Some(e.study.kind()),
             "{}",
             path.display()
@@ -78,11 +78,11 @@ fn the_kind_peek_agrees_with_the_loader() {
     }
     let dir = scratch("kind-peek");
     let missing = dir.join("missing.toml");
-    assert_eq!(xtask::commands::experiment_kind(&missing), None);
+    assert_eq!(lab::spec::peek_kind(&missing), None);
     let not_toml = dir.join("bad.toml");
     std::fs::write(&not_toml, "[experiment\nkind = 'rl'").unwrap();
-    assert_eq!(xtask::commands::experiment_kind(&not_toml), None);
-    assert_eq!(xtask::commands::experiment_kind(&dir), None);
+    assert_eq!(lab::spec::peek_kind(&not_toml), None);
+    assert_eq!(lab::spec::peek_kind(&dir), None);
 }
 
 #[test]

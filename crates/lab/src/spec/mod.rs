@@ -155,6 +155,15 @@ pub fn load(
     parse(file, &text, registry, options)
 }
 
+/// `experiment.kind` of an experiment file, read without validating anything else (the same
+/// regular-file and size rules as [`load`]); `None` when the file cannot be read or has none
+/// (loading it then says why). For a caller that must pick a registry before loading.
+pub fn peek_kind(file: &Path) -> Option<String> {
+    let bytes = crate::files::read_regular(file, MAX_FILE_BYTES).ok()?;
+    let doc: Table = std::str::from_utf8(&bytes).ok()?.parse().ok()?;
+    Some(doc.get("experiment")?.get("kind")?.as_str()?.to_string())
+}
+
 const TOP: [&str; 5] = ["experiment", "params", "sweep", "quick", "expect"];
 const META: [&str; 8] = [
     "name",
