@@ -161,15 +161,11 @@ impl Step for VaeStep {
     fn step(&mut self) -> Result<f32> {
         with_flush_denormals(|| {
             self.opt.zero_grad();
-            // The graph is dropped before the update, as PyTorch frees it at backward: while
-            // it lives, its `W.t()` views share the weights' storage and Adam would copy every
-            // weight before updating it.
-            let l = {
-                let t = self.vae.terms(&self.x, &mut self.rng)?;
-                let loss = t.loss(vae::model::Objective::Beta(self.beta), 0)?;
-                loss.backward()?;
-                loss.item()?
-            };
+            // backward() frees the graph, so Adam updates the weights in place.
+            let t = self.vae.terms(&self.x, &mut self.rng)?;
+            let loss = t.loss(vae::model::Objective::Beta(self.beta), 0)?;
+            loss.backward()?;
+            let l = loss.item()?;
             self.opt
                 .step()
                 .map_err(|e| core_tensor::TensorError::invalid("adam", e.to_string()))?;

@@ -229,7 +229,10 @@ impl Gradients {
 
 /// Nodes reachable from `root` through tensors that require gradients, in topological order
 /// (every node after all of its inputs).
-fn topo_order(root: &Tensor) -> Vec<Tensor> {
+///
+/// # Errors
+/// [`TensorError::Autodiff`] when a node's recording was freed by an earlier backward pass.
+fn topo_order(root: &Tensor) -> Result<Vec<Tensor>> {
     let mut order = Vec::new();
     let mut visited: HashSet<TensorId> = HashSet::new();
     // Iterative post-order DFS: (node, children_pushed).
@@ -243,27 +246,43 @@ fn topo_order(root: &Tensor) -> Vec<Tensor> {
             continue;
         }
         stack.push((node.clone(), true));
-        if let Some(op) = node.op() {
-            for p in op.parents() {
-                if p.requires_grad() && !visited.contains(&p.id()) {
-                    stack.push((p.clone(), false));
+        let op = node.op();
+        match (op.as_ref(), node.made_by()) {
+            (Some(op), _) => {
+                for p in op.parents() {
+                    if p.requires_grad() && !visited.contains(&p.id()) {
+                        stack.push((p.clone(), false));
+                    }
                 }
             }
+            (None, Some(name)) => return Err(freed(name)),
+            (None, None) => {}
         }
     }
-    order
+    Ok(order)
+}
+
+fn freed(name: &str) -> TensorError {
+    TensorError::Autodiff(format!(
+        "backward through a graph that an earlier backward pass freed (at a `{name}` node): \
+         pass GradOptions {{ retain_graph: true, .. }} to the first pass to keep it \
+         (Tensor::backward_with, grad), or run the forward again"
+    ))
 }
 
 /// Runs the reverse pass from `root` seeded with `seed = dL/d(root)`.
 ///
 /// Returns the gradient of every leaf that requires one, plus that of every node in `wanted`
-/// (leaf or not). With `create_graph`, the backward computation is recorded.
+/// (leaf or not). With `create_graph`, the backward computation is recorded. Unless the
+/// options retain it (`retain_graph`, or `create_graph`), every walked node's recording is
+/// freed once the whole pass has succeeded (a failed pass frees nothing).
 pub(crate) fn run_backward_for(
     root: &Tensor,
     seed: &Tensor,
-    create_graph: bool,
+    options: GradOptions,
     wanted: &[TensorId],
 ) -> Result<Gradients> {
+    let create_graph = options.create_graph;
     if !root.requires_grad() {
         return Err(TensorError::Autodiff(
             "the output does not require gradients: no input it depends on has \
@@ -279,8 +298,8 @@ pub(crate) fn run_backward_for(
             "the seed gradient must have the output's shape".into(),
         ));
     }
-    with_grad_mode(create_graph, || {
-        let order = topo_order(root);
+    let gradients = with_grad_mode(create_graph, || {
+        let order = topo_order(root)?;
         let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
         grads.insert(
             root.id(),
@@ -299,8 +318,12 @@ pub(crate) fn run_backward_for(
             if wanted.contains(&node.id()) {
                 wanted_out.insert(node.id(), g.clone());
             }
-            match node.op() {
-                None => leaves.push((node.clone(), g)),
+            let op = node.op();
+            match op.as_ref() {
+                None => match node.made_by() {
+                    Some(name) => return Err(freed(name)),
+                    None => leaves.push((node.clone(), g)),
+                },
                 Some(op) => {
                     for (parent, pg) in op.backward(node, &g)? {
                         debug_assert_eq!(parent.shape(), pg.shape(), "{} backward", op.name());
@@ -313,24 +336,61 @@ pub(crate) fn run_backward_for(
                 }
             }
         }
-        Ok(Gradients {
-            leaves,
-            wanted: wanted_out,
-        })
-    })
+        Ok((
+            Gradients {
+                leaves,
+                wanted: wanted_out,
+            },
+            order,
+        ))
+    });
+    let (gradients, order) = gradients?;
+    if !(options.retain_graph || create_graph) {
+        for node in &order {
+            node.free_op();
+        }
+    }
+    Ok(gradients)
 }
 
 /// [`run_backward_for`] with no extra wanted nodes.
-pub(crate) fn run_backward(root: &Tensor, seed: &Tensor, create_graph: bool) -> Result<Gradients> {
-    run_backward_for(root, seed, create_graph, &[])
+pub(crate) fn run_backward(
+    root: &Tensor,
+    seed: &Tensor,
+    options: GradOptions,
+) -> Result<Gradients> {
+    run_backward_for(root, seed, options, &[])
 }
 
-/// Options for [`grad`].
+/// Options for [`grad`] and [`Tensor::backward_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GradOptions {
     /// Record the backward computation so that the returned gradients can be differentiated
-    /// again (PyTorch's `create_graph=True`): needed for Hessian-vector products.
+    /// again (PyTorch's `create_graph=True`): needed for Hessian-vector products. Implies
+    /// `retain_graph`.
     pub create_graph: bool,
+    /// Keep the graph after the pass so that another backward can walk it (PyTorch's
+    /// `retain_graph=True`). Without it (and without `create_graph`) the pass frees every
+    /// node it walked: intermediate results drop their inputs and saved state.
+    pub retain_graph: bool,
+}
+
+impl GradOptions {
+    /// `create_graph = true`: the gradients are recorded (and the graph kept).
+    pub fn create_graph() -> GradOptions {
+        GradOptions {
+            create_graph: true,
+            retain_graph: true,
+        }
+    }
+
+    /// `retain_graph = true`: the graph is kept for another pass.
+    pub fn retain_graph() -> GradOptions {
+        GradOptions {
+            create_graph: false,
+            retain_graph: true,
+        }
+    }
 }
 
 /// Gradients of `output` with respect to each of `inputs` (PyTorch's `torch.autograd.grad`),
@@ -341,8 +401,10 @@ pub struct GradOptions {
 /// The Hessian-vector product of a scalar `f` at `x` along `v` is exact:
 /// `H v = grad(<grad(f, x), v>, x)` with `create_graph = true` in the inner call.
 ///
+/// Like [`Tensor::backward`], the pass frees the graph it walked unless `options` retain it.
+///
 /// # Errors
-/// [`TensorError::Autodiff`] when `output` does not require gradients;
+/// [`TensorError::Autodiff`] when `output` does not require gradients or its graph was freed;
 /// [`TensorError::ShapeMismatch`] when the seed's shape differs from the output's.
 pub fn grad(
     output: &Tensor,
@@ -359,7 +421,7 @@ pub fn grad(
         }
     };
     let ids: Vec<TensorId> = inputs.iter().map(|t| t.id()).collect();
-    let result = run_backward_for(output, seed, options.create_graph, &ids)?;
+    let result = run_backward_for(output, seed, options, &ids)?;
     Ok(inputs
         .iter()
         .map(|t| {

@@ -175,7 +175,7 @@ where
         let y = f(xs)?;
         let r = Rng::seed(seed_cfg).uniform(y.shape(), -1.0, 1.0);
         let refs: Vec<&Tensor> = xs.iter().collect();
-        let gs = grad(&y, &refs, Some(&r), GradOptions { create_graph: true })?;
+        let gs = grad(&y, &refs, Some(&r), GradOptions::create_graph())?;
         let flat: Vec<Tensor> = gs
             .iter()
             .map(|g| g.reshape(&[g.numel()]))

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, IxDyn};
 
-use crate::backprop::{self, Op};
+use crate::backprop::{self, GradOptions, Op};
 use crate::error::{Result, TensorError};
 
 /// The array type every tensor stores: shared, copy-on-write, dynamic rank.
@@ -44,7 +44,10 @@ pub(crate) struct Inner {
     id: TensorId,
     shape: Box<[usize]>,
     data: RwLock<Array>,
-    op: Option<Op>,
+    /// The recording, until a backward pass without `retain_graph` frees it.
+    op: RwLock<Option<Op>>,
+    /// The name of the op that made this tensor (`None`: a leaf); kept after the op is freed.
+    made_by: Option<&'static str>,
     requires_grad: AtomicBool,
     grad: Mutex<Option<Tensor>>,
 }
@@ -53,7 +56,7 @@ impl Drop for Inner {
     /// Drops the graph behind this node iteratively: the default recursive drop would use one
     /// stack frame per op and overflow on long chains (an unrolled RNN, 20,000 small ops).
     fn drop(&mut self) {
-        let Some(op) = self.op.take() else {
+        let Some(op) = take(&mut self.op) else {
             return;
         };
         let mut pending = vec![op];
@@ -62,13 +65,18 @@ impl Drop for Inner {
                 // Only a node we hold the last reference to is freed here; its own op is moved
                 // onto the work list before its memory goes, so no drop recurses.
                 if let Ok(mut inner) = Arc::try_unwrap(parent.0) {
-                    if let Some(op) = inner.op.take() {
+                    if let Some(op) = take(&mut inner.op) {
                         pending.push(op);
                     }
                 }
             }
         }
     }
+}
+
+/// Takes the op out of a node we own (a poisoned lock still holds a valid `Option`).
+fn take(op: &mut RwLock<Option<Op>>) -> Option<Op> {
+    op.get_mut().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 thread_local! {
@@ -137,7 +145,8 @@ impl Tensor {
             id: TensorId::fresh(),
             shape: data.shape().into(),
             data: RwLock::new(data),
-            op: None,
+            op: RwLock::new(None),
+            made_by: None,
             requires_grad: AtomicBool::new(requires_grad),
             grad: Mutex::new(None),
         }))
@@ -148,11 +157,13 @@ impl Tensor {
     /// gradients an op costs no allocation beyond its result.
     pub(crate) fn from_op(data: Array, inputs: &[&Tensor], op: impl FnOnce() -> Op) -> Tensor {
         let record = is_grad_enabled() && inputs.iter().any(|p| p.requires_grad());
+        let op = record.then(op);
         Tensor(Arc::new(Inner {
             id: TensorId::fresh(),
             shape: data.shape().into(),
             data: RwLock::new(data),
-            op: record.then(op),
+            made_by: op.as_ref().map(Op::name),
+            op: RwLock::new(op),
             requires_grad: AtomicBool::new(record),
             grad: Mutex::new(None),
         }))
@@ -308,7 +319,7 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::Autodiff`] for a tensor made by a recorded op: only leaves can be toggled.
     pub fn set_requires_grad(&self, on: bool) -> Result<()> {
-        if self.0.op.is_some() {
+        if !self.is_leaf() {
             return Err(TensorError::Autodiff(
                 "set_requires_grad: only leaf tensors can be toggled; use detach() first".into(),
             ));
@@ -328,13 +339,27 @@ impl Tensor {
         Self::leaf(self.array(), false)
     }
 
-    /// Whether this tensor is a leaf (not made by a recorded operation).
+    /// Whether this tensor is a leaf (not made by a recorded operation). A result whose graph
+    /// a backward pass has freed is still no leaf.
     pub fn is_leaf(&self) -> bool {
-        self.0.op.is_none()
+        self.0.made_by.is_none()
     }
 
-    pub(crate) fn op(&self) -> Option<&Op> {
-        self.0.op.as_ref()
+    /// The recorded op (`None` in the guard for a leaf or a freed node).
+    pub(crate) fn op(&self) -> std::sync::RwLockReadGuard<'_, Option<Op>> {
+        self.0.op.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The name of the op that made this tensor, `None` for a leaf.
+    pub(crate) fn made_by(&self) -> Option<&'static str> {
+        self.0.made_by
+    }
+
+    /// Drops this node's recording (its inputs and saved state): what a backward pass without
+    /// `retain_graph` does to every node it walked.
+    pub(crate) fn free_op(&self) {
+        let op = self.0.op.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(op);
     }
 
     /// The gradient accumulated into this leaf by [`Tensor::backward`], if any.
@@ -376,31 +401,55 @@ impl Tensor {
     /// every leaf that requires one (read it with [`Tensor::grad`]). Calling it on several
     /// losses sums their gradients, as in PyTorch; clear with [`Tensor::zero_grad`].
     ///
-    /// The backward pass records no graph; for higher-order gradients use
-    /// [`grad`](crate::grad) with `create_graph = true`.
+    /// The pass then **frees the graph** it walked, as PyTorch's `loss.backward()` does: every
+    /// intermediate result drops its inputs and saved state (tensors the caller still holds
+    /// keep their values), so activations and the weight views the forward made are released
+    /// before the optimizer updates the weights in place. A second backward through the same
+    /// graph is an error; keep it with [`Tensor::backward_with`] and
+    /// `GradOptions { retain_graph: true, .. }`. The backward pass records no graph; for
+    /// higher-order gradients use [`grad`](crate::grad) with `create_graph = true`.
     ///
     /// # Errors
-    /// [`TensorError::Autodiff`] when `self` is not a one-element tensor or does not require
-    /// gradients.
+    /// [`TensorError::Autodiff`] when `self` is not a one-element tensor, does not require
+    /// gradients, or its graph was freed by an earlier backward.
     pub fn backward(&self) -> Result<()> {
-        if self.numel() != 1 {
-            return Err(TensorError::Autodiff(format!(
-                "backward() needs a scalar (one-element) tensor, got shape {:?}; \
-                 reduce it first or use backward_with_grad",
-                self.shape()
-            )));
-        }
-        self.backward_with_grad(&self.ones_like())
+        self.backward_with(None, GradOptions::default())
     }
 
     /// Like [`Tensor::backward`] for a non-scalar output: `seed` is dL/d(self), of the same
-    /// shape as `self`.
+    /// shape as `self`. Frees the graph as `backward` does.
     ///
     /// # Errors
     /// [`TensorError::ShapeMismatch`] when the seed's shape differs; [`TensorError::Autodiff`]
-    /// when `self` does not require gradients.
+    /// as for [`Tensor::backward`].
     pub fn backward_with_grad(&self, seed: &Tensor) -> Result<()> {
-        let grads = backprop::run_backward(self, seed, false)?;
+        self.backward_with(Some(seed), GradOptions::default())
+    }
+
+    /// The general backward: `seed` is dL/d(self) (`None`: ones, for a scalar), and `options`
+    /// say whether the graph is kept for another pass (`retain_graph`) and whether the
+    /// gradients accumulated into the leaves are themselves recorded (`create_graph`, which
+    /// also keeps the graph, as in PyTorch).
+    ///
+    /// # Errors
+    /// As [`Tensor::backward_with_grad`]; without a seed, as [`Tensor::backward`].
+    pub fn backward_with(&self, seed: Option<&Tensor>, options: GradOptions) -> Result<()> {
+        let ones;
+        let seed = match seed {
+            Some(s) => s,
+            None if self.numel() == 1 => {
+                ones = self.ones_like();
+                &ones
+            }
+            None => {
+                return Err(TensorError::Autodiff(format!(
+                    "backward() needs a scalar (one-element) tensor, got shape {:?}; \
+                     reduce it first or pass a seed (backward_with_grad)",
+                    self.shape()
+                )))
+            }
+        };
+        let grads = backprop::run_backward(self, seed, options)?;
         for (leaf, g) in grads.into_leaves() {
             leaf.accumulate_grad(g)?;
         }
@@ -439,7 +488,7 @@ impl Tensor {
     }
 
     fn check_leaf(&self, op: &'static str) -> Result<()> {
-        if self.0.op.is_some() {
+        if !self.is_leaf() {
             return Err(TensorError::Autodiff(format!(
                 "{op}: only leaf tensors can be modified in place; this one was made by an op"
             )));
@@ -461,7 +510,7 @@ impl fmt::Debug for Tensor {
             self.0.id.0,
             self.shape(),
             self.requires_grad(),
-            self.op().map(|o| o.name()).unwrap_or("leaf"),
+            self.made_by().unwrap_or("leaf"),
         )?;
         if self.numel() <= 16 {
             write!(f, ", data={:?}", self.to_vec())?;

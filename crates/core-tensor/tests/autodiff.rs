@@ -98,7 +98,7 @@ fn hessian_vector_product_is_exact() {
         .unwrap()
         .sum_all()
         .unwrap();
-    let g = grad(&f, &[&x], None, GradOptions { create_graph: true }).unwrap();
+    let g = grad(&f, &[&x], None, GradOptions::create_graph()).unwrap();
     assert!(g[0].requires_grad());
     let gv = g[0].mul(&v).unwrap().sum_all().unwrap();
     let hv = grad(&gv, &[&x], None, GradOptions::default()).unwrap();
@@ -308,4 +308,69 @@ fn convolution_by_unfold_matches_a_direct_loop() {
         .map(|(a, b)| *a as f64 * b as f64)
         .sum();
     assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+}
+
+/// `backward()` frees the graph it walked (PyTorch's default): a second pass is a clear error,
+/// `retain_graph` keeps it, and the tensors a caller holds keep their values.
+#[test]
+fn backward_frees_the_graph_unless_retained() {
+    let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap().with_grad();
+    let h = x.exp();
+    let y = h.sum_all().unwrap();
+    y.backward().unwrap();
+    let e = [1f32.exp(), 2f32.exp()];
+    close(&x.grad().unwrap().to_vec(), &e, 1e-6);
+    // The intermediate the caller held keeps its value and is still no leaf.
+    close(&h.to_vec(), &e, 1e-6);
+    assert!(!h.is_leaf());
+    let err = y.backward().unwrap_err();
+    assert!(
+        matches!(&err, TensorError::Autodiff(m) if m.contains("retain_graph")),
+        "{err}"
+    );
+    // The failed pass accumulated nothing.
+    close(&x.grad().unwrap().to_vec(), &e, 1e-6);
+
+    x.zero_grad();
+    let y = x.exp().sum_all().unwrap();
+    y.backward_with(None, GradOptions::retain_graph()).unwrap();
+    y.backward().unwrap();
+    close(&x.grad().unwrap().to_vec(), &[2.0 * e[0], 2.0 * e[1]], 1e-6);
+    assert!(y.backward().is_err());
+    // grad() frees the same way; create_graph keeps the graph (it is differentiated again).
+    let y = x.square().sum_all().unwrap();
+    grad(&y, &[&x], None, GradOptions::create_graph()).unwrap();
+    grad(&y, &[&x], None, GradOptions::default()).unwrap();
+    assert!(grad(&y, &[&x], None, GradOptions::default()).is_err());
+    // A non-scalar output needs a seed.
+    assert!(x.exp().backward_with(None, GradOptions::default()).is_err());
+}
+
+/// Once the graph is freed, the views of a weight that the forward made (`W.t()`) are gone,
+/// so the optimizer's in-place update does not copy the weight; a retained graph still shares
+/// its storage, and the update copies rather than change what the graph saw.
+#[test]
+fn a_freed_graph_lets_the_update_run_in_place() {
+    let x = Rng::seed(1).normal(&[4, 3], 0.0, 1.0);
+    let w = Rng::seed(2).normal(&[5, 3], 0.0, 1.0).with_grad();
+    let storage = |w: &Tensor| w.array().as_ptr();
+    let before = storage(&w);
+    x.matmul(&w.t())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    w.update_data(|d| d[[0, 0]] += 1.0).unwrap();
+    assert_eq!(storage(&w), before, "the update copied the weight");
+
+    let y = x.matmul(&w.t()).unwrap().sum_all().unwrap();
+    y.backward_with(None, GradOptions::retain_graph()).unwrap();
+    let before = storage(&w);
+    w.update_data(|d| d[[0, 0]] += 1.0).unwrap();
+    assert_ne!(
+        storage(&w),
+        before,
+        "a live graph's view of the weight changed"
+    );
 }

@@ -93,7 +93,7 @@ where
     let leaves: Vec<Tensor> = params.iter().map(|p| p.detach().with_grad()).collect();
     let refs: Vec<&Tensor> = leaves.iter().collect();
     let loss = f(&leaves)?;
-    let g = grad(&loss, &refs, None, GradOptions { create_graph: true })?;
+    let g = grad(&loss, &refs, None, GradOptions::create_graph())?;
     let mut dot: Option<Tensor> = None;
     for (gi, vi) in g.iter().zip(v) {
         let term = gi.mul(vi)?.sum_all()?;

@@ -394,25 +394,23 @@ fn run_inner(
     for step in 0..cfg.steps {
         let x = next_batch(step)?;
         opt.zero_grad();
-        // The graph lives only until the gradients are taken: while it does, its `W.t()`
-        // views share the weights' storage and the update would copy every weight first.
-        let (log, kl_per_dim) = {
-            let t = vae.terms(&x, &mut noise)?;
-            let loss = t.loss(objective, step)?;
-            let l = loss.item()?;
-            if !l.is_finite() {
-                diverged_at = Some(step);
-                break;
-            }
-            loss.backward()?;
-            let log = StepLog {
-                step,
-                loss: l,
-                recon: t.recon.item()?,
-                kl: t.kl.item()?,
-            };
-            (log, t.kl_per_dim)
+        // backward() frees the graph (activations, the forward's `W.t()` views), so the
+        // update below runs on the weights in place.
+        let t = vae.terms(&x, &mut noise)?;
+        let loss = t.loss(objective, step)?;
+        let l = loss.item()?;
+        if !l.is_finite() {
+            diverged_at = Some(step);
+            break;
+        }
+        loss.backward()?;
+        let log = StepLog {
+            step,
+            loss: l,
+            recon: t.recon.item()?,
+            kl: t.kl.item()?,
         };
+        let kl_per_dim = t.kl_per_dim;
         opt.step()?;
         steps.push(log);
         if step % cfg.kl_every == 0 || step + 1 == cfg.steps {
