@@ -22,6 +22,7 @@ use crate::ops::activation::{softmax_backward, SoftmaxKind};
 use crate::ops::conv::{conv_backward, Patches};
 use crate::ops::elementwise::{binary_backward, unary_backward, BinaryOp, UnaryOp};
 use crate::ops::layout::layout_backward;
+use crate::ops::loss::bce_with_logits_backward;
 use crate::ops::matmul::matmul_backward;
 use crate::ops::reduce::{reduce_backward, ReduceOp};
 use crate::tensor::{with_grad_mode, Tensor, TensorId};
@@ -51,6 +52,10 @@ pub(crate) enum Op {
     Matmul {
         a: Tensor,
         b: Tensor,
+    },
+    BceWithLogits {
+        logits: Tensor,
+        targets: Tensor,
     },
     Unfold {
         x: Tensor,
@@ -122,6 +127,7 @@ impl Op {
             | Op::Gather { x, .. } => vec![x],
             Op::IndexAdd { src, .. } | Op::ScatterAdd { src, .. } => vec![src],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
+            Op::BceWithLogits { logits, targets } => vec![logits, targets],
             Op::Concat { xs, .. } => xs.iter().collect(),
         }
     }
@@ -143,6 +149,7 @@ impl Op {
             | Op::Gather { x, .. } => vec![x],
             Op::IndexAdd { src, .. } | Op::ScatterAdd { src, .. } => vec![src],
             Op::Binary { a, b, .. } | Op::Matmul { a, b } => vec![a, b],
+            Op::BceWithLogits { logits, targets } => vec![logits, targets],
             Op::Concat { xs, .. } => xs,
         }
     }
@@ -159,6 +166,7 @@ impl Op {
                 SoftmaxKind::LogSumExp => "logsumexp",
             },
             Op::Matmul { .. } => "matmul",
+            Op::BceWithLogits { .. } => "bce_with_logits",
             Op::Reshape { .. } => "reshape",
             Op::Permute { .. } => "permute",
             Op::BroadcastTo { .. } => "broadcast_to",
@@ -198,6 +206,11 @@ impl Op {
                 keepdim,
             } => pair(x, softmax_backward(*kind, x, node, *axis, *keepdim, g)?),
             Op::Matmul { a, b } => two(a, b, matmul_backward(a, b, g)?),
+            Op::BceWithLogits { logits, targets } => two(
+                logits,
+                targets,
+                bce_with_logits_backward(logits, targets, g)?,
+            ),
             Op::Unfold { .. } | Op::Fold { .. } => conv_backward(self, g)?,
             // Every variant is named: a new op does not compile until its rule is written.
             Op::Reshape { .. }

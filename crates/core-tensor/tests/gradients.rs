@@ -226,6 +226,25 @@ fn softmax_family() {
 }
 
 #[test]
+fn fused_bce_with_logits() {
+    // Both arguments, a transposed (non-contiguous) view, and logits of several scales.
+    let x = normal(30, &[4, 6]).mul_scalar(3.0);
+    let t = Rng::seed(31).uniform(&[4, 6], 0.0, 1.0);
+    check2("bce_with_logits (x, t)", &[x.clone(), t.clone()], |v| {
+        v[0].bce_with_logits(&v[1])
+    });
+    check2("bce_with_logits transposed", &[x.clone(), t.clone()], |v| {
+        v[0].t().bce_with_logits(&v[1].t())
+    });
+    // Inside a larger expression (the VAE's use: scaled and added).
+    check2("bce_with_logits * 7 + sum", &[x.clone()], |v| {
+        v[0].bce_with_logits(&t)?
+            .mul_scalar(7.0)
+            .add(&v[0].sum_all()?)
+    });
+}
+
+#[test]
 fn layout_ops() {
     let x = normal(11, &[2, 3, 4]);
     let sq = |t: Tensor| t.mul(&t);

@@ -112,7 +112,9 @@ pub fn mse(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     Ok(pred.sub(target)?.square().mean_all()?)
 }
 
-/// Binary cross-entropy on logits, stable for any logit.
+/// Mean binary cross-entropy on logits, stable for any logit: one fused op
+/// ([`Tensor::bce_with_logits`]), `mean(max(x, 0) − x t + ln(1 + e^−|x|))`, gradient
+/// `(σ(x) − t) / n`.
 ///
 /// # Errors
 /// A shape error when `logits` and `targets` differ in shape.
@@ -127,7 +129,7 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(logits.softplus().sub(&logits.mul(targets)?)?.mean_all()?)
+    Ok(logits.bce_with_logits(targets)?)
 }
 
 /// Gaussian negative log-likelihood (without the constant): `mean(0.5 (log v + (t - mu)^2 / v))`

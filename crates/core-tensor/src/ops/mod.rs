@@ -5,5 +5,6 @@ pub(crate) mod conv;
 pub(crate) mod convenience;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
+pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
