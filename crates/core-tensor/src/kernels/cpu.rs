@@ -187,6 +187,43 @@ pub fn allowed(isa: Isa, present: bool) -> bool {
     isa <= cap() && present
 }
 
+/// Which compiled version of a [`multiversion!`](crate::multiversion) loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Baseline x86-64 (SSE2) or another architecture.
+    Generic,
+    /// AVX2 + FMA.
+    Avx2,
+    /// AVX-512 F, BW and VL.
+    Avx512,
+}
+
+/// The level `multiversion!` loops run at: the widest this CPU supports within
+/// `GROUNDWORK_ISA` ([`cap`]: `scalar` gives the baseline, `avx2` and `avx-vnni` AVX2).
+pub fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match cap() {
+            Isa::Scalar => Level::Generic,
+            Isa::Avx2 | Isa::AvxVnni => Level::Avx2,
+            Isa::Avx512 | Isa::Amx => Level::Avx512,
+        };
+        detected_level().min(cap)
+    })
+}
+
+/// The widest level the CPU supports, whatever the cap (tests run every one it has).
+pub fn detected_level() -> Level {
+    let f = features();
+    if f.avx512f && f.avx512bw && f.avx512vl {
+        Level::Avx512
+    } else if f.avx2 && f.fma {
+        Level::Avx2
+    } else {
+        Level::Generic
+    }
+}
+
 /// A family of GEMM micro-kernels of type `K`: one tile shape, shorter edge kernels for a last
 /// partial row tile, the alignment `k` is padded to, its tier and its detection.
 #[derive(Clone, Copy)]

@@ -7,4 +7,5 @@ pub(crate) mod gemm;
 // Without an x86-64 instance only the tests use the packed engine.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_macros))]
 pub(crate) mod gemm_packed;
+mod multiversion;
 pub mod par;

@@ -4,13 +4,11 @@
 //! workspace's kernel substrate (`core_tensor::cpu` chooses the family, `core_tensor::par`
 //! splits the work).
 //!
-//! The crate is built for baseline x86-64 (no `-C target-cpu=native`: binaries must run on
-//! any x86-64), which limits auto-vectorised loops to SSE2. `multiversion!` compiles a
-//! function's body three times — for AVX-512 (F, BW, VL), for AVX2 + FMA, and for the
-//! baseline — and dispatches on the CPU detected once ([`level`]). The three are the same
-//! IEEE operations in the same order (Rust never contracts `a * b + c` into an FMA nor
-//! reassociates sums), so they must agree **bit for bit**; the tests check each level this
-//! CPU has against the baseline, which is the specification.
+//! The loops are written once and compiled per instruction set by
+//! [`core_tensor::multiversion!`] (AVX-512, AVX2 + FMA, baseline; chosen at run time by
+//! `core_tensor::cpu::level`): the same IEEE operations in the same order, so the versions
+//! agree **bit for bit**; the tests check each level this CPU has against the baseline, which
+//! is the specification.
 
 pub mod amx;
 pub mod bf16;
@@ -20,7 +18,7 @@ pub mod ops;
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use core_tensor::cpu::{self, Family, Isa};
+use core_tensor::cpu::Family;
 use core_tensor::par::for_tiles;
 
 /// The tallest row tile of any family (AMX's).
@@ -134,101 +132,3 @@ pub(crate) fn hashed_values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// Which compiled version runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Baseline x86-64 (SSE2) or another architecture.
-    Generic,
-    /// AVX2 + FMA.
-    Avx2,
-    /// AVX-512 F, BW and VL.
-    Avx512,
-}
-
-/// The level that runs: the widest this CPU supports within `GROUNDWORK_ISA`
-/// ([`cpu::cap`]: `scalar` gives the baseline, `avx2` and `avx-vnni` AVX2).
-pub fn level() -> Level {
-    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        let cap = match cpu::cap() {
-            Isa::Scalar => Level::Generic,
-            Isa::Avx2 | Isa::AvxVnni => Level::Avx2,
-            Isa::Avx512 | Isa::Amx => Level::Avx512,
-        };
-        detected().min(cap)
-    })
-}
-
-/// The widest level the CPU supports (whatever the cap: the tests run every one it has).
-pub fn detected() -> Level {
-    let f = cpu::features();
-    if f.avx512f && f.avx512bw && f.avx512vl {
-        Level::Avx512
-    } else if f.avx2 && f.fma {
-        Level::Avx2
-    } else {
-        Level::Generic
-    }
-}
-
-/// Defines `pub fn name(args) -> ret` compiled three times (see the module docs), each
-/// callable directly as `name::at(level, args)` for the tests.
-macro_rules! multiversion {
-    (
-        $(#[$meta:meta])*
-        pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
-    ) => {
-        $(#[$meta])*
-        #[inline]
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
-            $name::at($crate::kernels::level(), $($arg),*)
-        }
-
-        #[doc = concat!("The versions of [`", stringify!($name), "()`] compiled per instruction set.")]
-        #[allow(clippy::too_many_arguments)]
-        pub mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-            fn avx512($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
-
-            /// The version compiled for `level` (which the CPU must run: `kernels::level()` or below).
-            ///
-            /// # Panics
-            /// When the CPU lacks `level`'s features.
-            #[inline]
-            pub fn at(level: $crate::kernels::Level, $($arg: $ty),*) $(-> $ret)? {
-                match level {
-                    #[cfg(target_arch = "x86_64")]
-                    $crate::kernels::Level::Avx512 => {
-                        assert!($crate::kernels::detected() >= level, "CPU lacks {level:?}");
-                        // SAFETY: the CPU has AVX-512 F/BW/VL and AVX2/FMA (checked).
-                        unsafe { avx512($($arg),*) }
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    $crate::kernels::Level::Avx2 => {
-                        assert!($crate::kernels::detected() >= level, "CPU lacks {level:?}");
-                        // SAFETY: the CPU has AVX2 and FMA (checked).
-                        unsafe { avx2($($arg),*) }
-                    }
-                    _ => body($($arg),*),
-                }
-            }
-        }
-    };
-}
-pub(crate) use multiversion;

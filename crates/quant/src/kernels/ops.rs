@@ -3,7 +3,7 @@
 //! without changing a result: sums that must vectorise are split into eight explicit partial
 //! sums in a fixed order.
 
-use super::multiversion;
+use core_tensor::multiversion;
 
 use crate::math::{exp, gelu};
 
@@ -378,7 +378,7 @@ pub fn attend_scratch(len: usize, d: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{detected, Level};
+    use core_tensor::cpu::{detected_level as detected, Level};
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
         (0..n)

@@ -446,7 +446,7 @@ pub fn run_minilm(cfg: &MiniLmConfig, progress: &mut dyn FnMut(u64, u64)) -> Res
             kernels::int8::default_family().name
         }
         .to_string(),
-        simd: format!("{:?}", kernels::level()),
+        simd: format!("{:?}", core_tensor::cpu::level()),
         threads: cfg.threads,
         sentences: texts.len(),
         fp32_bytes: fp32.encoder().weight_bytes(),
