@@ -154,6 +154,7 @@ impl UpdateRule for Adam {
         )
     }
 
+    #[inline]
     fn update(
         &self,
         lr: f32,
@@ -162,15 +163,29 @@ impl UpdateRule for Adam {
         grad: &[f32],
         buffers: &mut [&mut [f32]],
     ) {
-        let (b1, b2) = self.betas;
+        adam_update(self, lr, step, param, grad, buffers);
+    }
+}
+
+core_tensor::multiversion! {
+    /// Adam's pass over one slice (the module docs' rule), compiled per instruction set.
+    fn adam_update(
+        rule: &Adam,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [&mut [f32]],
+    ) {
+        let (b1, b2) = rule.betas;
         let t = step as f64;
         let bc1 = 1.0 - (b1 as f64).powf(t);
         let bc2 = 1.0 - (b2 as f64).powf(t);
         let step_size = (lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let (eps, wd) = (self.eps, self.weight_decay);
-        let l2 = if self.decoupled { 0.0 } else { wd };
-        let shrink = if self.decoupled { 1.0 - lr * wd } else { 1.0 };
+        let (eps, wd) = (rule.eps, rule.weight_decay);
+        let l2 = if rule.decoupled { 0.0 } else { wd };
+        let shrink = if rule.decoupled { 1.0 - lr * wd } else { 1.0 };
         match buffers {
             [m, v] => {
                 for (((p, &g), m), v) in param
@@ -203,6 +218,26 @@ impl UpdateRule for Adam {
                 }
             }
             _ => unreachable!("adam keeps two or three buffers"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimizer::tests::same_bits_at_every_level;
+
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        for (name, rule, buffers) in [
+            ("adam", Adam::new(1e-2), 2),
+            ("adam l2", Adam::new(1e-2).weight_decay(0.1), 2),
+            ("adamw", Adam::adamw(1e-2), 2),
+            ("amsgrad", Adam::new(1e-2).amsgrad(true), 3),
+        ] {
+            same_bits_at_every_level(name, buffers, |level, step, p, g, b| {
+                adam_update::at(level, &rule, 1e-2, step, p, g, b)
+            });
         }
     }
 }

@@ -97,8 +97,23 @@ impl UpdateRule for RmsProp {
         )
     }
 
+    #[inline]
     fn update(
         &self,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [&mut [f32]],
+    ) {
+        rmsprop_update(self, lr, step, param, grad, buffers);
+    }
+}
+
+core_tensor::multiversion! {
+    /// RMSProp's pass over one slice, compiled per instruction set.
+    fn rmsprop_update(
+        rule: &RmsProp,
         lr: f32,
         _step: u64,
         param: &mut [f32],
@@ -108,7 +123,7 @@ impl UpdateRule for RmsProp {
         let [v] = buffers else {
             unreachable!("rmsprop keeps one buffer")
         };
-        let (a, eps, wd) = (self.alpha, self.eps, self.weight_decay);
+        let (a, eps, wd) = (rule.alpha, rule.eps, rule.weight_decay);
         for ((p, &g), v) in param.iter_mut().zip(grad).zip(v.iter_mut()) {
             let g = g + wd * *p;
             *v = a * *v + (1.0 - a) * g * g;
@@ -176,8 +191,23 @@ impl UpdateRule for AdaGrad {
         )
     }
 
+    #[inline]
     fn update(
         &self,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [&mut [f32]],
+    ) {
+        adagrad_update(self, lr, step, param, grad, buffers);
+    }
+}
+
+core_tensor::multiversion! {
+    /// AdaGrad's pass over one slice, compiled per instruction set.
+    fn adagrad_update(
+        rule: &AdaGrad,
         lr: f32,
         _step: u64,
         param: &mut [f32],
@@ -187,11 +217,32 @@ impl UpdateRule for AdaGrad {
         let [s] = buffers else {
             unreachable!("adagrad keeps one buffer")
         };
-        let (eps, wd) = (self.eps, self.weight_decay);
+        let (eps, wd) = (rule.eps, rule.weight_decay);
         for ((p, &g), s) in param.iter_mut().zip(grad).zip(s.iter_mut()) {
             let g = g + wd * *p;
             *s += g * g;
             *p -= lr * g / (s.sqrt() + eps);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimizer::tests::same_bits_at_every_level;
+
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        let rms = RmsProp {
+            weight_decay: 0.01,
+            ..RmsProp::new(1e-2)
+        };
+        same_bits_at_every_level("rmsprop", 1, |level, step, p, g, b| {
+            rmsprop_update::at(level, &rms, 1e-2, step, p, g, b)
+        });
+        let ada = AdaGrad::new(1e-2);
+        same_bits_at_every_level("adagrad", 1, |level, step, p, g, b| {
+            adagrad_update::at(level, &ada, 1e-2, step, p, g, b)
+        });
     }
 }

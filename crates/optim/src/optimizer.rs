@@ -50,42 +50,62 @@ pub trait UpdateRule: Send + Sync {
 /// such as a 4096 x 1200 weight, is memory-bound: one thread cannot saturate the bandwidth).
 const UPDATE_SLICE: usize = 1 << 15;
 
-/// `rule.update` over `w`, in slices of [`UPDATE_SLICE`] on the current rayon pool when the
-/// parameter spans several slices and the pool has more than one thread.
-fn update_in_slices<R: UpdateRule>(
+/// A slice of one parameter, of its gradient and of each of its buffers.
+type Task<'a> = (&'a mut [f32], &'a [f32], Vec<&'a mut [f32]>);
+
+/// Runs `rule.update` over every parameter at once: each parameter (with its gradient and
+/// buffers) cut into slices of [`UPDATE_SLICE`], all slices of all parameters one task list,
+/// run on the current rayon pool when it has several threads and there is more than one
+/// slice's work. Each element's update is independent of the others, so the split never
+/// changes a result.
+fn update_all<R: UpdateRule>(
     rule: &R,
     lr: f32,
     step: u64,
-    w: &mut [f32],
-    g: &[f32],
-    bufs: &mut [Vec<f32>],
+    ws: Vec<&mut [f32]>,
+    gs: &[&[f32]],
+    bufs: Vec<&mut Vec<Vec<f32>>>,
 ) {
     use rayon::prelude::*;
-    if w.len() < 2 * UPDATE_SLICE || rayon::current_num_threads() < 2 {
-        let mut b: Vec<&mut [f32]> = bufs.iter_mut().map(Vec::as_mut_slice).collect();
-        rule.update(lr, step, w, g, &mut b);
-        return;
-    }
-    let mut buf_slices: Vec<_> = bufs
-        .iter_mut()
-        .map(|b| b.chunks_mut(UPDATE_SLICE))
-        .collect();
-    /// A slice of the parameter, of its gradient and of each buffer.
-    type Task<'a> = (&'a mut [f32], &'a [f32], Vec<&'a mut [f32]>);
-    let tasks: Vec<Task<'_>> = w
-        .chunks_mut(UPDATE_SLICE)
-        .zip(g.chunks(UPDATE_SLICE))
-        .map(|(ws, gs)| {
-            let bs = buf_slices
+    let total: usize = gs.iter().map(|g| g.len()).sum();
+    let mut tasks: Vec<Task<'_>> = Vec::new();
+    for ((w, g), bufs) in ws.into_iter().zip(gs).zip(bufs) {
+        let mut buf_slices: Vec<_> = bufs
+            .iter_mut()
+            .map(|b| b.chunks_mut(UPDATE_SLICE))
+            .collect();
+        for (w, g) in w.chunks_mut(UPDATE_SLICE).zip(g.chunks(UPDATE_SLICE)) {
+            let b = buf_slices
                 .iter_mut()
                 .map(|it| it.next().expect("buffers have the parameter's length"))
                 .collect();
-            (ws, gs, bs)
-        })
-        .collect();
-    tasks
-        .into_par_iter()
-        .for_each(|(ws, gs, mut bs)| rule.update(lr, step, ws, gs, &mut bs));
+            tasks.push((w, g, b));
+        }
+    }
+    let run = |(w, g, mut b): Task<'_>| rule.update(lr, step, w, g, &mut b);
+    if total < 2 * UPDATE_SLICE || rayon::current_num_threads() < 2 {
+        tasks.into_iter().for_each(run);
+    } else {
+        tasks.into_par_iter().for_each(run);
+    }
+}
+
+/// Calls `f` with the data of every tensor in `params` (leaves, distinct) borrowed mutably at
+/// once, in order: each tensor's [`Tensor::update_data`] nested inside the previous one's.
+fn with_data_mut<T>(
+    params: &[&Tensor],
+    held: Vec<&mut [f32]>,
+    f: impl FnOnce(Vec<&mut [f32]>) -> T,
+) -> core_tensor::Result<T> {
+    match params.split_first() {
+        None => Ok(f(held)),
+        Some((p, rest)) => p.update_data(move |w| {
+            // The borrows held so far outlive this one: the list narrows to its lifetime.
+            let mut held: Vec<&mut [f32]> = held;
+            held.push(w.as_slice_mut().expect("update_data gives standard layout"));
+            with_data_mut(rest, held, f)
+        })?,
+    }
 }
 
 /// An optimizer over a list of parameters.
@@ -178,10 +198,8 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
     }
 
     fn step(&mut self, params: &[Tensor]) -> Result<()> {
-        if self.state.is_empty() {
-            self.state = vec![Vec::new(); params.len()];
-        }
-        if self.state.len() != params.len() {
+        // Everything is checked before anything changes: a mismatch updates nothing.
+        if !self.state.is_empty() && self.state.len() != params.len() {
             return Err(OptimError::StateMismatch(format!(
                 "{} has state for {} parameters, step() got {}",
                 self.rule.name(),
@@ -189,30 +207,53 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
                 params.len()
             )));
         }
-        self.step += 1;
         let nbuf = self.rule.buffers().len();
-        for (i, p) in params.iter().enumerate() {
-            let Some(g) = p.grad() else { continue };
-            let g = g.array();
-            let g = g.as_standard_layout();
-            let g = g.as_slice().expect("standard layout is contiguous");
-            let bufs = &mut self.state[i];
-            if bufs.is_empty() {
-                *bufs = vec![vec![0.0; g.len()]; nbuf];
+        let with_grad: Vec<(usize, &Tensor, Tensor)> = params
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.grad().map(|g| (i, p, g)))
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for &(i, p, _) in &with_grad {
+            if !ids.insert(p.id()) {
+                return Err(OptimError::StateMismatch(format!(
+                    "parameter {i} appears twice in the list passed to step()"
+                )));
             }
-            if bufs.iter().any(|b| b.len() != g.len()) {
+            let bufs = self.state.get(i).map_or(&[][..], Vec::as_slice);
+            if !bufs.is_empty() && bufs.iter().any(|b| b.len() != p.numel()) {
                 return Err(OptimError::StateMismatch(format!(
                     "parameter {i} has {} elements but its saved buffers have {}",
-                    g.len(),
+                    p.numel(),
                     bufs[0].len()
                 )));
             }
-            let (rule, lr, step) = (&self.rule, self.lr, self.step);
-            p.update_data(|w| {
-                let w = w.as_slice_mut().expect("update_data gives standard layout");
-                update_in_slices(rule, lr, step, w, g, bufs);
-            })?;
         }
+        self.step += 1;
+        if self.state.is_empty() {
+            self.state = vec![Vec::new(); params.len()];
+        }
+        let arrays: Vec<_> = with_grad.iter().map(|(_, _, g)| g.array()).collect();
+        let standard: Vec<_> = arrays.iter().map(|g| g.as_standard_layout()).collect();
+        let gs: Vec<&[f32]> = standard
+            .iter()
+            .map(|g| g.as_slice().expect("standard layout is contiguous"))
+            .collect();
+        let wanted: Vec<usize> = with_grad.iter().map(|&(i, _, _)| i).collect();
+        let mut bufs: Vec<&mut Vec<Vec<f32>>> = Vec::with_capacity(wanted.len());
+        for (i, state) in self.state.iter_mut().enumerate() {
+            if wanted.binary_search(&i).is_ok() {
+                if state.is_empty() {
+                    *state = vec![vec![0.0; params[i].numel()]; nbuf];
+                }
+                bufs.push(state);
+            }
+        }
+        let tensors: Vec<&Tensor> = with_grad.iter().map(|&(_, p, _)| p).collect();
+        let (rule, lr, step) = (&self.rule, self.lr, self.step);
+        with_data_mut(&tensors, Vec::new(), |ws| {
+            update_all(rule, lr, step, ws, &gs, bufs)
+        })?;
         Ok(())
     }
 
@@ -286,4 +327,83 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Result<f32> {
         }
     }
     Ok(norm)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use core_tensor::cpu::{detected_level, Level};
+
+    use super::*;
+
+    /// Every `multiversion!` level this CPU runs.
+    pub(crate) fn levels() -> Vec<Level> {
+        [Level::Generic, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= detected_level())
+            .collect()
+    }
+
+    /// Parameter, gradient and buffer values over a wide range (including zeros), 1,003
+    /// elements so that every vector width leaves a remainder.
+    pub(crate) fn sample(seed: u64) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+        let n = 1003;
+        let mut rng = core_tensor::Rng::seed(seed);
+        let p = rng.normal(&[n], 0.0, 2.0).to_vec();
+        let mut g = rng.normal(&[n], 0.0, 0.5).to_vec();
+        g[7] = 0.0;
+        let b = vec![
+            rng.normal(&[n], 0.0, 0.1).to_vec(),
+            rng.uniform(&[n], 0.0, 0.3).to_vec(),
+            rng.uniform(&[n], 0.0, 0.4).to_vec(),
+        ];
+        (p, g, b)
+    }
+
+    /// Runs `update(level, …)` at every level on the same inputs (three steps, so that the
+    /// bias corrections and momentum take several values) and checks the bits agree.
+    pub(crate) fn same_bits_at_every_level(
+        name: &str,
+        buffers: usize,
+        update: impl Fn(Level, u64, &mut [f32], &[f32], &mut [&mut [f32]]),
+    ) {
+        let run = |level| {
+            let (mut p, g, mut b) = sample(5);
+            b.truncate(buffers);
+            for step in 1..=3 {
+                let mut views: Vec<&mut [f32]> = b.iter_mut().map(Vec::as_mut_slice).collect();
+                update(level, step, &mut p, &g, &mut views);
+            }
+            (p, b)
+        };
+        let want = run(Level::Generic);
+        for level in levels() {
+            let got = run(level);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&got.0),
+                bits(&want.0),
+                "{name} at {level:?}: parameters"
+            );
+            for (b, w) in got.1.iter().zip(&want.1) {
+                assert_eq!(bits(b), bits(w), "{name} at {level:?}: buffers");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_step_changes_nothing() {
+        let a = Tensor::ones(&[3]).with_grad();
+        let b = Tensor::ones(&[2]).with_grad();
+        for t in [&a, &b] {
+            t.set_grad(Some(Tensor::ones(t.shape()))).unwrap();
+        }
+        let mut opt = crate::Sgd::new(0.1).build().unwrap();
+        let err = opt.step(&[a.clone(), b.clone(), a.clone()]).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+        assert_eq!(a.to_vec(), vec![1.0; 3]);
+        assert_eq!(b.to_vec(), vec![1.0; 2]);
+        assert_eq!(opt.steps(), 0);
+        opt.step(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(b.to_vec(), vec![0.9; 2]);
+    }
 }

@@ -120,6 +120,7 @@ impl UpdateRule for Sgd {
         )
     }
 
+    #[inline]
     fn update(
         &self,
         lr: f32,
@@ -128,7 +129,21 @@ impl UpdateRule for Sgd {
         grad: &[f32],
         buffers: &mut [&mut [f32]],
     ) {
-        let (mu, wd) = (self.momentum, self.weight_decay);
+        sgd_update(self, lr, step, param, grad, buffers);
+    }
+}
+
+core_tensor::multiversion! {
+    /// SGD's pass over one slice, compiled per instruction set.
+    fn sgd_update(
+        rule: &Sgd,
+        lr: f32,
+        step: u64,
+        param: &mut [f32],
+        grad: &[f32],
+        buffers: &mut [&mut [f32]],
+    ) {
+        let (mu, wd) = (rule.momentum, rule.weight_decay);
         match buffers {
             [] => {
                 for (p, &g) in param.iter_mut().zip(grad) {
@@ -137,7 +152,7 @@ impl UpdateRule for Sgd {
             }
             [buf] => {
                 let first = step == 1;
-                let nesterov = self.nesterov;
+                let nesterov = rule.nesterov;
                 for ((p, &g), b) in param.iter_mut().zip(grad).zip(buf.iter_mut()) {
                     let g = g + wd * *p;
                     *b = if first { g } else { mu * *b + g };
@@ -146,6 +161,28 @@ impl UpdateRule for Sgd {
                 }
             }
             _ => unreachable!("sgd keeps at most one buffer"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimizer::tests::same_bits_at_every_level;
+
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        let plain = Sgd::new(0.1).weight_decay(0.01);
+        let heavy = Sgd::new(0.1).momentum(0.9);
+        let nesterov = Sgd::new(0.1).nesterov(0.9);
+        for (name, rule, buffers) in [
+            ("sgd", plain, 0),
+            ("momentum", heavy, 1),
+            ("nesterov", nesterov, 1),
+        ] {
+            same_bits_at_every_level(name, buffers, |level, step, p, g, b| {
+                sgd_update::at(level, &rule, 0.1, step, p, g, b)
+            });
         }
     }
 }
