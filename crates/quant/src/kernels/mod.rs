@@ -131,4 +131,3 @@ pub(crate) fn hashed_values(len: usize, seed: u32) -> Vec<f32> {
         })
         .collect()
 }
-
