@@ -14,9 +14,14 @@
 //!   masks (`gt`, `eq`, ...), `to_vec1`/`to_vec2`/`to_scalar`, and a PyTorch-like `Display`.
 //! * Autodiff — ops record their inputs when some input requires gradients.
 //!   [`Tensor::backward`] accumulates `dL/dx` into every leaf `x` (read with
-//!   [`Tensor::grad`]); [`grad()`] returns gradients without touching `.grad()` and, with
-//!   [`GradOptions::create_graph`], records them so they can be differentiated again (exact
-//!   Hessian-vector products). [`no_grad`] turns recording off.
+//!   [`Tensor::grad`]) and then frees the graph it walked, as PyTorch does (keep it with
+//!   [`GradOptions::retain_graph`] and [`Tensor::backward_with`]); [`grad()`] returns
+//!   gradients without touching `.grad()` and, with [`GradOptions::create_graph`], records
+//!   them so they can be differentiated again (exact Hessian-vector products). [`no_grad`]
+//!   turns recording off. Fused ops where fusion is the numerics: the stable
+//!   [`Tensor::bce_with_logits`].
+//! * [`multiversion!`] — one loop compiled for AVX-512, AVX2 and baseline x86-64, chosen at
+//!   run time ([`cpu::level`]); the optimizers' update rules and quant's encoder loops use it.
 //! * [`check_gradients`] — compares autodiff against central finite differences.
 //! * [`PackedMatrix`] and [`gemm_into`] — products with a matrix packed once (inference:
 //!   weights never change), into caller-provided buffers, with a fused per-row epilogue.
