@@ -105,7 +105,13 @@ fn value_info(name: &str, elem: Elem, dims: &[Dim]) -> ValueInfoProto {
 pub(crate) struct Graph {
     proto: GraphProto,
     next: usize,
+    /// Small constants already declared, by (data type, dims, bytes): each scalar or short
+    /// vector (a zero, a one, an axis list) is one initialiser however many layers use it.
+    constants: std::collections::HashMap<(i32, Vec<usize>, Vec<u8>), String>,
 }
+
+/// Initialisers of at most this many bytes are constants, declared once per graph.
+const CONSTANT_BYTES: usize = 64;
 
 impl Graph {
     pub(crate) fn new(name: &str) -> Graph {
@@ -115,6 +121,7 @@ impl Graph {
                 ..GraphProto::default()
             },
             next: 0,
+            constants: std::collections::HashMap::new(),
         }
     }
 
@@ -142,7 +149,14 @@ impl Graph {
     }
 
     fn initializer(&mut self, hint: &str, dt: i32, dims: &[usize], raw: Vec<u8>) -> String {
+        let key = (raw.len() <= CONSTANT_BYTES).then(|| (dt, dims.to_vec(), raw.clone()));
+        if let Some(name) = key.as_ref().and_then(|k| self.constants.get(k)) {
+            return name.clone();
+        }
         let name = self.fresh(hint);
+        if let Some(key) = key {
+            self.constants.insert(key, name.clone());
+        }
         self.proto.initializer.push(TensorProto {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: Some(dt),
@@ -329,5 +343,27 @@ impl OnnxModel {
             let _ = std::fs::remove_file(&tmp);
             io(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_constants_are_declared_once_weights_are_not() {
+        let mut g = Graph::new("t");
+        let one = g.scalar("one", 1.0);
+        assert_eq!(g.scalar("also_one", 1.0), one);
+        assert_ne!(g.scalar("two", 2.0), one);
+        // Same bytes, another type or shape: another constant.
+        assert_ne!(g.i32s("one_i32", &[], &[1.0f32.to_bits() as i32]), one);
+        assert_ne!(g.f32s("one_vec", &[1], &[1.0]), one);
+        let axes = g.i64s("axes", &[0, 1]);
+        assert_eq!(g.i64s("axes", &[0, 1]), axes);
+        // A weight-sized initialiser is its own, even when equal to another.
+        let w = vec![0.5f32; 64];
+        assert_ne!(g.f32s("w", &[64], &w), g.f32s("w", &[64], &w));
+        assert_eq!(g.proto.initializer.len(), 7);
     }
 }
