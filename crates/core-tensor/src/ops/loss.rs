@@ -36,8 +36,16 @@ fn bce_terms(x: f32, t: f32) -> (f32, f32) {
 
 impl Tensor {
     /// Mean binary cross-entropy of logits `self` against `targets` (same shape), fused and
-    /// numerically stable for any logit (see the [module docs](self)); PyTorch's
-    /// `binary_cross_entropy_with_logits(x, t)` with `reduction="mean"`.
+    /// numerically stable for any logit; PyTorch's `binary_cross_entropy_with_logits(x, t)`
+    /// with `reduction="mean"`:
+    ///
+    /// ```text
+    /// ℓ(x, t) = softplus(x) − x·t = max(x, 0) − x·t + ln(1 + e^−|x|),   result = mean ℓ
+    /// ```
+    ///
+    /// `e^−|x|` never overflows and `ln_1p` keeps the log term's relative precision for large
+    /// `|x|`; the mean is summed in `f64` over fixed chunks, so it is the same for any thread
+    /// count.
     ///
     /// Differentiable in both arguments, to any order: the first-order backward is one fused
     /// pass, `∂/∂x = g (σ(x) − t) / n`; under `create_graph` it is written with recorded ops.
