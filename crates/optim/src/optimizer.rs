@@ -216,8 +216,14 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
         let mut ids = std::collections::HashSet::new();
         for &(i, p, _) in &with_grad {
             if !ids.insert(p.id()) {
-                return Err(OptimError::StateMismatch(format!(
+                return Err(OptimError::Params(format!(
                     "parameter {i} appears twice in the list passed to step()"
+                )));
+            }
+            if !p.is_leaf() {
+                return Err(OptimError::Params(format!(
+                    "parameter {i} was made by an op: only leaf tensors can be updated \
+                     (use detach().with_grad() to make one)"
                 )));
             }
             let bufs = self.state.get(i).map_or(&[][..], Vec::as_slice);
@@ -400,6 +406,10 @@ pub(crate) mod tests {
         let mut opt = crate::Sgd::new(0.1).build().unwrap();
         let err = opt.step(&[a.clone(), b.clone(), a.clone()]).unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
+        let made = a.mul_scalar(2.0);
+        made.set_grad(Some(Tensor::ones(&[3]))).unwrap();
+        let err = opt.step(&[b.clone(), made]).unwrap_err();
+        assert!(err.to_string().contains("leaf"), "{err}");
         assert_eq!(a.to_vec(), vec![1.0; 3]);
         assert_eq!(b.to_vec(), vec![1.0; 2]);
         assert_eq!(opt.steps(), 0);
