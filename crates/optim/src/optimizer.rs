@@ -245,16 +245,24 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             .iter()
             .map(|g| g.as_slice().expect("standard layout is contiguous"))
             .collect();
-        let wanted: Vec<usize> = with_grad.iter().map(|&(i, _, _)| i).collect();
-        let mut bufs: Vec<&mut Vec<Vec<f32>>> = Vec::with_capacity(wanted.len());
-        for (i, state) in self.state.iter_mut().enumerate() {
-            if wanted.binary_search(&i).is_ok() {
-                if state.is_empty() {
-                    *state = vec![vec![0.0; params[i].numel()]; nbuf];
-                }
-                bufs.push(state);
-            }
+        // The buffers of the parameters with a gradient, in order (made on first use).
+        let mut has_grad = vec![false; params.len()];
+        for &(i, _, _) in &with_grad {
+            has_grad[i] = true;
         }
+        let bufs: Vec<&mut Vec<Vec<f32>>> = self
+            .state
+            .iter_mut()
+            .zip(params)
+            .zip(has_grad)
+            .filter(|(_, has)| *has)
+            .map(|((state, p), _)| {
+                if state.is_empty() {
+                    *state = vec![vec![0.0; p.numel()]; nbuf];
+                }
+                state
+            })
+            .collect();
         let tensors: Vec<&Tensor> = with_grad.iter().map(|&(_, p, _)| p).collect();
         let (rule, lr, step) = (&self.rule, self.lr, self.step);
         with_data_mut(&tensors, Vec::new(), |ws| {
