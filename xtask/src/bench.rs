@@ -244,9 +244,8 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
     let epoch_wanted = [1, 2]
         .iter()
         .any(|t| wanted(&format!("fashion-mnist-mlp-adam-epoch/{t}t")));
-    if !epoch_wanted {
-        // Nothing to read.
-    } else if let Ok(dir) = nn::data::find_dataset("fashion-mnist") {
+    let dataset = epoch_wanted.then(|| nn::data::find_dataset("fashion-mnist"));
+    if let Some(Ok(dir)) = dataset {
         if let Ok((train, test)) = nn::data::load_splits(&dir) {
             let limit = if opts.quick { 12_000 } else { 0 };
             for threads in [1, 2] {
@@ -284,7 +283,7 @@ pub fn run(opts: &BenchOptions, out: &Path) -> std::io::Result<()> {
                 }
             }
         }
-    } else {
+    } else if dataset.is_some() {
         eprintln!("skip: Fashion-MNIST not installed, no epoch timing (apt-get install dataset-fashion-mnist)");
     }
     groundwork_benches::diagnose_rows(&wanted, &mut results);
